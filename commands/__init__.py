@@ -1,0 +1,1 @@
+"""The write side and the CLI: command handlers that validate and append, and `lokilog ...`."""

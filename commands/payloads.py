@@ -1,0 +1,57 @@
+"""Turning command-line text into an event payload. Pure, so it is easy to test exhaustively."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+import msgspec
+
+from eventlog.errors import InvalidEventError
+
+
+def load_payload_text(text: str | None) -> str | None:
+    """Resolve ``-`` (stdin) and ``@file`` forms of --payload; plain text is returned as is."""
+    if text == "-":
+        return sys.stdin.read()
+    if text is not None and text.startswith("@"):
+        try:
+            return Path(text[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidEventError(f"--payload {text}: cannot read the file: {exc}") from exc
+    return text
+
+
+def build_payload(text: str | None, pairs: Iterable[str] = (), action: str | None = None) -> dict[str, Any]:
+    """Build a payload from a JSON object text, ``key=value`` / ``key:=json`` pairs and an action."""
+    payload: dict[str, Any] = {}
+    if text is not None and text.strip():
+        try:
+            payload = msgspec.json.decode(text.encode("utf-8", "surrogateescape"))
+        except msgspec.DecodeError as exc:
+            raise InvalidEventError(f"--payload is not valid JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise InvalidEventError(f"--payload must be a JSON object, got {type(payload).__name__}")
+    for pair in pairs:
+        key, value = parse_pair(pair)
+        payload[key] = value
+    if action is not None:
+        payload["action"] = action
+    return payload
+
+
+def parse_pair(pair: str) -> tuple[str, Any]:
+    """Parse ``key=value`` (a string) or ``key:=json`` (any JSON value), as httpie does."""
+    if ":=" in pair and pair.index(":=") < pair.index("=") + 1:
+        key, _, raw = pair.partition(":=")
+        try:
+            value = msgspec.json.decode(raw.encode())
+        except msgspec.DecodeError as exc:
+            raise InvalidEventError(f"{pair!r}: the value after := is not JSON: {exc}") from exc
+    elif "=" in pair:
+        key, _, value = pair.partition("=")
+    else:
+        raise InvalidEventError(f"{pair!r}: expected key=value or key:=json")
+    if not key:
+        raise InvalidEventError(f"{pair!r}: the key is empty")
+    return key, value

@@ -1,0 +1,154 @@
+"""Bytes <-> events for the log's JSONL lines, and validation of new events. No I/O."""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Iterator, Mapping
+
+import msgspec
+
+from .errors import EventDecodeError, EventTooLargeError, InvalidEventError
+from .events import ENVELOPE_FIELDS, FORMAT_VERSION, Event, RawEvent, parse_timestamp
+
+#: Default bound on one encoded line (the envelope plus payload), in bytes.
+DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+
+_encoder = msgspec.json.Encoder()
+_event_decoder = msgspec.json.Decoder(Event)
+_raw_decoder = msgspec.json.Decoder(RawEvent)
+_any_decoder = msgspec.json.Decoder()
+
+# Ids appear in drop-box file names and in shell pipelines: printable ASCII, no separators.
+_ID_PATTERN = re.compile(r"[A-Za-z0-9._:@+=-]{1,200}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NAME_LIMIT = 200
+
+
+def encode_event(event: Event, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> bytes:
+    """Encode an event as one log line, ``\\n`` included."""
+    try:
+        if event.extra:
+            body = _encoder.encode(msgspec.structs.replace(event, extra={}))
+            body = body[:-1] + b"," + _encoder.encode(event.extra)[1:]
+        else:
+            body = _encoder.encode(event)
+    except (TypeError, ValueError, OverflowError, UnicodeEncodeError) as exc:
+        raise InvalidEventError(f"event {event.id}: payload cannot be encoded as JSON: {exc}") from exc
+    if b"null" in body:
+        _reject_non_finite(event.payload, "payload")
+    if len(body) + 1 > max_bytes:
+        raise EventTooLargeError(
+            f"event {event.id} is {len(body) + 1} bytes encoded; the limit is {max_bytes}"
+        )
+    return body + b"\n"
+
+
+def _reject_non_finite(value: Any, where: str) -> None:
+    # msgspec writes NaN and infinities as null; storing them would silently change the value.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidEventError(f"{where} holds {value!r}, which JSON cannot represent")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _reject_non_finite(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _reject_non_finite(item, f"{where}[{i}]")
+
+
+def decode_event(line: bytes | str) -> Event:
+    """Decode one log line (with or without its ``\\n``) into an Event, keeping unknown fields."""
+    try:
+        return _event_decoder.decode(line)
+    except msgspec.DecodeError:
+        return _decode_event_slow(line)
+
+
+def _decode_event_slow(line: bytes | str) -> Event:
+    try:
+        obj = _any_decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        raise EventDecodeError(f"not valid JSON: {exc}") from exc
+    return event_from_mapping(obj)
+
+
+def event_from_mapping(obj: Any) -> Event:
+    """Build an Event from a decoded JSON object, moving unknown top-level keys into ``extra``."""
+    if not isinstance(obj, dict):
+        raise EventDecodeError(f"an event is a JSON object, not {type(obj).__name__}")
+    known = {k: v for k, v in obj.items() if k in ENVELOPE_FIELDS}
+    extra = {k: v for k, v in obj.items() if k not in ENVELOPE_FIELDS}
+    try:
+        return msgspec.convert({**known, "__lokilog_extra__": extra}, Event)
+    except msgspec.ValidationError as exc:
+        raise EventDecodeError(f"not a v1 event: {exc}") from exc
+
+
+def decode_raw(line: bytes) -> RawEvent:
+    """Decode a line's envelope, leaving the payload as undecoded JSON bytes."""
+    try:
+        return _raw_decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        raise EventDecodeError(f"not a v1 event: {exc}") from exc
+
+
+def decode_chunk(chunk: bytes, raw: bool = False) -> list[Event] | list[RawEvent] | None:
+    """Decode a buffer of whole lines in one call; None when some line needs the slow path."""
+    try:
+        return (_raw_decoder if raw else _event_decoder).decode_lines(chunk)
+    except msgspec.DecodeError:
+        return None
+
+
+def iter_lines(chunk: bytes, base_offset: int = 0) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(byte offset, line without its newline)`` for each line of a chunk of whole lines."""
+    start = 0
+    end = len(chunk)
+    while start < end:
+        nl = chunk.find(b"\n", start)
+        if nl < 0:
+            nl = end
+        yield base_offset + start, chunk[start:nl]
+        start = nl + 1
+
+
+def check_name(kind: str, value: Any) -> str:
+    """Validate a type, source or stream name: a short non-empty string without control characters."""
+    if not isinstance(value, str) or not value:
+        raise InvalidEventError(f"{kind} must be a non-empty string, got {value!r}")
+    if len(value) > _NAME_LIMIT:
+        raise InvalidEventError(f"{kind} is {len(value)} characters; the limit is {_NAME_LIMIT}")
+    if _CONTROL.search(value):
+        raise InvalidEventError(f"{kind} {value!r} contains control characters")
+    return value
+
+
+def check_id(value: Any) -> str:
+    """Validate an event id: 1-200 characters of ``A-Z a-z 0-9 . _ : @ + = -``."""
+    if not isinstance(value, str) or not _ID_PATTERN.fullmatch(value):
+        raise InvalidEventError(
+            f"event id {value!r} must be 1-200 characters of letters, digits and . _ : @ + = -"
+        )
+    return value
+
+
+def check_timestamp(value: Any) -> str:
+    """Validate a timestamp string and return it unchanged (stored as written)."""
+    try:
+        parse_timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidEventError(f"timestamp {value!r} is not RFC 3339: {exc}") from exc
+    return value
+
+
+def check_payload(value: Any) -> dict[str, Any]:
+    """Validate that a payload is a JSON object with string keys."""
+    if not isinstance(value, dict):
+        raise InvalidEventError(f"payload must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def check_version(value: Any) -> str:
+    """Validate the envelope version string."""
+    if not isinstance(value, str) or not value:
+        raise InvalidEventError(f"version must be a non-empty string like {FORMAT_VERSION!r}")
+    return value

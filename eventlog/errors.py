@@ -1,0 +1,50 @@
+"""The one exception hierarchy of lokilog: every error a caller can catch derives from EventLogError."""
+from __future__ import annotations
+
+
+class EventLogError(Exception):
+    """Base of every lokilog error."""
+
+
+class InvalidEventError(EventLogError, ValueError):
+    """An event (or a request about events) is malformed; nothing was written."""
+
+
+class EventTooLargeError(InvalidEventError):
+    """An encoded event exceeds the configured maximum line size."""
+
+
+class EventDecodeError(EventLogError, ValueError):
+    """Bytes read from disk or a user are not a valid event."""
+
+
+class LockTimeoutError(EventLogError, TimeoutError):
+    """The log lock could not be taken within its bound."""
+
+
+class SequenceConflictError(EventLogError):
+    """An append named a stream's expected version and the stream had moved on."""
+
+    def __init__(self, stream: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"stream {stream!r} is at version {actual}, not the expected {expected}"
+        )
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+
+class DuplicateIdError(EventLogError):
+    """An id already in the log was reused for a different event (a collision, not a retry)."""
+
+
+class LogCorruptedError(EventLogError):
+    """The log's files are not in a state lokilog can safely append to."""
+
+
+class TornWriteError(LogCorruptedError):
+    """The active segment ends in a partial or unparseable line."""
+
+
+class SyncFailedError(EventLogError, OSError):
+    """fsync failed: the bytes were rolled back and the append was not acknowledged."""

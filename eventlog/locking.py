@@ -1,0 +1,108 @@
+"""The log's exclusive lock: `flock` on `.loki/events/log.lock`, always with a bounded wait.
+
+`flock(1)` in bash takes the same lock, so Python and bash writers exclude each other.
+A holder that dies releases it with its file descriptor; a holder that is stopped keeps it,
+which is why every wait here has a deadline and the caller has a fallback.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from .errors import LockTimeoutError
+
+try:  # POSIX: call flock directly; portalocker's wrapper costs ten times the syscall.
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+except ImportError:  # pragma: no cover - Windows
+    import portalocker
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            portalocker.lock(fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+            return True
+        except portalocker.exceptions.LockException:
+            return False
+
+    def _unlock(fd: int) -> None:
+        portalocker.unlock(fd)
+
+
+_FIRST_BACKOFF = 0.00005
+_MAX_BACKOFF = 0.005
+
+
+class LogLock:
+    """An inter-process and inter-thread exclusive lock whose every wait has a deadline."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pid = 0
+        self._threads = threading.Lock()
+
+    def acquire(self, timeout: float) -> None:
+        """Take the lock within ``timeout`` seconds or raise LockTimeoutError."""
+        deadline = time.monotonic() + timeout
+        if not self._threads.acquire(timeout=max(timeout, 0)):
+            raise LockTimeoutError(f"{self.path}: another thread held the lock for {timeout}s")
+        try:
+            self._take_file_lock(deadline, timeout)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def try_acquire(self) -> bool:
+        """Take the lock only if it is free right now."""
+        try:
+            self.acquire(0)
+            return True
+        except LockTimeoutError:
+            return False
+
+    def release(self) -> None:
+        """Release the lock taken by :meth:`acquire`."""
+        try:
+            if self._fd is not None:
+                _unlock(self._fd)
+        finally:
+            self._threads.release()
+
+    def close(self) -> None:
+        """Close the lock's file descriptor."""
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+    def _take_file_lock(self, deadline: float, timeout: float) -> None:
+        fd = self._descriptor()
+        backoff = _FIRST_BACKOFF
+        while not _try_lock(fd):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LockTimeoutError(
+                    f"{self.path}: lock not free within {timeout}s (is a writer stopped or hung?)"
+                )
+            time.sleep(min(backoff, remaining))
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    def _descriptor(self) -> int:
+        # A descriptor inherited across fork shares the parent's open file description, and
+        # so its flock: a child must open its own.
+        if self._fd is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._pid = os.getpid()
+        return self._fd

@@ -1,0 +1,115 @@
+"""The pending drop box, `.loki/events/pending/`: one event per file, written atomically.
+
+Any writer in any language may drop an event here (write ``*.tmp``, rename to ``*.json``);
+Loki Mode's own emitters do exactly this. A lock holder later moves each event into the log,
+exactly once (by id), and then moves the file to ``archive/``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from .codec import check_id, encode_event
+from .errors import EventDecodeError, EventLogError, InvalidEventError
+from .events import ENVELOPE_FIELDS, Event, NewEvent
+from .fsutil import create_exclusive, fsync_dir
+
+_decoder = msgspec.json.Decoder()
+
+
+def pending_file_name(timestamp: str, event_id: str) -> str:
+    """Name a drop-box file as Loki Mode does: ``<timestamp with : as ->_<id>.json``."""
+    return f"{timestamp.replace(':', '-')}_{event_id}.json"
+
+
+def drop(pending_dir: Path, event: Event, durable: bool = True) -> Path:
+    """Write one event (its seq ignored) into the drop box atomically; return the file."""
+    pending_dir.mkdir(parents=True, exist_ok=True)
+    body = dict(event.to_dict())
+    body.pop("seq", None)
+    path = pending_dir / pending_file_name(event.timestamp, event.id)
+    try:
+        create_exclusive(path, msgspec.json.encode(body) + b"\n", durable=durable)
+    except FileExistsError:
+        pass  # the same id and timestamp is already waiting: the retry is the same event
+    return path
+
+
+@dataclass(frozen=True)
+class BadPendingFile:
+    """A drop-box file that is not an event: reported with why, and left where it is."""
+
+    path: Path
+    reason: str
+
+
+def list_pending(pending_dir: Path) -> list[Path]:
+    """Return the drop box's event files in a deterministic order (name, i.e. time then id)."""
+    try:
+        names = os.listdir(pending_dir)
+    except FileNotFoundError:
+        return []
+    return [pending_dir / n for n in sorted(names) if n.endswith(".json")]
+
+
+def read_pending(path: Path) -> NewEvent:
+    """Read a drop-box file in the nested schema ``{id, type, source, timestamp, payload, version}``."""
+    try:
+        obj = _decoder.decode(path.read_bytes())
+    except msgspec.DecodeError as exc:
+        raise EventDecodeError(f"{path.name}: not valid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise EventDecodeError(f"{path.name}: an event is a JSON object, not {type(obj).__name__}")
+    missing = [k for k in ("id", "type", "source", "timestamp") if k not in obj]
+    if missing:
+        raise EventDecodeError(f"{path.name}: missing field(s) {', '.join(missing)}")
+    known = {k: v for k, v in obj.items() if k in ENVELOPE_FIELDS and k != "seq"}
+    extra = {k: v for k, v in obj.items() if k not in ENVELOPE_FIELDS}
+    known.setdefault("payload", {})
+    try:
+        draft = msgspec.convert({**known, "extra": extra}, NewEvent)
+        check_id(draft.id)
+    except (msgspec.ValidationError, InvalidEventError) as exc:
+        raise EventDecodeError(f"{path.name}: {exc}") from exc
+    return draft
+
+
+def archive(path: Path, archive_dir: Path) -> None:
+    """Move an ingested file to ``archive/``; a file already gone was archived by someone else."""
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(path, archive_dir / path.name)
+    except FileNotFoundError:
+        return
+    fsync_dir(archive_dir)
+
+
+class PendingWatch:
+    """Tells a writer cheaply whether the drop box may have new files since it last looked."""
+
+    # Directory mtimes tick with the kernel's coarse clock: a file dropped within the same tick
+    # as our last listing leaves the mtime unchanged, so a recent mtime means "look again".
+    _AMBIGUOUS_NS = 50_000_000
+
+    def __init__(self, pending_dir: Path) -> None:
+        self.pending_dir = pending_dir
+        self._seen_mtime: int | None = None
+
+    def changed(self, now_ns: int) -> bool:
+        try:
+            mtime = os.stat(self.pending_dir).st_mtime_ns
+        except FileNotFoundError:
+            return False
+        if mtime != self._seen_mtime or now_ns - mtime < self._AMBIGUOUS_NS:
+            self._seen_mtime = mtime
+            return True
+        return False
+
+
+__all__ = [
+    "BadPendingFile", "PendingWatch", "archive", "drop", "list_pending", "pending_file_name",
+    "read_pending", "EventLogError",
+]

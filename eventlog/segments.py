@@ -1,0 +1,194 @@
+"""Segment files of the log: naming, listing, and finding (and repairing) the tail.
+
+A segment is named by the seq of its first event, zero-padded to 20 digits. The newest is
+the active one; older ones are sealed (made read-only) and never change. Sealed segments may
+be gzip-compressed (``.jsonl.gz``); readers open them transparently.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from .codec import decode_event
+from .errors import EventDecodeError
+from .fsutil import fsync_dir, write_all
+
+SUFFIX = ".jsonl"
+GZ_SUFFIX = ".jsonl.gz"
+_BLOCK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment file and the seq its name says it starts at."""
+
+    first_seq: int
+    path: Path
+
+    @property
+    def compressed(self) -> bool:
+        return self.path.name.endswith(GZ_SUFFIX)
+
+    def open(self) -> IO[bytes]:
+        """Open for reading, decompressing a sealed ``.gz`` segment on the fly."""
+        return gzip.open(self.path, "rb") if self.compressed else open(self.path, "rb")
+
+
+def segment_name(first_seq: int) -> str:
+    """Return the file name of the segment whose first event has ``first_seq``."""
+    return f"{first_seq:020d}{SUFFIX}"
+
+
+def parse_segment_name(name: str) -> int | None:
+    """Return the first seq a segment file name encodes, or None for other files."""
+    for suffix in (SUFFIX, GZ_SUFFIX):
+        if name.endswith(suffix):
+            stem = name[: -len(suffix)]
+            if len(stem) == 20 and stem.isdigit():
+                return int(stem)
+    return None
+
+
+def list_segments(log_dir: Path) -> list[Segment]:
+    """List the segments of a log directory in seq order (empty if it does not exist)."""
+    try:
+        names = os.listdir(log_dir)
+    except FileNotFoundError:
+        return []
+    found: dict[int, Segment] = {}
+    for name in names:
+        first = parse_segment_name(name)
+        # A plain segment wins over a compressed copy left by an interrupted compression.
+        if first is not None and (first not in found or name.endswith(SUFFIX)):
+            found[first] = Segment(first, log_dir / name)
+    return [found[k] for k in sorted(found)]
+
+
+def is_sealed(mode: int) -> bool:
+    """A segment is sealed when nobody may write it any more (mode without write bits)."""
+    return not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def seal(path: Path) -> None:
+    """Seal a segment: drop its write bits so stale writers notice rotation with one stat."""
+    os.chmod(path, 0o444)
+
+
+@dataclass(frozen=True)
+class TailCut:
+    """Bytes removed from the end of the active segment because they were torn or invalid."""
+
+    segment: Path
+    offset: int
+    length: int
+    saved_as: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class Tail:
+    """What a writer must know about the active segment to append to it."""
+
+    segment: Path
+    first_seq: int
+    head_seq: int
+    head_id: str | None
+    size: int
+    inode: int
+
+
+def find_tail(
+    fd: int, segment: Path, first_seq: int, quarantine: Path | None
+) -> tuple[Tail, list[TailCut]]:
+    """Return the active segment's tail, cutting torn or unparseable final lines into quarantine.
+
+    With ``quarantine`` None nothing is cut: the tail is the last valid line (for readers).
+    Cutting needs the log lock: only a lock holder may truncate.
+    """
+    cuts: list[TailCut] = []
+    size = os.fstat(fd).st_size
+    while True:
+        last = _last_line(fd, size)
+        if last is None:
+            head_seq, head_id = first_seq - 1, None
+            break
+        start, line, complete = last
+        event, reason = _check_final_line(fd, start, line, complete, first_seq)
+        if event is not None:
+            head_seq, head_id = event.seq, event.id
+            break
+        if quarantine is not None:
+            cuts.append(_cut(fd, segment, start, size, quarantine, reason))
+        size = start
+    st = os.fstat(fd)
+    return Tail(segment, first_seq, head_seq, head_id, size, st.st_ino), cuts
+
+
+def _check_final_line(fd: int, start: int, line: bytes, complete: bool, first_seq: int):
+    """Return (event, None) for a valid final line, else (None, why it must be cut)."""
+    if not complete:
+        return None, "final line has no newline (torn write)"
+    try:
+        event = decode_event(line)
+    except EventDecodeError as exc:
+        return None, f"final line does not parse: {exc}"
+    previous = _last_line(fd, start)
+    if previous is None:
+        if event.seq != first_seq:
+            return None, f"final line has seq {event.seq}, its segment starts at {first_seq}"
+        return event, None
+    before = _seq_of(previous[1])
+    if before is not None and event.seq != before + 1:
+        return None, f"final line has seq {event.seq} right after seq {before}"
+    return event, None
+
+
+def _seq_of(line: bytes) -> int | None:
+    try:
+        return decode_event(line).seq
+    except EventDecodeError:
+        return None
+
+
+def _last_line(fd: int, end: int) -> tuple[int, bytes, bool] | None:
+    """Return (start offset, bytes, ends with newline) of the last line before ``end``."""
+    if end <= 0:
+        return None
+    complete = os.pread(fd, 1, end - 1) == b"\n"
+    body_end = end - 1 if complete else end
+    pos = body_end
+    chunks: list[bytes] = []
+    while pos > 0:
+        step = min(_BLOCK, pos)
+        block = os.pread(fd, step, pos - step)
+        nl = block.rfind(b"\n")
+        if nl >= 0:
+            chunks.append(block[nl + 1 :])
+            pos = pos - step + nl + 1
+            break
+        chunks.append(block)
+        pos -= step
+    line = b"".join(reversed(chunks))
+    return pos, line, complete
+
+
+def _cut(fd: int, segment: Path, offset: int, size: int, quarantine: Path, reason: str) -> TailCut:
+    # Save the bytes before truncating them: a cut must never destroy evidence.
+    data = os.pread(fd, size - offset, offset)
+    quarantine.mkdir(parents=True, exist_ok=True)
+    saved = quarantine / f"{segment.name}.{offset}.{time.time_ns()}.torn"
+    qfd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        write_all(qfd, data)
+        os.fsync(qfd)
+    finally:
+        os.close(qfd)
+    fsync_dir(quarantine)
+    os.ftruncate(fd, offset)
+    os.fsync(fd)
+    return TailCut(segment, offset, size - offset, saved, reason)

@@ -1,0 +1,495 @@
+"""FileEventLog: the durable, append-only log in `.loki/events/log/`.
+
+Appends take the log lock with a bounded wait, read the tail to assign the next seq, write
+whole lines in one go and (by default) fsync before acknowledging. A writer that cannot get
+the lock in time drops its events into the pending drop box instead. Reads never lock.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from .appends import Prepared, Receipt, plan, prepare
+from .codec import decode_event, encode_event
+from .config import Durability, LogSettings
+from .errors import (
+    EventDecodeError, EventLogError, InvalidEventError, LockTimeoutError, LogCorruptedError,
+    SyncFailedError,
+)
+from .events import Event, NewEvent, RawEvent
+from .filters import EventFilter
+from .fsutil import fsync_dir, write_all
+from .index import EventIndex, IndexEntry
+from .layout import LokiPaths, resolve_loki_dir
+from .locking import LogLock
+from .pending import BadPendingFile, PendingWatch, archive, drop, list_pending, read_pending
+from .reader import OnBadLine, entries_after, scan
+from .segments import Tail, TailCut, find_tail, is_sealed, list_segments, seal, segment_name
+
+#: Drop-box files moved into the log per lock hold, so ingest never starves appenders.
+_INGEST_BATCH = 5000
+
+
+class LogWriteError(EventLogError, OSError):
+    """Writing to the log failed (a full disk, an I/O error); the partial bytes were removed."""
+
+
+class LogTruncatedError(LogCorruptedError):
+    """The log ends before events that were already seen: acknowledged events were lost."""
+
+
+class IngestReport:
+    """What one pass over the drop box did."""
+
+    def __init__(self) -> None:
+        self.ingested: int = 0
+        self.duplicates: int = 0
+        self.bad: list[BadPendingFile] = []
+
+
+class FileEventLog:
+    """The event log of one `.loki/` directory.
+
+    >>> log = FileEventLog(".loki")                      # doctest: +SKIP
+    >>> log.append("task", "runner", {"action": "start", "task_id": "t1"}).seq
+    1
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, settings: LogSettings | None = None):
+        self.paths = LokiPaths(resolve_loki_dir(root))
+        self.settings = settings or LogSettings.from_env()
+        self.cuts: list[TailCut] = []
+        self._lock = LogLock(self.paths.lock_file)
+        self._pending_watch = PendingWatch(self.paths.pending)
+        self._mutex = threading.RLock()
+        self._tail: Tail | None = None
+        self._fd: int | None = None
+        self._pid = os.getpid()
+        self._index: EventIndex | None = None
+        self._index_pid = 0
+        self._reader_index: EventIndex | None = None
+
+    # ----------------------------------------------------------------- appending
+
+    def append(
+        self,
+        type: str,
+        source: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        id: str | None = None,
+        timestamp: str | None = None,
+        stream: str | None = None,
+        expected_version: int | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        durability: Durability | str | None = None,
+    ) -> Receipt:
+        """Append one event and return its receipt (seq and id).
+
+        Passing ``id`` makes the call idempotent: an id already stored returns the stored seq.
+        ``stream`` with ``expected_version`` appends only if the stream holds exactly that many
+        events, raising SequenceConflictError otherwise.
+        """
+        draft = NewEvent(
+            type=type, source=source, payload=dict(payload) if payload is not None else {},
+            id=id, timestamp=timestamp, stream=stream, expected_version=expected_version,
+            correlation_id=correlation_id, causation_id=causation_id, extra=dict(extra or {}),
+        )
+        level = Durability.parse(durability) if durability else self.settings.durability
+        return self._commit([prepare(draft)], level is Durability.ALWAYS)[0]
+
+    def append_many(
+        self, drafts: Iterable[NewEvent | Mapping[str, Any]], *, durability: Durability | str | None = None
+    ) -> list[Receipt]:
+        """Append a batch under one lock with one write and one fsync (group commit).
+
+        All or nothing: if any draft is invalid or conflicts, nothing is written.
+        """
+        prepared = [prepare(d) for d in drafts]
+        if not prepared:
+            return []
+        level = Durability.parse(durability) if durability else self.settings.durability
+        return self._commit(prepared, level is not Durability.NEVER)
+
+    def sync(self) -> None:
+        """fsync the active segment: everything acknowledged so far survives power loss."""
+        with self._mutex:
+            if self._fd is not None and self._pid == os.getpid():
+                os.fsync(self._fd)
+
+    def _commit(self, prepared: list[Prepared], durable: bool) -> list[Receipt]:
+        with self._mutex:
+            try:
+                self._lock.acquire(self.settings.lock_timeout)
+            except LockTimeoutError:
+                if not self._may_fall_back(prepared):
+                    raise
+                return [self._drop(item, durable) for item in prepared]
+            try:
+                self._ingest_pending_locked(force=False)
+                return self._write_locked(prepared, durable).receipts
+            finally:
+                self._lock.release()
+
+    def _may_fall_back(self, prepared: list[Prepared]) -> bool:
+        # A conditional append cannot wait in the drop box: its condition is about "now".
+        return self.settings.pending_fallback and all(p.draft.expected_version is None for p in prepared)
+
+    def _drop(self, item: Prepared, durable: bool) -> Receipt:
+        event = Event(
+            seq=0, id=item.draft.id, type=item.draft.type, source=item.draft.source,
+            timestamp=item.draft.timestamp, version=item.draft.version, stream=item.draft.stream,
+            correlation_id=item.draft.correlation_id, causation_id=item.draft.causation_id,
+            payload=item.draft.payload, extra=item.draft.extra,
+        )
+        encode_event(event, self.settings.max_event_bytes)  # same size rule as the log
+        path = drop(self.paths.pending, event, durable=durable)
+        return Receipt(event.id, None, "pending", pending_file=str(path))
+
+    def _write_locked(self, prepared: list[Prepared], durable: bool, skip_conflicts: bool = False):
+        tail = self._current_tail()
+        needs_index = any(p.id_given or p.draft.stream is not None for p in prepared)
+        index = self._caught_up_index() if needs_index else None
+        result = plan(
+            prepared,
+            tail.head_seq,
+            stored_event=(lambda event_id: self._stored_event(index, event_id)),
+            stream_version=(lambda stream: index.stream_version(stream)),
+            skip_conflicts=skip_conflicts,
+        )
+        if result.events:
+            self._write_events(result.events, durable, index)
+        return result
+
+    def _write_events(self, events: list[Event], durable: bool, index: EventIndex | None) -> None:
+        limit = self.settings.max_event_bytes
+        lines = [encode_event(e, limit) for e in events]
+        tail = self._tail
+        if tail.size >= self.settings.segment_max_bytes and tail.head_seq >= tail.first_seq:
+            tail = self._rotate(tail)
+        data = b"".join(lines)
+        start = tail.size
+        try:
+            write_all(self._fd, data)
+        except OSError as exc:
+            self._roll_back(start)
+            raise LogWriteError(exc.errno, f"appending to {tail.segment.name} failed, nothing stored: {exc.strerror}") from exc
+        if durable:
+            self._fsync_or_roll_back(start)
+        self._tail = Tail(tail.segment, tail.first_seq, events[-1].seq, events[-1].id, start + len(data), tail.inode)
+        if index is not None:  # caught up just before this write: keep it current cheaply
+            index.add(_entries(events, lines, tail.first_seq, start))
+
+    def _fsync_or_roll_back(self, start: int) -> None:
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            # After a failed fsync the page cache cannot be trusted (PostgreSQL's fsyncgate):
+            # remove the bytes, reopen, and do not acknowledge.
+            self._roll_back(start)
+            raise SyncFailedError(exc.errno, f"fsync failed, the append was rolled back: {exc.strerror}") from exc
+
+    def _roll_back(self, start: int) -> None:
+        try:
+            os.ftruncate(self._fd, start)
+            os.fsync(self._fd)
+        except OSError:
+            pass
+        self._forget_tail()
+
+    # ------------------------------------------------------------------ the tail
+
+    def _current_tail(self) -> Tail:
+        tail = self._tail
+        if tail is not None and self._pid == os.getpid():
+            try:
+                st = os.stat(tail.segment)
+            except FileNotFoundError:
+                st = None
+            if st is not None and st.st_ino == tail.inode and not is_sealed(st.st_mode):
+                if st.st_size == tail.size:
+                    return tail
+                return self._load_tail(tail.segment, tail.first_seq, reuse_fd=True)
+        self._forget_tail()
+        return self._load_active()
+
+    def _load_active(self) -> Tail:
+        segments = list_segments(self.paths.log_dir)
+        if not segments:
+            self.paths.log_dir.mkdir(parents=True, exist_ok=True)
+            return self._create_segment(1)
+        active = segments[-1]
+        if active.compressed:
+            raise LogCorruptedError(f"{active.path}: the newest segment is compressed; only sealed ones may be")
+        tail = self._load_tail(active.path, active.first_seq, reuse_fd=False)
+        if is_sealed(os.stat(active.path).st_mode):
+            # A rotation was interrupted after sealing: finish it.
+            return self._create_segment(tail.head_seq + 1)
+        return tail
+
+    def _load_tail(self, segment: Path, first_seq: int, reuse_fd: bool) -> Tail:
+        if not reuse_fd or self._fd is None:
+            self._close_fd()
+            self._fd = os.open(segment, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            self._pid = os.getpid()
+        tail, cuts = find_tail(self._fd, segment, first_seq, self.paths.quarantine)
+        self.cuts.extend(cuts)
+        self._tail = tail
+        return tail
+
+    def _create_segment(self, first_seq: int) -> Tail:
+        self._close_fd()
+        path = self.paths.log_dir / segment_name(first_seq)
+        self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._pid = os.getpid()
+        fsync_dir(self.paths.log_dir)
+        return self._load_tail(path, first_seq, reuse_fd=True)
+
+    def _rotate(self, tail: Tail) -> Tail:
+        # Seal first, then create the successor: a crash in between leaves a sealed newest
+        # segment, which the next writer notices and finishes; the other order would let a
+        # stale writer keep appending to the old segment.
+        os.fsync(self._fd)
+        seal(tail.segment)
+        return self._create_segment(tail.head_seq + 1)
+
+    def _forget_tail(self) -> None:
+        self._close_fd()
+        self._tail = None
+
+    def _close_fd(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+    # ----------------------------------------------------------------- the index
+
+    def _open_index(self) -> EventIndex:
+        # SQLite connections must not cross a fork either.
+        if self._index is None or self._index_pid != os.getpid():
+            self.paths.events.mkdir(parents=True, exist_ok=True)
+            self._index = EventIndex(self.paths.index_file)
+            self._index_pid = os.getpid()
+        return self._index
+
+    def _caught_up_index(self) -> EventIndex:
+        index = self._open_index()
+        tail = self._tail
+        position = index.position()
+        if position.seq == tail.head_seq and position.id == tail.head_id:
+            return index
+        if position.seq > tail.head_seq:
+            raise LogTruncatedError(
+                f"the log ends at seq {tail.head_seq} but seq {position.seq} was stored before: "
+                "acknowledged events were lost or the log was replaced. Run `lokilog verify` for "
+                "details; `lokilog verify --fix` accepts the loss and re-indexes"
+            )
+        if position.seq and self._event_at(position.segment, position.offset, position.seq) != position.id:
+            raise LogTruncatedError(
+                f"seq {position.seq} in the log is not the event the index saw ({position.id}): "
+                "the log was rewritten. Run `lokilog verify --fix` to re-index"
+            )
+        entries = (
+            IndexEntry(ev.seq, ev.id, ev.stream, seg, start, end)
+            for ev, seg, start, end in entries_after(self.paths.log_dir, position.segment, position.end)
+        )
+        index.add(entries)
+        return index
+
+    def _event_at(self, segment_first: int, offset: int, seq: int) -> str | None:
+        for ev, _, _, _ in entries_after(self.paths.log_dir, segment_first, offset):
+            return ev.id if ev.seq == seq else None
+        return None
+
+    def _stored_event(self, index: EventIndex, event_id: str) -> Event | None:
+        seq = index.lookup_id(event_id)
+        return None if seq is None else self.get(seq)
+
+    def accept_truncation(self) -> int:
+        """Accept that the log lost its tail: re-index from the log as it is now; return the head."""
+        with self._mutex:
+            self._lock.acquire(self.settings.lock_timeout)
+            try:
+                tail = self._current_tail()
+                index = self._open_index()
+                index.reset(keep_max_seen=False)
+                self._caught_up_index()
+                return tail.head_seq
+            finally:
+                self._lock.release()
+
+    # --------------------------------------------------------------- the drop box
+
+    def ingest_pending(self, timeout: float | None = None) -> IngestReport:
+        """Move every event waiting in the drop box into the log, exactly once."""
+        with self._mutex:
+            self._lock.acquire(self.settings.lock_timeout if timeout is None else timeout)
+            try:
+                return self._ingest_pending_locked(force=True)
+            finally:
+                self._lock.release()
+
+    def _ingest_pending_locked(self, force: bool) -> IngestReport:
+        report = IngestReport()
+        if not force and not self._pending_watch.changed(time.time_ns()):
+            return report
+        while True:
+            files = list_pending(self.paths.pending)[:_INGEST_BATCH]
+            batch, paths = self._read_pending_files(files, report)
+            if batch:
+                result = self._write_locked(batch, durable=True, skip_conflicts=True)
+                self._archive_ingested(paths, result, report)
+            if len(files) < _INGEST_BATCH or not batch:
+                return report
+
+    def _read_pending_files(self, files: list[Path], report: IngestReport):
+        batch, paths = [], []
+        for path in files:
+            try:
+                batch.append(prepare(read_pending(path)))
+                paths.append(path)
+            except FileNotFoundError:
+                continue  # another ingester (or Loki Mode's subscriber) took it
+            except (EventDecodeError, InvalidEventError) as exc:
+                report.bad.append(BadPendingFile(path, str(exc)))
+        return batch, paths
+
+    def _archive_ingested(self, paths: list[Path], result, report: IngestReport) -> None:
+        conflicted = {position for position, _ in result.conflicts}
+        for position, _error in result.conflicts:
+            report.bad.append(BadPendingFile(paths[position], str(_error)))
+        for position, (path, receipt) in enumerate(zip(paths, result.receipts)):
+            if position in conflicted:
+                continue
+            report.ingested += receipt.status == "appended"
+            report.duplicates += receipt.status == "duplicate"
+            archive(path, self.paths.archive)
+
+    def _ingest_if_free(self) -> None:
+        # Readers ingest first so they see what was emitted, but never wait to do so.
+        if not list_pending(self.paths.pending):
+            return
+        with self._mutex:
+            if not self._lock.try_acquire():
+                return
+            try:
+                self._ingest_pending_locked(force=True)
+            except (PermissionError, LogCorruptedError):
+                pass  # a read-only reader still reads; writers report the problem
+            finally:
+                self._lock.release()
+
+    # ------------------------------------------------------------------ reading
+
+    def read(
+        self,
+        from_seq: int = 1,
+        to_seq: int | None = None,
+        *,
+        filter: EventFilter | None = None,
+        types: Iterable[str] = (),
+        sources: Iterable[str] = (),
+        streams: Iterable[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+        where: Iterable[str] = (),
+        ingest: bool = True,
+        on_bad_line: OnBadLine | None = None,
+    ) -> Iterator[Event]:
+        """Iterate stored events in seq order, streaming, with optional filters."""
+        _check_range(from_seq, to_seq)
+        selection = filter or EventFilter.build(types, sources, streams, since, until, where)
+        if ingest:
+            self._ingest_if_free()
+        events = scan(self.paths.log_dir, from_seq, to_seq, index=self._read_index(), on_bad_line=on_bad_line)
+        if selection.empty:
+            return events
+        return (e for e in events if selection.matches(e))
+
+    def read_raw(
+        self, from_seq: int = 1, to_seq: int | None = None, *, filter: EventFilter | None = None,
+        on_bad_line: OnBadLine | None = None,
+    ) -> Iterator[RawEvent]:
+        """Iterate events with undecoded payloads: the fast path for scans over the envelope."""
+        _check_range(from_seq, to_seq)
+        if filter is not None and filter.needs_payload:
+            raise InvalidEventError("read_raw filters on the envelope only; use read() for --where")
+        events = scan(self.paths.log_dir, from_seq, to_seq, raw=True, index=self._read_index(), on_bad_line=on_bad_line)
+        if filter is None or filter.empty:
+            return events
+        return (e for e in events if filter.matches_envelope(e))
+
+    def get(self, seq: int) -> Event | None:
+        """Return the event at ``seq``, or None."""
+        for event in self.read(seq, seq, ingest=False):
+            return event
+        return None
+
+    @property
+    def head_seq(self) -> int:
+        """The seq of the newest complete event (0 for an empty log); takes no lock."""
+        segments = list_segments(self.paths.log_dir)
+        if not segments:
+            return 0
+        newest = segments[-1]
+        if newest.compressed:
+            raise LogCorruptedError(f"{newest.path}: the newest segment is compressed; only sealed ones may be")
+        with newest.open() as handle:
+            tail, _ = find_tail(handle.fileno(), newest.path, newest.first_seq, quarantine=None)
+        return tail.head_seq
+
+    def stream_version(self, stream: str) -> int:
+        """Return how many events a stream holds (the version an append must expect)."""
+        with self._mutex:
+            self._lock.acquire(self.settings.lock_timeout)
+            try:
+                self._current_tail()
+                return self._caught_up_index().stream_version(stream)
+            finally:
+                self._lock.release()
+
+    def _read_index(self) -> EventIndex | None:
+        # Only seek marks are read from it, and each is checked against the file it names.
+        if self._reader_index is None and self.paths.index_file.exists():
+            try:
+                self._reader_index = EventIndex(self.paths.index_file, readonly=True)
+            except Exception:
+                return None
+        return self._reader_index
+
+    def close(self) -> None:
+        """Close file descriptors; the log may be used again afterwards (it reopens)."""
+        with self._mutex:
+            self._forget_tail()
+            self._lock.close()
+            for index in (self._index, self._reader_index):
+                if index is not None and self._index_pid in (0, os.getpid()):
+                    index.close()
+            self._index = self._reader_index = None
+
+    def __enter__(self) -> "FileEventLog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _entries(events: list[Event], lines: list[bytes], segment: int, start: int) -> list[IndexEntry]:
+    out = []
+    offset = start
+    for event, line in zip(events, lines):
+        out.append(IndexEntry(event.seq, event.id, event.stream, segment, offset, offset + len(line)))
+        offset += len(line)
+    return out
+
+
+def _check_range(from_seq: int, to_seq: int | None) -> None:
+    if not isinstance(from_seq, int) or from_seq < 1:
+        raise InvalidEventError(f"from_seq must be an integer >= 1, got {from_seq!r}")
+    if to_seq is not None and (not isinstance(to_seq, int) or to_seq < from_seq):
+        raise InvalidEventError(f"to_seq {to_seq!r} must be an integer >= from_seq {from_seq}")

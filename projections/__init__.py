@@ -1,0 +1,1 @@
+"""Pure folds of the log: (state, event) -> state, their snapshots and materialized views."""

@@ -1,0 +1,10 @@
+"""Every projection lokilog maintains, by name. `lokilog rebuild` and `lokilog watch` use this list."""
+from __future__ import annotations
+
+from .base import Projection
+
+
+def all_projections() -> list[Projection]:
+    """Return fresh instances of every built-in projection (imported lazily: CLI start-up stays fast)."""
+    found: list[Projection] = []
+    return found

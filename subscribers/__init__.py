@@ -1,0 +1,1 @@
+"""Long-running consumers with side effects: the watch daemon, exporters, tracker sync, alerts."""
