@@ -14,8 +14,7 @@ from .errors import DuplicateIdError, InvalidEventError, SequenceConflictError
 from .events import ENVELOPE_FIELDS, Event, NewEvent, new_event_id, now_timestamp
 
 
-@dataclass(frozen=True)
-class Receipt:
+class Receipt(msgspec.Struct, frozen=True):
     """What an append did with one event.
 
     status is ``appended`` (stored at ``seq``), ``duplicate`` (its id was already stored at
@@ -29,21 +28,25 @@ class Receipt:
     stream_version: int | None = None
     pending_file: str | None = None
 
-    @property
-    def stored(self) -> bool:
-        return self.status in ("appended", "duplicate", "pending")
 
-
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(msgspec.Struct, frozen=True):
     """A validated draft with its id and timestamp fixed."""
 
     draft: NewEvent
     id_given: bool
 
 
-def prepare(draft: NewEvent | Mapping[str, Any], now: Callable[[], str] = now_timestamp) -> Prepared:
-    """Validate a draft (a NewEvent or a mapping of its fields) and fix its id and timestamp."""
+def prepare(
+    draft: NewEvent | Mapping[str, Any],
+    now: Callable[[], str] = now_timestamp,
+    minted_id: bool = False,
+    minted_timestamp: bool = False,
+) -> Prepared:
+    """Validate a draft (a NewEvent or a mapping of its fields) and fix its id and timestamp.
+
+    ``minted_id`` / ``minted_timestamp`` say the log itself just made that field, so it needs
+    no validation (and a minted id no duplicate check).
+    """
     if not isinstance(draft, NewEvent):
         draft = _draft_from_mapping(draft)
     check_name("type", draft.type)
@@ -57,15 +60,17 @@ def prepare(draft: NewEvent | Mapping[str, Any], now: Callable[[], str] = now_ti
     clash = ENVELOPE_FIELDS.intersection(draft.extra)
     if clash:
         raise InvalidEventError(f"extra fields {sorted(clash)} would shadow envelope fields")
-    id_given = draft.id is not None
-    return Prepared(
-        msgspec.structs.replace(
-            draft,
-            id=check_id(draft.id) if id_given else new_event_id(),
-            timestamp=check_timestamp(draft.timestamp) if draft.timestamp is not None else now(),
-        ),
-        id_given,
+    id_given = draft.id is not None and not minted_id
+    if id_given:
+        check_id(draft.id)
+    if draft.timestamp is not None and not minted_timestamp:
+        check_timestamp(draft.timestamp)
+    if draft.id is not None and draft.timestamp is not None:
+        return Prepared(draft, id_given)
+    fixed = msgspec.structs.replace(
+        draft, id=draft.id if id_given else new_event_id(), timestamp=draft.timestamp or now()
     )
+    return Prepared(fixed, id_given)
 
 
 def _draft_from_mapping(fields: Mapping[str, Any]) -> NewEvent:

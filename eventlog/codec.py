@@ -111,14 +111,21 @@ def iter_lines(chunk: bytes, base_offset: int = 0) -> Iterator[tuple[int, bytes]
         start = nl + 1
 
 
+_valid_names: set[str] = set()
+
+
 def check_name(kind: str, value: Any) -> str:
     """Validate a type, source or stream name: a short non-empty string without control characters."""
+    if value in _valid_names:  # the same few types and sources repeat in nearly every event
+        return value
     if not isinstance(value, str) or not value:
         raise InvalidEventError(f"{kind} must be a non-empty string, got {value!r}")
     if len(value) > _NAME_LIMIT:
         raise InvalidEventError(f"{kind} is {len(value)} characters; the limit is {_NAME_LIMIT}")
     if _CONTROL.search(value):
         raise InvalidEventError(f"{kind} {value!r} contains control characters")
+    if len(_valid_names) < 10_000:
+        _valid_names.add(value)
     return value
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -90,9 +91,20 @@ def format_timestamp(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+_second_cache: tuple[int, str] = (-1, "")
+
+
 def now_timestamp() -> str:
     """Return the current time in the log's timestamp format."""
-    return format_timestamp(datetime.now(timezone.utc))
+    global _second_cache
+    ns = time.time_ns()
+    second, rest = divmod(ns, 1_000_000_000)
+    cached_second, prefix = _second_cache
+    if second != cached_second:
+        # strftime costs more than the rest of an append: format each second once.
+        prefix = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
+        _second_cache = (second, prefix)
+    return f"{prefix}{rest // 1_000_000:03d}Z"
 
 
 def parse_timestamp(text: str) -> datetime:

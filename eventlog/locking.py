@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import forks
 from .errors import LockTimeoutError
 
 try:  # POSIX: call flock directly; portalocker's wrapper costs ten times the syscall.
@@ -50,16 +51,18 @@ class LogLock:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
-        self._pid = 0
+        self._generation = -1
         self._threads = threading.Lock()
 
     def acquire(self, timeout: float) -> None:
         """Take the lock within ``timeout`` seconds or raise LockTimeoutError."""
         deadline = time.monotonic() + timeout
-        if not self._threads.acquire(timeout=max(timeout, 0)):
+        if not self._threads.acquire(False) and not self._threads.acquire(timeout=max(timeout, 0)):
             raise LockTimeoutError(f"{self.path}: another thread held the lock for {timeout}s")
         try:
-            self._take_file_lock(deadline, timeout)
+            fd = self._fd if self._generation == forks.generation and self._fd is not None else self._descriptor()
+            if not _try_lock(fd):
+                self._wait_for_file_lock(fd, deadline, timeout)
         except BaseException:
             self._threads.release()
             raise
@@ -82,12 +85,11 @@ class LogLock:
 
     def close(self) -> None:
         """Close the lock's file descriptor."""
-        if self._fd is not None and self._pid == os.getpid():
+        if self._fd is not None and self._generation == forks.generation:
             os.close(self._fd)
         self._fd = None
 
-    def _take_file_lock(self, deadline: float, timeout: float) -> None:
-        fd = self._descriptor()
+    def _wait_for_file_lock(self, fd: int, deadline: float, timeout: float) -> None:
         backoff = _FIRST_BACKOFF
         while not _try_lock(fd):
             remaining = deadline - time.monotonic()
@@ -101,8 +103,8 @@ class LogLock:
     def _descriptor(self) -> int:
         # A descriptor inherited across fork shares the parent's open file description, and
         # so its flock: a child must open its own.
-        if self._fd is None or self._pid != os.getpid():
+        if self._fd is None or self._generation != forks.generation:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            self._pid = os.getpid()
+            self._generation = forks.generation
         return self._fd

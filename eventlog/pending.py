@@ -93,12 +93,19 @@ class PendingWatch:
     # Directory mtimes tick with the kernel's coarse clock: a file dropped within the same tick
     # as our last listing leaves the mtime unchanged, so a recent mtime means "look again".
     _AMBIGUOUS_NS = 50_000_000
+    # A busy writer looks at most this often: a dropped event waits a few ms longer, and
+    # appends do not pay a stat each.
+    _MIN_INTERVAL_NS = 5_000_000
 
     def __init__(self, pending_dir: Path) -> None:
         self.pending_dir = pending_dir
         self._seen_mtime: int | None = None
+        self._checked_at = 0
 
     def changed(self, now_ns: int) -> bool:
+        if now_ns - self._checked_at < self._MIN_INTERVAL_NS:
+            return False
+        self._checked_at = now_ns
         try:
             mtime = os.stat(self.pending_dir).st_mtime_ns
         except FileNotFoundError:

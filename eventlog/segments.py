@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import msgspec
+
 from .codec import decode_event
 from .errors import EventDecodeError
 from .fsutil import fsync_dir, write_all
@@ -90,8 +92,7 @@ class TailCut:
     reason: str
 
 
-@dataclass(frozen=True)
-class Tail:
+class Tail(msgspec.Struct, frozen=True):
     """What a writer must know about the active segment to append to it."""
 
     segment: Path

@@ -6,22 +6,23 @@ the lock in time drops its events into the pending drop box instead. Reads never
 """
 from __future__ import annotations
 
+import errno
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from . import forks
 from .appends import Prepared, Receipt, plan, prepare
-from .codec import decode_event, encode_event
+from .codec import check_name, check_payload, encode_event
 from .config import Durability, LogSettings
 from .errors import (
     EventDecodeError, EventLogError, InvalidEventError, LockTimeoutError, LogCorruptedError,
     SyncFailedError,
 )
-from .events import Event, NewEvent, RawEvent
+from .events import FORMAT_VERSION, Event, NewEvent, RawEvent, new_event_id, now_timestamp
 from .filters import EventFilter
-from .fsutil import fsync_dir, write_all
+from .fsutil import fsync_dir
 from .index import EventIndex, IndexEntry
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
@@ -64,12 +65,11 @@ class FileEventLog:
         self.cuts: list[TailCut] = []
         self._lock = LogLock(self.paths.lock_file)
         self._pending_watch = PendingWatch(self.paths.pending)
-        self._mutex = threading.RLock()
         self._tail: Tail | None = None
         self._fd: int | None = None
-        self._pid = os.getpid()
+        self._generation = forks.generation
         self._index: EventIndex | None = None
-        self._index_pid = 0
+        self._index_generation = -1
         self._reader_index: EventIndex | None = None
 
     # ----------------------------------------------------------------- appending
@@ -95,13 +95,45 @@ class FileEventLog:
         ``stream`` with ``expected_version`` appends only if the stream holds exactly that many
         events, raising SequenceConflictError otherwise.
         """
-        draft = NewEvent(
-            type=type, source=source, payload=dict(payload) if payload is not None else {},
-            id=id, timestamp=timestamp, stream=stream, expected_version=expected_version,
-            correlation_id=correlation_id, causation_id=causation_id, extra=dict(extra or {}),
-        )
         level = Durability.parse(durability) if durability else self.settings.durability
-        return self._commit([prepare(draft)], level is Durability.ALWAYS)[0]
+        if id is stream is correlation_id is causation_id is timestamp is None and not extra:
+            return self._append_plain(type, source, payload, level is Durability.ALWAYS)
+        item = prepare(
+            NewEvent(
+                type=type, source=source, payload=_as_dict(payload),
+                id=id if id is not None else new_event_id(),
+                timestamp=timestamp if timestamp is not None else now_timestamp(),
+                stream=stream, expected_version=expected_version, correlation_id=correlation_id,
+                causation_id=causation_id, extra=dict(extra) if extra else {},
+            ),
+            minted_id=id is None,
+            minted_timestamp=timestamp is None,
+        )
+        return self._commit([item], level is Durability.ALWAYS)[0]
+
+    def _append_plain(self, type: str, source: str, payload: Mapping[str, Any] | None, durable: bool) -> Receipt:
+        # The common case (a fresh id, no stream, no options) skips planning: it is what hooks
+        # and runners call thousands of times a second, and it cannot conflict with anything.
+        check_name("type", type)
+        check_name("source", source)
+        body = check_payload(_as_dict(payload))
+        event_id, timestamp = new_event_id(), now_timestamp()
+        try:
+            self._lock.acquire(self.settings.lock_timeout)
+        except LockTimeoutError:
+            draft = NewEvent(type=type, source=source, payload=body, id=event_id, timestamp=timestamp)
+            if not self.settings.pending_fallback:
+                raise
+            return self._drop(Prepared(draft, False), durable)
+        try:
+            self._ingest_pending_locked(force=False)
+            seq = self._current_tail().head_seq + 1
+            event = Event(seq=seq, id=event_id, type=type, source=source, timestamp=timestamp,
+                          version=FORMAT_VERSION, payload=body)
+            self._write_events([event], durable, None)
+        finally:
+            self._lock.release()
+        return Receipt(event_id, seq, "appended")
 
     def append_many(
         self, drafts: Iterable[NewEvent | Mapping[str, Any]], *, durability: Durability | str | None = None
@@ -118,23 +150,25 @@ class FileEventLog:
 
     def sync(self) -> None:
         """fsync the active segment: everything acknowledged so far survives power loss."""
-        with self._mutex:
-            if self._fd is not None and self._pid == os.getpid():
+        self._lock.acquire(self.settings.lock_timeout)
+        try:
+            if self._fd is not None and self._generation == forks.generation:
                 os.fsync(self._fd)
+        finally:
+            self._lock.release()
 
     def _commit(self, prepared: list[Prepared], durable: bool) -> list[Receipt]:
-        with self._mutex:
-            try:
-                self._lock.acquire(self.settings.lock_timeout)
-            except LockTimeoutError:
-                if not self._may_fall_back(prepared):
-                    raise
-                return [self._drop(item, durable) for item in prepared]
-            try:
-                self._ingest_pending_locked(force=False)
-                return self._write_locked(prepared, durable).receipts
-            finally:
-                self._lock.release()
+        try:
+            self._lock.acquire(self.settings.lock_timeout)
+        except LockTimeoutError:
+            if not self._may_fall_back(prepared):
+                raise
+            return [self._drop(item, durable) for item in prepared]
+        try:
+            self._ingest_pending_locked(force=False)
+            return self._write_locked(prepared, durable).receipts
+        finally:
+            self._lock.release()
 
     def _may_fall_back(self, prepared: list[Prepared]) -> bool:
         # A conditional append cannot wait in the drop box: its condition is about "now".
@@ -153,8 +187,7 @@ class FileEventLog:
 
     def _write_locked(self, prepared: list[Prepared], durable: bool, skip_conflicts: bool = False):
         tail = self._current_tail()
-        needs_index = any(p.id_given or p.draft.stream is not None for p in prepared)
-        index = self._caught_up_index() if needs_index else None
+        index = self._caught_up_index() if _needs_index(prepared) else None
         result = plan(
             prepared,
             tail.head_seq,
@@ -172,16 +205,18 @@ class FileEventLog:
         tail = self._tail
         if tail.size >= self.settings.segment_max_bytes and tail.head_seq >= tail.first_seq:
             tail = self._rotate(tail)
-        data = b"".join(lines)
+        data = lines[0] if len(lines) == 1 else b"".join(lines)
         start = tail.size
         try:
-            write_all(self._fd, data)
+            if os.write(self._fd, data) != len(data):
+                raise OSError(errno.ENOSPC, "short write")
         except OSError as exc:
             self._roll_back(start)
             raise LogWriteError(exc.errno, f"appending to {tail.segment.name} failed, nothing stored: {exc.strerror}") from exc
         if durable:
             self._fsync_or_roll_back(start)
-        self._tail = Tail(tail.segment, tail.first_seq, events[-1].seq, events[-1].id, start + len(data), tail.inode)
+        last = events[-1]
+        self._tail = Tail(tail.segment, tail.first_seq, last.seq, last.id, start + len(data), tail.inode)
         if index is not None:  # caught up just before this write: keep it current cheaply
             index.add(_entries(events, lines, tail.first_seq, start))
 
@@ -206,12 +241,11 @@ class FileEventLog:
 
     def _current_tail(self) -> Tail:
         tail = self._tail
-        if tail is not None and self._pid == os.getpid():
-            try:
-                st = os.stat(tail.segment)
-            except FileNotFoundError:
-                st = None
-            if st is not None and st.st_ino == tail.inode and not is_sealed(st.st_mode):
+        if tail is not None and self._fd is not None and self._generation == forks.generation:
+            # Segments are never replaced, only appended, cut by a lock holder, sealed or
+            # (once sealed) compressed away: fstat on our descriptor sees all of that.
+            st = os.fstat(self._fd)
+            if st.st_nlink and not is_sealed(st.st_mode):
                 if st.st_size == tail.size:
                     return tail
                 return self._load_tail(tail.segment, tail.first_seq, reuse_fd=True)
@@ -236,7 +270,7 @@ class FileEventLog:
         if not reuse_fd or self._fd is None:
             self._close_fd()
             self._fd = os.open(segment, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
-            self._pid = os.getpid()
+            self._generation = forks.generation
         tail, cuts = find_tail(self._fd, segment, first_seq, self.paths.quarantine)
         self.cuts.extend(cuts)
         self._tail = tail
@@ -246,7 +280,7 @@ class FileEventLog:
         self._close_fd()
         path = self.paths.log_dir / segment_name(first_seq)
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        self._pid = os.getpid()
+        self._generation = forks.generation
         fsync_dir(self.paths.log_dir)
         return self._load_tail(path, first_seq, reuse_fd=True)
 
@@ -263,7 +297,7 @@ class FileEventLog:
         self._tail = None
 
     def _close_fd(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
+        if self._fd is not None and self._generation == forks.generation:
             os.close(self._fd)
         self._fd = None
 
@@ -271,10 +305,10 @@ class FileEventLog:
 
     def _open_index(self) -> EventIndex:
         # SQLite connections must not cross a fork either.
-        if self._index is None or self._index_pid != os.getpid():
+        if self._index is None or self._index_generation != forks.generation:
             self.paths.events.mkdir(parents=True, exist_ok=True)
             self._index = EventIndex(self.paths.index_file)
-            self._index_pid = os.getpid()
+            self._index_generation = forks.generation
         return self._index
 
     def _caught_up_index(self) -> EventIndex:
@@ -312,32 +346,30 @@ class FileEventLog:
 
     def accept_truncation(self) -> int:
         """Accept that the log lost its tail: re-index from the log as it is now; return the head."""
-        with self._mutex:
-            self._lock.acquire(self.settings.lock_timeout)
-            try:
-                tail = self._current_tail()
-                index = self._open_index()
-                index.reset(keep_max_seen=False)
-                self._caught_up_index()
-                return tail.head_seq
-            finally:
-                self._lock.release()
+        self._lock.acquire(self.settings.lock_timeout)
+        try:
+            tail = self._current_tail()
+            index = self._open_index()
+            index.reset(keep_max_seen=False)
+            self._caught_up_index()
+            return tail.head_seq
+        finally:
+            self._lock.release()
 
     # --------------------------------------------------------------- the drop box
 
     def ingest_pending(self, timeout: float | None = None) -> IngestReport:
         """Move every event waiting in the drop box into the log, exactly once."""
-        with self._mutex:
-            self._lock.acquire(self.settings.lock_timeout if timeout is None else timeout)
-            try:
-                return self._ingest_pending_locked(force=True)
-            finally:
-                self._lock.release()
+        self._lock.acquire(self.settings.lock_timeout if timeout is None else timeout)
+        try:
+            return self._ingest_pending_locked(force=True)
+        finally:
+            self._lock.release()
 
-    def _ingest_pending_locked(self, force: bool) -> IngestReport:
-        report = IngestReport()
+    def _ingest_pending_locked(self, force: bool) -> IngestReport | None:
         if not force and not self._pending_watch.changed(time.time_ns()):
-            return report
+            return None
+        report = IngestReport()
         while True:
             files = list_pending(self.paths.pending)[:_INGEST_BATCH]
             batch, paths = self._read_pending_files(files, report)
@@ -374,15 +406,14 @@ class FileEventLog:
         # Readers ingest first so they see what was emitted, but never wait to do so.
         if not list_pending(self.paths.pending):
             return
-        with self._mutex:
-            if not self._lock.try_acquire():
-                return
-            try:
-                self._ingest_pending_locked(force=True)
-            except (PermissionError, LogCorruptedError):
-                pass  # a read-only reader still reads; writers report the problem
-            finally:
-                self._lock.release()
+        if not self._lock.try_acquire():
+            return
+        try:
+            self._ingest_pending_locked(force=True)
+        except (PermissionError, LogCorruptedError):
+            pass  # a read-only reader still reads; writers report the problem
+        finally:
+            self._lock.release()
 
     # ------------------------------------------------------------------ reading
 
@@ -445,13 +476,12 @@ class FileEventLog:
 
     def stream_version(self, stream: str) -> int:
         """Return how many events a stream holds (the version an append must expect)."""
-        with self._mutex:
-            self._lock.acquire(self.settings.lock_timeout)
-            try:
-                self._current_tail()
-                return self._caught_up_index().stream_version(stream)
-            finally:
-                self._lock.release()
+        self._lock.acquire(self.settings.lock_timeout)
+        try:
+            self._current_tail()
+            return self._caught_up_index().stream_version(stream)
+        finally:
+            self._lock.release()
 
     def _read_index(self) -> EventIndex | None:
         # Only seek marks are read from it, and each is checked against the file it names.
@@ -464,19 +494,31 @@ class FileEventLog:
 
     def close(self) -> None:
         """Close file descriptors; the log may be used again afterwards (it reopens)."""
-        with self._mutex:
-            self._forget_tail()
-            self._lock.close()
-            for index in (self._index, self._reader_index):
-                if index is not None and self._index_pid in (0, os.getpid()):
-                    index.close()
-            self._index = self._reader_index = None
+        self._forget_tail()
+        self._lock.close()
+        for index in (self._index, self._reader_index):
+            if index is not None and self._index_generation in (-1, forks.generation):
+                index.close()
+        self._index = self._reader_index = None
 
     def __enter__(self) -> "FileEventLog":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _needs_index(prepared: list[Prepared]) -> bool:
+    for item in prepared:
+        if item.id_given or item.draft.stream is not None:
+            return True
+    return False
+
+
+def _as_dict(payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    if payload is None:
+        return {}
+    return payload if type(payload) is dict else dict(payload)
 
 
 def _entries(events: list[Event], lines: list[bytes], segment: int, start: int) -> list[IndexEntry]:
