@@ -182,9 +182,8 @@ def _repair(log, report) -> list[str]:
     kinds = {f.kind for f in report.findings}
     done = []
     if "torn_tail" in kinds or "bad_line" in kinds:
-        log.ingest_pending()  # takes the lock, which recovers the tail
         done += [f"quarantined {c.length} bytes of {c.segment.name} at offset {c.offset} ({c.reason})"
-                 f" -> {c.saved_as}" for c in log.cuts]
+                 f" -> {c.saved_as}" for c in log.recover()]
     if "log_shorter_than_seen" in kinds:
         head = log.accept_truncation()
         done.append(f"accepted the loss of the log's end; re-indexed up to seq {head}")

@@ -28,7 +28,7 @@ def build_payload(text: str | None, pairs: Iterable[str] = (), action: str | Non
     if text is not None and text.strip():
         try:
             payload = msgspec.json.decode(text.encode("utf-8", "surrogateescape"))
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise InvalidEventError(f"--payload is not valid JSON: {exc}") from exc
         if not isinstance(payload, dict):
             raise InvalidEventError(f"--payload must be a JSON object, got {type(payload).__name__}")

@@ -74,6 +74,8 @@ def prepare(
 
 
 def _draft_from_mapping(fields: Mapping[str, Any]) -> NewEvent:
+    if "payload" in fields:
+        check_payload(fields["payload"])
     try:
         return msgspec.convert(dict(fields), NewEvent)
     except msgspec.ValidationError as exc:

@@ -19,6 +19,9 @@ _raw_decoder = msgspec.json.Decoder(RawEvent)
 _any_decoder = msgspec.json.Decoder()
 
 # Ids appear in drop-box file names and in shell pipelines: printable ASCII, no separators.
+# msgspec reports invalid UTF-8 inside a string as UnicodeDecodeError, not DecodeError.
+_DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)
+
 _ID_PATTERN = re.compile(r"[A-Za-z0-9._:@+=-]{1,200}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME_LIMIT = 200
@@ -59,14 +62,14 @@ def decode_event(line: bytes | str) -> Event:
     """Decode one log line (with or without its ``\\n``) into an Event, keeping unknown fields."""
     try:
         return _event_decoder.decode(line)
-    except msgspec.DecodeError:
+    except _DECODE_ERRORS:
         return _decode_event_slow(line)
 
 
 def _decode_event_slow(line: bytes | str) -> Event:
     try:
         obj = _any_decoder.decode(line)
-    except msgspec.DecodeError as exc:
+    except _DECODE_ERRORS as exc:
         raise EventDecodeError(f"not valid JSON: {exc}") from exc
     return event_from_mapping(obj)
 
@@ -87,7 +90,7 @@ def decode_raw(line: bytes) -> RawEvent:
     """Decode a line's envelope, leaving the payload as undecoded JSON bytes."""
     try:
         return _raw_decoder.decode(line)
-    except msgspec.DecodeError as exc:
+    except _DECODE_ERRORS as exc:
         raise EventDecodeError(f"not a v1 event: {exc}") from exc
 
 
@@ -95,7 +98,7 @@ def decode_chunk(chunk: bytes, raw: bool = False) -> list[Event] | list[RawEvent
     """Decode a buffer of whole lines in one call; None when some line needs the slow path."""
     try:
         return (_raw_decoder if raw else _event_decoder).decode_lines(chunk)
-    except msgspec.DecodeError:
+    except _DECODE_ERRORS:
         return None
 
 

@@ -59,7 +59,7 @@ def read_pending(path: Path) -> NewEvent:
     """Read a drop-box file in the nested schema ``{id, type, source, timestamp, payload, version}``."""
     try:
         obj = _decoder.decode(path.read_bytes())
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise EventDecodeError(f"{path.name}: not valid JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise EventDecodeError(f"{path.name}: an event is a JSON object, not {type(obj).__name__}")

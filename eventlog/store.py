@@ -344,6 +344,17 @@ class FileEventLog:
         seq = index.lookup_id(event_id)
         return None if seq is None else self.get(seq)
 
+    def recover(self) -> list[TailCut]:
+        """Take the lock and repair the active segment's tail; return what was cut (and saved)."""
+        self._lock.acquire(self.settings.lock_timeout)
+        try:
+            before = len(self.cuts)
+            self._forget_tail()
+            self._current_tail()
+            return self.cuts[before:]
+        finally:
+            self._lock.release()
+
     def accept_truncation(self) -> int:
         """Accept that the log lost its tail: re-index from the log as it is now; return the head."""
         self._lock.acquire(self.settings.lock_timeout)
