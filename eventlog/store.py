@@ -28,6 +28,7 @@ from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
 from .pending import BadPendingFile, PendingWatch, archive, drop, list_pending, read_pending
 from .reader import OnBadLine, entries_after, scan
+from .verify import high_water_mark, rewind_cursors
 from .segments import Tail, TailCut, find_tail, is_sealed, list_segments, seal, segment_name
 
 #: Drop-box files moved into the log per lock hold, so ingest never starves appenders.
@@ -261,10 +262,23 @@ class FileEventLog:
         if active.compressed:
             raise LogCorruptedError(f"{active.path}: the newest segment is compressed; only sealed ones may be")
         tail = self._load_tail(active.path, active.first_seq, reuse_fd=False)
+        self._check_high_water(tail)
         if is_sealed(os.stat(active.path).st_mode):
             # A rotation was interrupted after sealing: finish it.
             return self._create_segment(tail.head_seq + 1)
         return tail
+
+    def _check_high_water(self, tail: Tail) -> None:
+        # Whole lines lost at the end leave a log that parses perfectly. Appending to it would
+        # hand out seqs that cursors and snapshots already saw, so consumers would skip the new
+        # events forever: refuse until someone accepts the loss (`lokilog verify --fix`).
+        seen = high_water_mark(self.paths)
+        if seen > tail.head_seq:
+            raise LogTruncatedError(
+                f"the log ends at seq {tail.head_seq} but seq {seen} was stored before: "
+                "acknowledged events were lost or the log was replaced. Run `lokilog verify` for "
+                "details; `lokilog verify --fix` accepts the loss and re-indexes"
+            )
 
     def _load_tail(self, segment: Path, first_seq: int, reuse_fd: bool) -> Tail:
         if not reuse_fd or self._fd is None:
@@ -359,11 +373,16 @@ class FileEventLog:
         """Accept that the log lost its tail: re-index from the log as it is now; return the head."""
         self._lock.acquire(self.settings.lock_timeout)
         try:
-            tail = self._current_tail()
+            self._forget_tail()
+            segments = list_segments(self.paths.log_dir)
+            tail = self._load_tail(segments[-1].path, segments[-1].first_seq, reuse_fd=False) if segments else None
+            head = tail.head_seq if tail else 0
             index = self._open_index()
             index.reset(keep_max_seen=False)
-            self._caught_up_index()
-            return tail.head_seq
+            rewind_cursors(self.paths.cursors, head)
+            if tail is not None:
+                self._caught_up_index()
+            return head
         finally:
             self._lock.release()
 

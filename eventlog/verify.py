@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .codec import decode_raw, iter_lines
 from .errors import EventDecodeError
+from .fsutil import atomic_write
 from .index import EventIndex
 from .layout import LokiPaths
 from .segments import Segment, is_sealed, list_segments
@@ -154,3 +155,24 @@ def _cursor_seqs(directory: Path):
             continue
         if isinstance(value, int):
             yield value
+
+
+def rewind_cursors(directory: Path, head: int) -> list[str]:
+    """Move every cursor that is past ``head`` back to it, so events appended after an
+    accepted loss reach their consumers; return the names of the cursors moved."""
+    moved = []
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return moved
+    for name in names:
+        path = directory / name
+        try:
+            record = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("seq"), int) and record["seq"] > head:
+            record.update(seq=head, rewound_from=record["seq"])
+            atomic_write(path, json.dumps(record).encode())
+            moved.append(name)
+    return moved
