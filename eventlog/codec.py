@@ -46,6 +46,24 @@ def encode_event(event: Event, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> byte
     return body + b"\n"
 
 
+def encode_events(events: list[Event], max_bytes: int = DEFAULT_MAX_EVENT_BYTES):
+    """Encode a batch as one buffer of lines; return it and a function listing its lines.
+
+    Plain batches are encoded in one call; anything unusual (extra fields, a null that may be a
+    NaN, a possibly oversize line) takes the checked path of :func:`encode_event`.
+    """
+    data = None
+    if len(events) > 1 and not any(e.extra for e in events):
+        data = _encoder.encode_lines(events)
+        if b"null" in data or (len(data) > max_bytes and max(map(len, data.split(b"\n"))) >= max_bytes):
+            data = None
+    if data is None:
+        lines = [encode_event(e, max_bytes) for e in events]
+        data = lines[0] if len(lines) == 1 else b"".join(lines)
+        return data, lambda: lines
+    return data, lambda: data.splitlines(keepends=True)
+
+
 def _reject_non_finite(value: Any, where: str) -> None:
     # msgspec writes NaN and infinities as null; storing them would silently change the value.
     if isinstance(value, float) and not math.isfinite(value):

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from . import forks
-from .appends import Prepared, Receipt, plan, prepare
-from .codec import check_name, check_payload, encode_event
+from .appends import Prepared, Receipt, complete, plan, prepare
+from .codec import check_name, check_payload, encode_event, encode_events
 from .config import Durability, LogSettings
 from .errors import (
     EventDecodeError, EventLogError, InvalidEventError, LockTimeoutError, LogCorruptedError,
@@ -99,17 +99,11 @@ class FileEventLog:
         level = Durability.parse(durability) if durability else self.settings.durability
         if id is stream is correlation_id is causation_id is timestamp is None and not extra:
             return self._append_plain(type, source, payload, level is Durability.ALWAYS)
-        item = prepare(
-            NewEvent(
-                type=type, source=source, payload=_as_dict(payload),
-                id=id if id is not None else new_event_id(),
-                timestamp=timestamp if timestamp is not None else now_timestamp(),
-                stream=stream, expected_version=expected_version, correlation_id=correlation_id,
-                causation_id=causation_id, extra=dict(extra) if extra else {},
-            ),
-            minted_id=id is None,
-            minted_timestamp=timestamp is None,
-        )
+        item = prepare(NewEvent(
+            type=type, source=source, payload=_as_dict(payload), id=id, timestamp=timestamp,
+            stream=stream, expected_version=expected_version, correlation_id=correlation_id,
+            causation_id=causation_id, extra=dict(extra) if extra else {},
+        ))
         return self._commit([item], level is Durability.ALWAYS)[0]
 
     def _append_plain(self, type: str, source: str, payload: Mapping[str, Any] | None, durable: bool) -> Receipt:
@@ -176,11 +170,12 @@ class FileEventLog:
         return self.settings.pending_fallback and all(p.draft.expected_version is None for p in prepared)
 
     def _drop(self, item: Prepared, durable: bool) -> Receipt:
+        draft = complete(item.draft)
         event = Event(
-            seq=0, id=item.draft.id, type=item.draft.type, source=item.draft.source,
-            timestamp=item.draft.timestamp, version=item.draft.version, stream=item.draft.stream,
-            correlation_id=item.draft.correlation_id, causation_id=item.draft.causation_id,
-            payload=item.draft.payload, extra=item.draft.extra,
+            seq=0, id=draft.id, type=draft.type, source=draft.source,
+            timestamp=draft.timestamp, version=draft.version, stream=draft.stream,
+            correlation_id=draft.correlation_id, causation_id=draft.causation_id,
+            payload=draft.payload, extra=draft.extra,
         )
         encode_event(event, self.settings.max_event_bytes)  # same size rule as the log
         path = drop(self.paths.pending, event, durable=durable)
@@ -201,12 +196,10 @@ class FileEventLog:
         return result
 
     def _write_events(self, events: list[Event], durable: bool, index: EventIndex | None) -> None:
-        limit = self.settings.max_event_bytes
-        lines = [encode_event(e, limit) for e in events]
+        data, lines = encode_events(events, self.settings.max_event_bytes)
         tail = self._tail
         if tail.size >= self.settings.segment_max_bytes and tail.head_seq >= tail.first_seq:
             tail = self._rotate(tail)
-        data = lines[0] if len(lines) == 1 else b"".join(lines)
         start = tail.size
         try:
             if os.write(self._fd, data) != len(data):
@@ -219,7 +212,7 @@ class FileEventLog:
         last = events[-1]
         self._tail = Tail(tail.segment, tail.first_seq, last.seq, last.id, start + len(data), tail.inode)
         if index is not None:  # caught up just before this write: keep it current cheaply
-            index.add(_entries(events, lines, tail.first_seq, start))
+            index.add(_entries(events, lines(), tail.first_seq, start))
 
     def _fsync_or_roll_back(self, start: int) -> None:
         try:
