@@ -12,8 +12,8 @@ from pathlib import Path
 
 import msgspec
 
-from .codec import check_id, encode_event
-from .errors import EventDecodeError, EventLogError, InvalidEventError
+from .codec import check_id
+from .errors import EventDecodeError, InvalidEventError
 from .events import ENVELOPE_FIELDS, Event, NewEvent
 from .fsutil import create_exclusive, fsync_dir
 
@@ -114,9 +114,3 @@ class PendingWatch:
             self._seen_mtime = mtime
             return True
         return False
-
-
-__all__ = [
-    "BadPendingFile", "PendingWatch", "archive", "drop", "list_pending", "pending_file_name",
-    "read_pending", "EventLogError",
-]

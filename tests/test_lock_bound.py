@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from eventlog import FileEventLog, LockTimeoutError, LogSettings, SequenceConflictError
+from eventlog import FileEventLog, LockTimeoutError, LogSettings
 from conftest import run_lokilog, subprocess_env
 
 HOLD = """

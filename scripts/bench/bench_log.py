@@ -6,9 +6,7 @@ Prints JSON: each figure is a median over repeated runs, with its ratio to the b
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import subprocess
 import sys
 import time
