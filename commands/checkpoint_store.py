@@ -28,6 +28,7 @@ import portalocker
 from eventlog import EventLogError, LockTimeoutError
 from eventlog.fsutil import atomic_write, fsync_dir, write_all
 
+from .checkpoint_faults import fault_point
 from .checkpoint_ids import check_id, checkpoint_dir
 
 MANIFEST = "manifest.json"
@@ -183,6 +184,7 @@ class CheckpointStore:
         if manifest.git is not None:
             atomic_write(tmp / GIT_SIDECAR, (manifest.git.sha + "\n").encode())
         atomic_write(tmp / MANIFEST, _encoder.encode(manifest) + b"\n")
+        fault_point("create:before-commit")
         if final.exists():
             shutil.rmtree(tmp)
             raise CheckpointError(f"checkpoint {manifest.id!r} already exists")

@@ -58,7 +58,6 @@ def create_locked(store: CheckpointStore, message: str, *, kind: str, prefix: st
             id=checkpoint_id, created_at=now_timestamp(), message=message, log_seq=log_seq,
             entries=scan.entries, roots=list(CAPTURE_ROOTS), kind=kind, git=snap, skipped=scan.skipped,
         )
-        fault_point("create:before-commit")
         store.commit(manifest)
         fault_point("create:before-event")
         receipt = log.append("checkpoint", SOURCE, created_payload(manifest), id=created_event_id(checkpoint_id))
