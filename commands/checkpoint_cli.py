@@ -36,7 +36,7 @@ position, and a checkpoint.rolled_back event is recorded. Ledgers (audit, cost, 
 counting. With --code the tracked files of the git working tree are restored too (outside
 .loki/; untracked files are left alone); without it, the command that would do so is printed.
 
-Exit codes: 0 done, 1 done but some items failed (listed), 2 bad id.
+Exit codes: 0 done; 1 done but some items failed (listed), or no such checkpoint; 2 a malformed id.
 """
 
 
@@ -49,6 +49,29 @@ def register(app: typer.Typer) -> None:
     group.command()(repair)
     app.add_typer(group, name="checkpoint")
     app.command(help=ROLLBACK_HELP)(rollback)
+    from .demo_cli import add_section
+
+    add_section("Checkpoints and rollback", demo_section)
+
+
+def demo_section(root) -> str:
+    """Take a checkpoint of the demo run, break its queue, roll back, and show the undo."""
+    from .checkpoint_rollback import rollback as do_rollback
+    from .checkpoints import create as create_checkpoint, list_checkpoints
+
+    queue = root / "queue" / "pending.json"
+    queue.parent.mkdir(parents=True, exist_ok=True)
+    queue.write_text('["task-003"]\n')
+    made = create_checkpoint(root, "before retrying the deploy").manifest
+    queue.write_text('["task-003", "task-004: rewrite everything"]\n')
+    done = do_rollback(root, made.id)
+    rows = [[r["id"], r["kind"], "" if r["log_seq"] is None else r["log_seq"], _clip(r["message"], 40)]
+            for r in list_checkpoints(root)]
+    return "\n".join([
+        table(rows, ["ID", "KIND", "LOG SEQ", "MESSAGE"]),
+        f"Rolled back to {made.id}: queue/pending.json is {queue.read_text().strip()} again.",
+        f"Undo it with:  LOKI_DIR={root} {done.undo_command}",
+    ])
 
 
 def _recover(ctx: typer.Context):
@@ -78,11 +101,11 @@ def create(
 ) -> None:
     """Take a checkpoint of the current state (and git working tree) and record it in the log."""
     from .checkpoints import create as create_checkpoint
-    from .checkpoint_rollback import _refresh_views
+    from .checkpoint_rollback import refresh_views
 
     root = _recover(ctx)
     made = create_checkpoint(root, message)
-    _refresh_views(root)
+    refresh_views(root)
     manifest = made.manifest
     files = sum(e.kind == "file" for e in manifest.entries)
     if json:
@@ -103,11 +126,13 @@ def list_(
     json: bool = typer.Option(False, "--json", help="One JSON array of records."),
 ) -> None:
     """List every checkpoint, oldest first (lokilog's and Loki Mode's)."""
+    from projections.checkpoints import public
+
     from .checkpoints import list_checkpoints
 
     found = list_checkpoints(_recover(ctx))
     if json:
-        echo_json([{k: v for k, v in r.items() if k != "line"} for r in found])
+        echo_json([public(r) for r in found])
         return
     if not found:
         typer.echo("No checkpoints yet. Take one with: lokilog checkpoint create -m MESSAGE")
@@ -127,6 +152,8 @@ def show(
     json: bool = typer.Option(False, "--json", help="Print record and manifest as JSON."),
 ) -> None:
     """Show one checkpoint: its record, what it holds and its git snapshot."""
+    from projections.checkpoints import public
+
     from .checkpoint_store import CheckpointStore
     from .checkpoints import find, manifest_of
 
@@ -134,7 +161,7 @@ def show(
     record = find(root, checkpoint_id)
     manifest = manifest_of(CheckpointStore(root), checkpoint_id)
     if json:
-        echo_json({"record": {k: v for k, v in record.items() if k != "line"}, "manifest": manifest})
+        echo_json({"record": public(record), "manifest": manifest})
         return
     typer.echo(f"{record['id']}  ({record['kind']}, by {record['created_by']})\n"
                f"  created   {record['created_at']}\n  message   {record['message']}\n"

@@ -71,7 +71,7 @@ def rollback(loki: Path, target: str, *, code: bool = False) -> RolledBack:
         result = _finish(store, journal, target_manifest, pre.manifest)
         if pre.git_error:
             result.errors.append(f"git snapshot of the current tree failed: {pre.git_error}")
-    _refresh_views(loki)
+    refresh_views(loki)
     return result
 
 
@@ -102,7 +102,7 @@ def finish_interrupted(loki: Path) -> RolledBack | None:
         pre = store.load_manifest(journal.pre_rollback_checkpoint)
         result = _finish(store, journal, target, pre)
     result.recovered = True
-    _refresh_views(loki)
+    refresh_views(loki)
     return result
 
 
@@ -169,12 +169,12 @@ def _to_seq(loki: Path, manifest: Manifest) -> int | None:
     return last
 
 
-def _refresh_views(loki: Path) -> None:
+def refresh_views(loki: Path) -> None:
     """Rewrite the checkpoint index and every rewindable projection's views (run state)."""
     from projections.engine import catch_up
     from projections.registry import all_projections
 
     catalogue(loki)
     for projection in all_projections():
-        if getattr(projection, "rewindable", False):
+        if getattr(projection, "rewindable", False) or projection.name in ("run_state", "run-state"):
             catch_up(loki, projection)

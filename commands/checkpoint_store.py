@@ -15,7 +15,6 @@ Legacy Loki Mode checkpoints are plain directories mirroring `.loki/` (see check
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
@@ -213,7 +212,7 @@ class CheckpointStore:
 
     # ---------------------------------------------------------------- the lock
 
-    def lock(self) -> portalocker.Lock:
+    def lock(self) -> "_StoreLock":
         """An exclusive, bounded lock on the store (never waits forever)."""
         self.root.mkdir(parents=True, exist_ok=True)
         return _StoreLock(self.root / ".lock")
@@ -240,7 +239,3 @@ class _StoreLock:
 def encode_json(value: object) -> bytes:
     """Canonical JSON bytes (sorted keys) for manifests, journals and views."""
     return _encoder.encode(value)
-
-
-def ignore_missing(error: OSError) -> bool:
-    return error.errno == errno.ENOENT

@@ -150,8 +150,7 @@ def repair(loki: Path) -> Repair:
         return report
     with store.lock():
         report.removed_debris = store.clean_debris()
-        known = set(catalogue(loki, write_views=False)["checkpoints"])
-        drafts = _missing_events(store, known, report)
+        drafts = _missing_events(store, catalogue(loki, write_views=False)["checkpoints"], report)
         if drafts:
             with FileEventLog(loki) as log:
                 for event_id, payload in drafts:
@@ -159,11 +158,14 @@ def repair(loki: Path) -> Repair:
     return report
 
 
-def _missing_events(store: CheckpointStore, known: set[str], report: Repair):
+def _missing_events(store: CheckpointStore, catalogued: dict[str, Any], report: Repair):
     drafts = []
+    known = set(catalogued)
+    lines = {line for record in catalogued.values() for line in record.get("lines", ())}
     for record in read_index(store.index):
-        if record.id not in known:
+        if record.line not in lines and (record.id not in known or catalogued.get(record.id, {}).get("legacy")):
             known.add(record.id)
+            lines.add(record.line)
             report.imported.append(record.id)
             digest = hashlib.sha256(record.line.encode()).hexdigest()[:32]
             drafts.append((f"loki-cp-{digest}", _legacy_payload(record.id, record.created_at, record.message,

@@ -60,7 +60,7 @@ class CheckpointProjection:
         known = state["checkpoints"]
         gone = set(state["pruned"])
         kept = [line for line in _existing_lines(path) if _line_id(line) not in known and _line_id(line) not in gone]
-        ours = [_view_line(record) for record in sorted(known.values(), key=lambda r: r["seq"])]
+        ours = [line for record in records(state) for line in _view_lines(record)]
         if not kept and not ours and not path.exists():
             return
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,8 +70,16 @@ class CheckpointProjection:
 def _created(state: State, event: Event) -> None:
     payload = event.payload
     checkpoint_id = payload.get("checkpoint_id")
-    if not isinstance(checkpoint_id, str) or checkpoint_id in state["checkpoints"]:
-        return  # a repaired or re-imported creation: the first record stands
+    if not isinstance(checkpoint_id, str):
+        return
+    existing = state["checkpoints"].get(checkpoint_id)
+    if existing is not None:
+        # A repaired creation changes nothing; a second Loki Mode record for the same id (its
+        # writers reused ids within a second) is kept too, so the view loses none of its lines.
+        line = payload.get("line")
+        if isinstance(line, str) and line not in existing.get("lines", ()):
+            existing.setdefault("lines", []).append(line)
+        return
     record = {
         "id": checkpoint_id,
         "created_at": payload.get("created_at") or event.timestamp,
@@ -81,18 +89,25 @@ def _created(state: State, event: Event) -> None:
         "kind": payload.get("kind") or "manual",
         "created_by": payload.get("created_by") or event.source,
     }
-    for optional in ("git_ref", "files", "legacy", "line"):
+    for optional in ("git_ref", "files", "legacy"):
         if payload.get(optional) is not None:
             record[optional] = payload[optional]
+    if isinstance(payload.get("line"), str):
+        record["lines"] = [payload["line"]]
     state["checkpoints"][checkpoint_id] = record
     if record["kind"] == "pre-rollback":
         state["latest_pre_rollback"] = checkpoint_id
 
 
-def _view_line(record: dict[str, Any]) -> str:
-    if isinstance(record.get("line"), str):
-        return record["line"]  # Loki Mode's own record, byte for byte
-    return _encoder.encode({k: v for k, v in record.items() if k != "line"}).decode()
+def _view_lines(record: dict[str, Any]) -> list[str]:
+    if record.get("lines"):
+        return record["lines"]  # Loki Mode's own records, byte for byte
+    return [_encoder.encode(public(record)).decode()]
+
+
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without the raw Loki Mode lines it was imported from."""
+    return {k: v for k, v in record.items() if k != "lines"}
 
 
 def _existing_lines(path: Path) -> list[str]:

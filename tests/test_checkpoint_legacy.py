@@ -91,3 +91,16 @@ def test_a_loki_mode_git_sidecar_offers_the_code_command(loki):
     done = rollback(loki, "chk-1771668200")
     assert done.code_command == "git restore --source=refs/loki/cp/chk-1771668200 --worktree -- ."
     assert json.loads((loki / "dashboard-state.json").read_text()) == {"tab": "tasks"}
+
+
+def test_two_loki_mode_records_with_one_id_are_both_kept(loki):
+    store = loki / "state" / "checkpoints"
+    store.mkdir(parents=True)
+    lines = ['{"id":"cp-1771668000","message":"first"}', '{"id":"cp-1771668000","message":"same second"}']
+    (store / "index.jsonl").write_text("".join(line + "\n" for line in lines))
+    assert [r["id"] for r in list_checkpoints(loki)] == ["cp-1771668000"]
+    assert (store / "index.jsonl").read_text().splitlines() == lines
+    with open(store / "index.jsonl", "a") as index:  # Loki Mode appends another one later
+        index.write('{"id":"chk-1771668300"}\n')
+    assert [r["id"] for r in list_checkpoints(loki)] == ["cp-1771668000", "chk-1771668300"]
+    assert (store / "index.jsonl").read_text().splitlines() == lines + ['{"id":"chk-1771668300"}']
