@@ -161,10 +161,12 @@ def repair(loki: Path) -> Repair:
 def _missing_events(store: CheckpointStore, catalogued: dict[str, Any], report: Repair):
     drafts = []
     known = set(catalogued)
+    legacy = {i for i, record in catalogued.items() if record.get("legacy")}
     lines = {line for record in catalogued.values() for line in record.get("lines", ())}
     for record in read_index(store.index):
-        if record.line not in lines and (record.id not in known or catalogued.get(record.id, {}).get("legacy")):
+        if record.line not in lines and (record.id not in known or record.id in legacy):
             known.add(record.id)
+            legacy.add(record.id)
             lines.add(record.line)
             report.imported.append(record.id)
             digest = hashlib.sha256(record.line.encode()).hexdigest()[:32]
