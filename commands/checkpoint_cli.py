@@ -154,18 +154,24 @@ def show(
     """Show one checkpoint: its record, what it holds and its git snapshot."""
     from projections.checkpoints import public
 
-    from .checkpoint_store import CheckpointStore
+    from .checkpoint_store import CheckpointNotFoundError, CheckpointStore
     from .checkpoints import find, manifest_of
 
     root = _recover(ctx)
     record = find(root, checkpoint_id)
-    manifest = manifest_of(CheckpointStore(root), checkpoint_id)
+    try:
+        manifest = manifest_of(CheckpointStore(root), checkpoint_id)
+    except CheckpointNotFoundError:
+        manifest = None  # recorded in the log only (e.g. by a runner): nothing to restore
     if json:
         echo_json({"record": public(record), "manifest": manifest})
         return
     typer.echo(f"{record['id']}  ({record['kind']}, by {record['created_by']})\n"
                f"  created   {record['created_at']}\n  message   {record['message']}\n"
                f"  log seq   {record['log_seq']}")
+    if manifest is None:
+        typer.echo("  files     none: this checkpoint is recorded in the log only")
+        return
     if manifest.git:
         typer.echo(f"  git       {manifest.git.sha} ({manifest.git.kind}) anchored at {manifest.git.ref}")
     rows = [[e.kind, e.path, (e.sha256 or e.target or "")[:16]] for e in manifest.entries]

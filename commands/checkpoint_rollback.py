@@ -62,6 +62,7 @@ def rollback(loki: Path, target: str, *, code: bool = False) -> RolledBack:
     with store.lock():
         checkpoint_id = resolve(loki, target)
         target_manifest = manifest_of(store, checkpoint_id, put=store.put_object)
+        store.flush()
         pre = create_locked(store, f"before rollback to {checkpoint_id}", kind="pre-rollback", prefix="rb-pre")
         journal = Journal(event_id=f"cp-rollback-{os.urandom(12).hex()}", checkpoint_id=checkpoint_id,
                           pre_rollback_checkpoint=pre.manifest.id, to_seq=_to_seq(loki, target_manifest),
@@ -99,6 +100,7 @@ def finish_interrupted(loki: Path) -> RolledBack | None:
         except msgspec.DecodeError as exc:
             raise CheckpointError(f"{store.journal}: unreadable rollback journal: {exc}") from exc
         target = manifest_of(store, journal.checkpoint_id, put=store.put_object)
+        store.flush()
         pre = store.load_manifest(journal.pre_rollback_checkpoint)
         result = _finish(store, journal, target, pre)
     result.recovered = True

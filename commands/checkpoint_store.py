@@ -28,7 +28,7 @@ from eventlog import EventLogError, LockTimeoutError
 from eventlog.fsutil import atomic_write, fsync_dir, write_all
 
 from .checkpoint_faults import fault_point
-from .checkpoint_ids import check_id, checkpoint_dir
+from .checkpoint_ids import CheckpointIdError, check_id, checkpoint_dir, is_within
 
 MANIFEST = "manifest.json"
 GIT_SIDECAR = "worktree-snapshot.txt"
@@ -94,6 +94,7 @@ class CheckpointStore:
         self.objects = self.root / ".objects"
         self.journal = self.root / JOURNAL
         self.index = self.root / "index.jsonl"
+        self._unsynced_dirs: set[Path] = set()
 
     # ------------------------------------------------------------------ objects
 
@@ -117,8 +118,13 @@ class CheckpointStore:
             pass
         finally:
             os.unlink(tmp)
-        fsync_dir(path.parent)
+        self._unsynced_dirs.add(path.parent)  # fsynced once per shard by flush(), not per object
         return digest
+
+    def flush(self) -> None:
+        """Make every object stored so far survive power loss (fsync their directories)."""
+        while self._unsynced_dirs:
+            fsync_dir(self._unsynced_dirs.pop())
 
     def object_path(self, digest: str) -> Path:
         return self.objects / digest[:2] / digest
@@ -144,7 +150,13 @@ class CheckpointStore:
 
     def path_of(self, checkpoint_id: str) -> Path:
         """Return the checkpoint's directory (the id is sanitized first)."""
+        self.check_root()
         return checkpoint_dir(self.root, self.loki, checkpoint_id)
+
+    def check_root(self) -> None:
+        """Refuse a store that a symlink (of state/ or of the store) has moved outside `.loki/`."""
+        if os.path.lexists(self.root) and not is_within(self.root.resolve(), self.loki.resolve()):
+            raise CheckpointIdError(f"{self.root} leads outside .loki/ (a symlink?): refusing to use it")
 
     def exists(self, checkpoint_id: str) -> bool:
         return self.path_of(checkpoint_id).is_dir()
@@ -178,6 +190,7 @@ class CheckpointStore:
     def commit(self, manifest: Manifest) -> Path:
         """Write a complete checkpoint directory and make it visible in one rename."""
         final = self.path_of(manifest.id)
+        self.flush()  # objects before the manifest that names them
         tmp = self.root / f".tmp-{manifest.id}"
         tmp.mkdir(parents=True)  # exclusive: a second writer of the same id fails here
         if manifest.git is not None:
@@ -214,6 +227,7 @@ class CheckpointStore:
 
     def lock(self) -> "_StoreLock":
         """An exclusive, bounded lock on the store (never waits forever)."""
+        self.check_root()
         self.root.mkdir(parents=True, exist_ok=True)
         return _StoreLock(self.root / ".lock")
 

@@ -75,3 +75,9 @@ def test_demo_shows_a_rollback_and_its_undo(tmp_path):
     section = result.stdout.split("== Checkpoints and rollback ==")[1]
     assert "cp-demo-1" in section and "pre-rollback" in section
     assert '["task-003"] again' in section and "lokilog rollback rb-pre-" in section
+
+
+def test_show_a_checkpoint_recorded_in_the_log_only(cli, loki):
+    cli("emit", "checkpoint", "-s", "runner", "-a", "created", "checkpoint_id=cp-runner-1", "message=from a runner")
+    shown = cli("checkpoint", "show", "cp-runner-1")
+    assert shown.exit_code == 0 and "recorded in the log only" in shown.output

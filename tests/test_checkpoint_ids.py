@@ -52,3 +52,15 @@ def test_lookups_by_hostile_id_fail_before_touching_files(loki, value):
         find(loki, value)
     with pytest.raises(CheckpointIdError):
         rollback(loki, value)
+
+
+def test_a_store_symlinked_outside_loki_is_refused(loki, tmp_path):
+    from commands.checkpoints import create
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (loki / "state").mkdir(parents=True)
+    os.symlink(outside, loki / "state" / "checkpoints")
+    with pytest.raises(CheckpointIdError, match="leads outside .loki"):
+        create(loki, "x")
+    assert list(outside.iterdir()) == []
