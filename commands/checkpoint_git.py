@@ -73,6 +73,7 @@ def restore(top: Path, snap: GitSnapshot, loki_root: Path) -> None:
 
 
 def delete_ref(top: Path, checkpoint_id: str) -> None:
+    """Drop a checkpoint's anchor ref (its snapshot becomes prunable by git gc)."""
     _git(top, "update-ref", "-d", REF_PREFIX + checkpoint_id, check=False)
 
 

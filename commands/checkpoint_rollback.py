@@ -127,6 +127,8 @@ def _finish(store: CheckpointStore, journal: Journal, target: Manifest, pre: Man
 
 def _code(loki: Path, journal: Journal, target: Manifest, result: RolledBack) -> None:
     if target.git is None:
+        if journal.code:
+            result.errors.append(f"--code: checkpoint {target.id} has no working-tree snapshot")
         return
     result.code_command = git.apply_command(target.git)
     if not journal.code:

@@ -127,6 +127,7 @@ class CheckpointStore:
             fsync_dir(self._unsynced_dirs.pop())
 
     def object_path(self, digest: str) -> Path:
+        """Where the object with this sha256 lives."""
         return self.objects / digest[:2] / digest
 
     def read_object(self, digest: str) -> bytes:
@@ -140,6 +141,7 @@ class CheckpointStore:
         return data
 
     def iter_objects(self) -> Iterator[Path]:
+        """Every stored object file."""
         if not self.objects.is_dir():
             return
         for shard in sorted(self.objects.iterdir()):
@@ -159,6 +161,7 @@ class CheckpointStore:
             raise CheckpointIdError(f"{self.root} leads outside .loki/ (a symlink?): refusing to use it")
 
     def exists(self, checkpoint_id: str) -> bool:
+        """True if the checkpoint has a directory (lokilog's or Loki Mode's)."""
         return self.path_of(checkpoint_id).is_dir()
 
     def ids_on_disk(self) -> list[str]:
@@ -176,9 +179,11 @@ class CheckpointStore:
         return found
 
     def has_manifest(self, checkpoint_id: str) -> bool:
+        """True for lokilog's own checkpoints (Loki Mode's have no manifest)."""
         return (self.path_of(checkpoint_id) / MANIFEST).is_file()
 
     def load_manifest(self, checkpoint_id: str) -> Manifest:
+        """Read a lokilog checkpoint's manifest."""
         path = self.path_of(checkpoint_id) / MANIFEST
         try:
             return _manifest_decoder.decode(path.read_bytes())

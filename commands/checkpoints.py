@@ -36,6 +36,7 @@ class Created:
 
 
 def created_event_id(checkpoint_id: str) -> str:
+    """The id of a checkpoint's creation event: derived, so a repair appends it only once."""
     return f"cp-created-{checkpoint_id}"
 
 
@@ -65,6 +66,7 @@ def create_locked(store: CheckpointStore, message: str, *, kind: str, prefix: st
 
 
 def created_payload(manifest: Manifest) -> dict[str, Any]:
+    """The payload of `checkpoint.created` for a manifest."""
     payload: dict[str, Any] = {
         "action": "created", "checkpoint_id": manifest.id, "message": manifest.message,
         "log_seq": manifest.log_seq, "kind": manifest.kind, "created_at": manifest.created_at,

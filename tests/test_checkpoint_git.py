@@ -83,3 +83,12 @@ def test_pruning_deletes_the_anchor_ref(repo, loki):
     prune(loki, keep=1)
     refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/loki/cp/")
     assert first.git.ref not in refs and len(refs.splitlines()) == 1
+
+
+def test_code_without_a_snapshot_is_reported(loki):
+    loki.mkdir()
+    (loki / "session.json").write_text("{}")
+    made = create(loki, "no git here").manifest
+    assert made.git is None
+    done = rollback(loki, made.id, code=True)
+    assert done.errors == [f"--code: checkpoint {made.id} has no working-tree snapshot"]
