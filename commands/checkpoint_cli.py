@@ -16,9 +16,10 @@ Checkpoints: a named log position plus copies of the state files that do not com
 log (session.json, dashboard-state.json, CONTINUITY.md, autonomy-state.json, state/, queue/)
 and, in a git repository, a snapshot of the working tree (refs/loki/cp/<id>).
 
+\b
   lokilog checkpoint create -m "before the refactor"
-  lokilog checkpoint list            lokilog checkpoint show cp-20260221T100000123Z-1a2b3c4d5e6f
-  lokilog rollback latest            lokilog rollback <id> --code
+  lokilog checkpoint list            lokilog checkpoint show ID
+  lokilog rollback latest            lokilog rollback ID --code
   lokilog checkpoint prune --keep 20 --older-than 14d
 
 Loki Mode's own checkpoints (cp-<iter>-<epoch>, cp-<ts>, chk-<ts>) are listed and can be
@@ -100,12 +101,11 @@ def create(
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Take a checkpoint of the current state (and git working tree) and record it in the log."""
-    from .checkpoints import create as create_checkpoint
-    from .checkpoint_rollback import refresh_views
+    from .checkpoints import catalogue, create as create_checkpoint
 
     root = _recover(ctx)
     made = create_checkpoint(root, message)
-    refresh_views(root)
+    catalogue(root)  # rewrites index.jsonl
     manifest = made.manifest
     files = sum(e.kind == "file" for e in manifest.entries)
     if json:

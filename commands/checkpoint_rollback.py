@@ -72,7 +72,7 @@ def rollback(loki: Path, target: str, *, code: bool = False) -> RolledBack:
         result = _finish(store, journal, target_manifest, pre.manifest)
         if pre.git_error:
             result.errors.append(f"git snapshot of the current tree failed: {pre.git_error}")
-    refresh_views(loki)
+    result.errors += refresh_views(loki)
     return result
 
 
@@ -104,7 +104,7 @@ def finish_interrupted(loki: Path) -> RolledBack | None:
         pre = store.load_manifest(journal.pre_rollback_checkpoint)
         result = _finish(store, journal, target, pre)
     result.recovered = True
-    refresh_views(loki)
+    result.errors += refresh_views(loki)
     return result
 
 
@@ -173,12 +173,21 @@ def _to_seq(loki: Path, manifest: Manifest) -> int | None:
     return last
 
 
-def refresh_views(loki: Path) -> None:
-    """Rewrite the checkpoint index and every rewindable projection's views (run state)."""
+def refresh_views(loki: Path) -> list[str]:
+    """Rewrite every registered projection's views; return the failures (not raised).
+
+    All of them, not only run state: a restore may have put back an old copy of any view that
+    lives under `state/`, and catching up rewrites each view from its state. The rollback is
+    already recorded when this runs, so a failing projection is reported rather than raised,
+    and the undo command still reaches the user.
+    """
     from projections.engine import catch_up
     from projections.registry import all_projections
 
-    catalogue(loki)
+    failures = []
     for projection in all_projections():
-        if getattr(projection, "rewindable", False) or projection.name in ("run_state", "run-state"):
+        try:
             catch_up(loki, projection)
+        except Exception as exc:  # noqa: BLE001 - another feature's projection; see docstring
+            failures.append(f"views of projection {projection.name!r} not rewritten: {exc}")
+    return failures
