@@ -255,3 +255,40 @@ def test_rollback_of_a_rollback_returns_to_the_pre_rollback_state_exactly(tmp_pa
     assert tree(loki) == at_checkpoint
     rollback(loki, done.pre_rollback_checkpoint)
     assert tree(loki) == present
+
+
+class _TaskCount:
+    """A projection whose view lives under state/, so a restore puts back a stale copy of it."""
+
+    name = "task-count"
+    version = 1
+    state_type = int
+    rewindable = True
+
+    def initial(self) -> int:
+        return 0
+
+    def apply(self, state: int, event) -> int:
+        return state + (event.type == "task")
+
+    def write_views(self, state: int, loki_dir: Path) -> None:
+        (Path(loki_dir) / "state" / "task-count.json").write_text(json.dumps(state))
+
+
+def test_rollback_rewrites_the_views_a_restore_put_back(loki, monkeypatch):
+    import projections.registry
+
+    from projections.engine import catch_up
+
+    monkeypatch.setattr(projections.registry, "all_projections", lambda: [CheckpointProjection(), _TaskCount()])
+    seed(loki)
+    with FileEventLog(loki) as log:
+        log.append("task", "runner", {"action": "created"})
+    catch_up(loki, _TaskCount())
+    made = create(loki, "one task").manifest
+    with FileEventLog(loki) as log:
+        log.append("task", "runner", {"action": "created"})
+    catch_up(loki, _TaskCount())
+    rollback(loki, made.id)
+    view = json.loads((loki / "state" / "task-count.json").read_text())
+    assert view == catch_up(loki, _TaskCount(), write_views=False).state
