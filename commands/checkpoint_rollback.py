@@ -18,6 +18,7 @@ import msgspec
 
 from eventlog import FileEventLog, parse_timestamp
 from eventlog.fsutil import atomic_write, fsync_dir
+from projections.checkpoints import by_time
 
 from . import checkpoint_git as git
 from .checkpoint_faults import fault_point
@@ -80,11 +81,10 @@ def resolve(loki: Path, target: str) -> str:
     """Turn "latest" into the newest checkpoint that is not a pre-rollback snapshot."""
     if target != "latest":
         return target
-    candidates = [r for r in catalogue(loki, write_views=False)["checkpoints"].values()
-                  if r.get("kind") != "pre-rollback"]
+    candidates = [r for r in by_time(catalogue(loki, write_views=False)) if r.get("kind") != "pre-rollback"]
     if not candidates:
         raise CheckpointNotFoundError("there is no checkpoint to roll back to yet")
-    return max(candidates, key=lambda r: r["seq"])["id"]
+    return candidates[-1]["id"]
 
 
 def finish_interrupted(loki: Path) -> RolledBack | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlog import FileEventLog, LockTimeoutError, Receipt, now_timestamp, parse_timestamp
-from projections.checkpoints import CheckpointProjection, records
+from projections.checkpoints import CheckpointProjection, by_time, records
 from projections.engine import catch_up
 
 from . import checkpoint_git as git
@@ -23,7 +23,7 @@ from .checkpoint_capture import CAPTURE_ROOTS, scan_tree
 from .checkpoint_faults import fault_point
 from .checkpoint_ids import check_id, mint_id
 from .checkpoint_legacy import legacy_manifest, read_index, read_metadata, normalise
-from .checkpoint_store import CheckpointNotFoundError, CheckpointStore, Manifest
+from .checkpoint_store import CheckpointError, CheckpointNotFoundError, CheckpointStore, Manifest
 
 SOURCE = "cli"
 
@@ -105,7 +105,7 @@ def catalogue(loki: Path, write_views: bool = True) -> dict[str, Any]:
 def list_checkpoints(loki: Path) -> list[dict[str, Any]]:
     """Every known checkpoint, oldest first, after importing Loki Mode's and repairing our own."""
     repair(loki)
-    return records(catalogue(loki))
+    return by_time(catalogue(loki))
 
 
 def find(loki: Path, checkpoint_id: str) -> dict[str, Any]:
@@ -220,6 +220,8 @@ def prune(loki: Path, *, keep: int | None = None, older_than: timedelta | None =
     repair(loki)
     store = CheckpointStore(loki)
     with store.lock():
+        if store.journal.exists():
+            raise CheckpointError("a rollback is in flight; run `lokilog checkpoint repair` first")
         state = catalogue(loki, write_views=False)
         protected = state["latest_pre_rollback"]
         ours = [r for r in records(state) if not r.get("legacy") and store.has_manifest(r["id"])]

@@ -14,7 +14,9 @@ from typing import Any
 
 import msgspec
 
-from eventlog import Event
+from datetime import datetime, timezone
+
+from eventlog import Event, parse_timestamp
 from eventlog.fsutil import atomic_write
 
 INDEX = Path("state") / "checkpoints" / "index.jsonl"
@@ -131,3 +133,16 @@ def _line_id(line: str) -> Any:
 def records(state: State) -> list[dict[str, Any]]:
     """The catalogue's records in log order."""
     return sorted(state["checkpoints"].values(), key=lambda r: r["seq"])
+
+
+def by_time(state: State) -> list[dict[str, Any]]:
+    """The records oldest first by creation time (Loki Mode's are imported after the fact, so
+    log order can put an old one last); unparseable times sort first, ties by seq."""
+    return sorted(state["checkpoints"].values(), key=lambda r: (_moment(r.get("created_at")), r["seq"]))
+
+
+def _moment(text: Any) -> datetime:
+    try:
+        return parse_timestamp(text)
+    except (ValueError, TypeError):
+        return datetime.min.replace(tzinfo=timezone.utc)

@@ -104,3 +104,14 @@ def test_two_loki_mode_records_with_one_id_are_both_kept(loki):
         index.write('{"id":"chk-1771668300"}\n')
     assert [r["id"] for r in list_checkpoints(loki)] == ["cp-1771668000", "chk-1771668300"]
     assert (store / "index.jsonl").read_text().splitlines() == lines + ['{"id":"chk-1771668300"}']
+
+
+def test_latest_and_list_go_by_creation_time_not_import_order(loki):
+    from commands.checkpoints import create
+
+    (loki / "session.json").parent.mkdir(parents=True, exist_ok=True)
+    (loki / "session.json").write_text("{}")
+    ours = create(loki, "today").manifest
+    loki_mode_store(loki)  # older checkpoints, imported after ours
+    assert list_checkpoints(loki)[-1]["id"] == ours.id
+    assert rollback(loki, "latest").checkpoint_id == ours.id
