@@ -90,6 +90,9 @@ def _recover(ctx: typer.Context):
         typer.echo(f"lokilog: removed {name}, an incomplete checkpoint left by a crash", err=True)
     for checkpoint_id in report.recorded:
         typer.echo(f"lokilog: recorded checkpoint {checkpoint_id}, whose event a crash had lost", err=True)
+    if report.forgotten:
+        typer.echo(f"lokilog: recorded {len(report.forgotten)} checkpoint(s) whose directories are gone as pruned",
+                   err=True)
     if report.imported:
         typer.echo(f"lokilog: imported {len(report.imported)} Loki Mode checkpoint record(s)", err=True)
     return root

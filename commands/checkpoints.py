@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from eventlog import FileEventLog, LockTimeoutError, Receipt, now_timestamp, parse_timestamp
+from eventlog import EventLogError, FileEventLog, LockTimeoutError, Receipt, now_timestamp, parse_timestamp
 from projections.checkpoints import CheckpointProjection, by_time, records
 from projections.engine import catch_up
 
@@ -141,6 +141,7 @@ class Repair:
     removed_debris: list[str] = field(default_factory=list)
     recorded: list[str] = field(default_factory=list)
     imported: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
 
 
 def repair(loki: Path) -> Repair:
@@ -152,12 +153,25 @@ def repair(loki: Path) -> Repair:
         return report
     with store.lock():
         report.removed_debris = store.clean_debris()
-        drafts = _missing_events(store, catalogue(loki, write_views=False)["checkpoints"], report)
+        catalogued = catalogue(loki, write_views=False)["checkpoints"]
+        drafts = _missing_events(store, catalogued, report)
+        # A prune killed between removing directories and recording it: record it now.
+        report.forgotten = sorted(i for i, r in catalogued.items()
+                                  if r.get("created_by") == "lokilog" and _vanished(store, i))
+        if report.forgotten:
+            drafts.append((None, {"action": "pruned", "checkpoint_ids": report.forgotten, "_source": SOURCE}))
         if drafts:
             with FileEventLog(loki) as log:
                 for event_id, payload in drafts:
                     log.append("checkpoint", payload.pop("_source"), payload, id=event_id)
     return report
+
+
+def _vanished(store: CheckpointStore, checkpoint_id: str) -> bool:
+    try:
+        return not store.exists(checkpoint_id)
+    except EventLogError:
+        return False  # an id no lokilog writer could have minted: not ours to forget
 
 
 def _missing_events(store: CheckpointStore, catalogued: dict[str, Any], report: Repair):

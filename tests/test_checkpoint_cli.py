@@ -81,3 +81,12 @@ def test_show_a_checkpoint_recorded_in_the_log_only(cli, loki):
     cli("emit", "checkpoint", "-s", "runner", "-a", "created", "checkpoint_id=cp-runner-1", "message=from a runner")
     shown = cli("checkpoint", "show", "cp-runner-1")
     assert shown.exit_code == 0 and "recorded in the log only" in shown.output
+
+
+def test_a_hostile_checkpoint_event_does_not_break_the_store(cli, loki):
+    seed(loki)
+    cli("checkpoint", "create", "-m", "ok")
+    cli("emit", "checkpoint", "-a", "created", "checkpoint_id=../../etc", "created_by=lokilog")
+    listed = cli("checkpoint", "list")
+    assert listed.exit_code == 0 and "ok" in listed.output
+    assert run_lokilog("rollback", "../../etc", loki=loki).returncode == 2

@@ -104,3 +104,15 @@ def test_two_rollbacks_at_once_serialize(loki):
         assert child.returncode == 0, err
     assert (loki / "queue" / "pending.json").read_text() == '["t1"]'
     assert len(list_checkpoints(loki)) == 3
+
+
+def test_a_checkpoint_whose_directory_vanished_is_recorded_as_pruned(loki):
+    import shutil
+
+    seed(loki)
+    gone = create(loki, "gone").manifest
+    kept = create(loki, "kept").manifest
+    shutil.rmtree(loki / "state" / "checkpoints" / gone.id)  # as a prune killed before its event
+    result = run_lokilog("checkpoint", "list", loki=loki)
+    assert "whose directories are gone as pruned" in result.stderr
+    assert gone.id not in result.stdout and kept.id in result.stdout
