@@ -4,8 +4,9 @@ Order, and why: (1) a pre-rollback checkpoint of the current state, so the rollb
 (2) a journal naming the target and that checkpoint, written atomically; (3) the files restored;
 (4) `--code`: the working tree restored from the git snapshot; (5) `checkpoint.rolled_back`
 appended with the journal's event id; (6) the journal removed. A kill -9 anywhere in (3)-(5)
-leaves the journal, and the next lokilog command finishes the rollback from the two durable
-manifests: the result is the old state (before the journal) or the new one, never a mix.
+leaves the journal, and the next lokilog checkpoint or rollback command says so and finishes
+the rollback from the two durable manifests. A kill before the journal leaves the files
+untouched; so once lokilog has run again they are the old state or the new one, never a mix.
 """
 from __future__ import annotations
 
