@@ -6,5 +6,7 @@ from .base import Projection
 
 def all_projections() -> list[Projection]:
     """Return fresh instances of every built-in projection (imported lazily: CLI start-up stays fast)."""
-    found: list[Projection] = []
+    from .checkpoints import CheckpointProjection
+
+    found: list[Projection] = [CheckpointProjection()]
     return found

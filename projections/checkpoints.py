@@ -1,0 +1,148 @@
+"""The checkpoint catalogue: every checkpoint the log knows of, and its view `index.jsonl`.
+
+A ledger, not run state: a rollback never rewinds it, it is one more fact in it. The view
+`.loki/state/checkpoints/index.jsonl` holds one JSON line per checkpoint in log order; records
+imported from Loki Mode's own index are written back exactly as Loki Mode wrote them, and any
+line the state does not know (a Loki Mode writer appended it since the last import) is kept
+in front, so lokilog never loses a record it did not write.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from datetime import datetime, timezone
+
+from eventlog import Event, parse_timestamp
+from eventlog.fsutil import atomic_write
+
+INDEX = Path("state") / "checkpoints" / "index.jsonl"
+_encoder = msgspec.json.Encoder(order="deterministic")
+
+State = dict[str, Any]
+
+
+class CheckpointProjection:
+    """Fold `checkpoint.created`, `checkpoint.rolled_back` and `checkpoint.pruned` events."""
+
+    name = "checkpoints"
+    version = 1
+    state_type = dict[str, Any]
+    rewindable = False
+
+    def initial(self) -> State:
+        return {"checkpoints": {}, "pruned": [], "latest_pre_rollback": None, "rollbacks": 0,
+                "last_rollback": None}
+
+    def apply(self, state: State, event: Event) -> State:
+        if event.type != "checkpoint":
+            return state
+        action, payload = event.action, event.payload
+        if action == "created":
+            _created(state, event)
+        elif action == "rolled_back":
+            state["rollbacks"] += 1
+            state["last_rollback"] = {
+                "seq": event.seq, "timestamp": event.timestamp,
+                "checkpoint_id": payload.get("checkpoint_id"),
+                "pre_rollback_checkpoint": payload.get("pre_rollback_checkpoint"),
+                "to_seq": payload.get("to_seq"),
+            }
+        elif action == "pruned":
+            for checkpoint_id in payload.get("checkpoint_ids") or ():
+                if state["checkpoints"].pop(checkpoint_id, None) is not None:
+                    state["pruned"].append(checkpoint_id)
+        return state
+
+    def write_views(self, state: State, loki_dir: Path) -> None:
+        path = Path(loki_dir) / INDEX
+        known = state["checkpoints"]
+        gone = set(state["pruned"])
+        kept = [line for line in _existing_lines(path) if _line_id(line) not in known and _line_id(line) not in gone]
+        ours = [line for record in records(state) for line in _view_lines(record)]
+        if not kept and not ours and not path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, "".join(line + "\n" for line in kept + ours).encode())
+
+
+def _created(state: State, event: Event) -> None:
+    payload = event.payload
+    checkpoint_id = payload.get("checkpoint_id")
+    if not isinstance(checkpoint_id, str):
+        return
+    existing = state["checkpoints"].get(checkpoint_id)
+    if existing is not None:
+        # A repaired creation changes nothing; a second Loki Mode record for the same id (its
+        # writers reused ids within a second) is kept too, so the view loses none of its lines.
+        line = payload.get("line")
+        if isinstance(line, str) and line not in existing.get("lines", ()):
+            existing.setdefault("lines", []).append(line)
+        return
+    record = {
+        "id": checkpoint_id,
+        "created_at": payload.get("created_at") or event.timestamp,
+        "message": payload.get("message") or "",
+        "log_seq": payload.get("log_seq"),
+        "seq": event.seq,
+        "kind": payload.get("kind") or "manual",
+        "created_by": payload.get("created_by") or event.source,
+    }
+    for optional in ("git_ref", "files", "legacy"):
+        if payload.get(optional) is not None:
+            record[optional] = payload[optional]
+    if isinstance(payload.get("line"), str):
+        record["lines"] = [payload["line"]]
+    state["checkpoints"][checkpoint_id] = record
+    if record["kind"] == "pre-rollback":
+        state["latest_pre_rollback"] = checkpoint_id
+
+
+def _view_lines(record: dict[str, Any]) -> list[str]:
+    if record.get("lines"):
+        return record["lines"]  # Loki Mode's own records, byte for byte
+    return [_encoder.encode(public(record)).decode()]
+
+
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without the raw Loki Mode lines it was imported from."""
+    return {k: v for k, v in record.items() if k != "lines"}
+
+
+def _existing_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _line_id(line: str) -> Any:
+    try:
+        raw = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(raw, dict):
+        return None
+    return raw.get("id") or raw.get("checkpoint_id")
+
+
+def records(state: State) -> list[dict[str, Any]]:
+    """The catalogue's records in log order."""
+    return sorted(state["checkpoints"].values(), key=lambda r: r["seq"])
+
+
+def by_time(state: State) -> list[dict[str, Any]]:
+    """The records oldest first by creation time (Loki Mode's are imported after the fact, so
+    log order can put an old one last); unparseable times sort first, ties by seq."""
+    return sorted(state["checkpoints"].values(), key=lambda r: (_moment(r.get("created_at")), r["seq"]))
+
+
+def _moment(text: Any) -> datetime:
+    try:
+        return parse_timestamp(text)
+    except (ValueError, TypeError):
+        return datetime.min.replace(tzinfo=timezone.utc)
