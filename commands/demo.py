@@ -20,7 +20,8 @@ def simulated_run(start: datetime | None = None) -> list[NewEvent]:
     for number, (title, fails) in enumerate([("Write the parser", False), ("Add tests", False), ("Deploy", True)], 1):
         events += _task(clock, f"task-00{number}", title, fails)
     events += [
-        clock.event("checkpoint", "runner", "created", None, checkpoint_id="cp-demo-1", message="after tests", log_seq=None),
+        clock.event("checkpoint", "runner", "created", None, checkpoint_id="cp-demo-1", message="after tests",
+                    log_seq=len(events)),
         clock.event("error", "runner", "crash", None, error_class="TimeoutError", message="deploy timed out", component="deployer"),
         clock.event("agent", "runner", "stop", "agent-1", agent_id="agent-1", agent_type="engineer"),
         clock.event("session", "runner", "end", SESSION, session_id=SESSION, status="failed"),
