@@ -7,4 +7,16 @@ from .base import Projection
 def all_projections() -> list[Projection]:
     """Return fresh instances of every built-in projection (imported lazily: CLI start-up stays fast)."""
     found: list[Projection] = []
+    found += _audit()
     return found
+
+
+def _audit() -> list[Projection]:
+    from projections.audit.settings import AuditSettings
+
+    settings = AuditSettings.from_env()
+    if settings.disabled:  # LOKI_AUDIT_DISABLED=true
+        return []
+    from projections.audit.projection import AuditProjection
+
+    return [AuditProjection(settings)]
