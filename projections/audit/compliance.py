@@ -15,13 +15,13 @@ from .verify import VerifyResult
 
 #: Evidence categories: an entry counts when its ``what`` starts with one of the prefixes.
 CATEGORIES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "access": ("sessions, agents, users and commands: who acted",
+    "access": ("access events (session, agent, user, command, auth, approval, policy)",
                ("session.", "agent.", "user.", "command.", "auth.", "approval.", "policy.")),
-    "change": ("tasks, checkpoints, file and git changes, deployments, rollbacks",
+    "change": ("change events (task, checkpoint, file, git, deploy, rollback, state)",
                ("task.", "checkpoint.", "file.", "git.", "deploy.", "rollback.", "state.")),
-    "monitoring": ("metrics, quality gates, errors, cost alerts",
+    "monitoring": ("monitoring events (metric, quality gate, error, cost, alert)",
                    ("metric.", "quality.", "error.", "cost.", "alert.")),
-    "data": ("data residency checks, privacy and data handling decisions",
+    "data": ("data handling events (residency, privacy, data, scrub, retention)",
              ("residency.", "privacy.", "data.", "scrub.", "retention.")),
 }
 
@@ -87,13 +87,14 @@ class Report:
         return asdict(self)
 
 
-def gather(entries: Iterable[AuditEntry]) -> tuple[dict[str, Evidence], int]:
-    """Sort entries into evidence categories; return the categories and the number of entries."""
+def gather(entries: Iterable[AuditEntry]) -> tuple[dict[str, Evidence], int, int]:
+    """Sort entries into evidence categories; return them, the entry count and how many name no actor."""
     evidence = {name: Evidence(name, text) for name, (text, _) in CATEGORIES.items()}
     actors: dict[str, set[str]] = {name: set() for name in CATEGORIES}
-    total = 0
+    total = anonymous = 0
     for entry in entries:
         total += 1
+        anonymous += entry.who == entry.metadata.get("source")
         what = entry.what + "."
         for name, (_, prefixes) in CATEGORIES.items():
             if what.startswith(prefixes):
@@ -101,7 +102,7 @@ def gather(entries: Iterable[AuditEntry]) -> tuple[dict[str, Evidence], int]:
                 actors[name].add(entry.who)
     for name, found in actors.items():
         evidence[name].actors = sorted(found)[:20]
-    return evidence, total
+    return evidence, total, anonymous
 
 
 def _count(evidence: Evidence, entry: AuditEntry) -> None:
@@ -117,15 +118,15 @@ def build_report(framework: str, entries: Iterable[AuditEntry], verified: Verify
     if framework not in FRAMEWORKS:
         raise InvalidEventError(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
     title, controls = FRAMEWORKS[framework]
-    evidence, total = gather(entries)
+    evidence, total, anonymous = gather(entries)
     integrity = {"valid": verified.valid, "entries": verified.entries, "brokenAt": verified.brokenAt,
                  "error": verified.error, "head": asdict(verified.head) if verified.head else None,
                  "checkedLog": verified.checkedLog}
     judged = [_judge(cid, text, category, evidence, verified) for cid, text, category in controls]
     missing = [f"{c.id} {c.title}: {c.detail}" for c in judged if c.status == "missing"]
-    if total and all(e.actors == ["runner"] or not e.actors for e in evidence.values()):
-        missing.append("Actor identity: every entry is attributed to an event source, none to a named "
-                       "person or agent (emit payload.agent_id / payload.user)")
+    if anonymous:
+        missing.append(f"Actor identity: {anonymous} of {total} entries name only the emitting source "
+                       "(runner, cli, ...), not a person or agent: emit payload.agent_id or payload.user")
     return Report(framework, title, total, integrity, judged, missing, evidence)
 
 
