@@ -27,7 +27,38 @@ audit_app = typer.Typer(help=HELP, no_args_is_help=True, rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
+    from .demo_cli import add_section
+
     app.add_typer(audit_app, name="audit")
+    add_section("Audit trail (lokilog audit)", _demo)
+
+
+def _demo(root) -> str:
+    """Sync the chain, show its head and verification, then tamper with a copy and show the catch."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from projections.audit import AuditProjection, AuditSettings
+    from projections.audit.trail import chain_head, verify_trail
+    from projections.engine import catch_up
+
+    settings = AuditSettings()
+    catch_up(root, AuditProjection(settings))
+    point, result = chain_head(root), verify_trail(root, settings)
+    lines = [f"chain: {point.entries} entries in {root / 'audit'}", f"head:  seq {point.seq} {point.hash}",
+             f"verify: valid={result.valid} entries={result.entries} (hashes recomputed, every entry compared with its event)"]
+    with tempfile.TemporaryDirectory(prefix="lokilog-audit-demo-") as scratch:
+        copy = Path(scratch) / ".loki"
+        shutil.copytree(root, copy, ignore=shutil.ignore_patterns("*.lock"))
+        active = copy / "audit" / "audit.jsonl"
+        entries = active.read_bytes().splitlines(keepends=True)
+        entries[4] = entries[4].replace(b'"who":"', b'"who":"mallory-', 1)
+        active.write_bytes(b"".join(entries))
+        broken = verify_trail(copy, settings)
+    lines.append(f"after editing entry 5's `who` in a copy: valid={broken.valid} brokenAt={broken.brokenAt}: {broken.error}")
+    lines.append(f"anchor it elsewhere:  lokilog audit head   then later:  lokilog audit verify --against {point.hash[:19]}...")
+    return "\n".join(lines)
 
 
 @audit_app.command()

@@ -132,10 +132,10 @@ def build_report(framework: str, entries: Iterable[AuditEntry], verified: Verify
 
 def _judge(cid: str, title: str, category: str, evidence: dict[str, Evidence], verified: VerifyResult) -> Control:
     if category == "integrity":
-        if not verified.entries:
-            return Control(cid, title, "missing", "the audit chain is empty")
         if not verified.valid:
             return Control(cid, title, "missing", f"the chain is BROKEN at seq {verified.brokenAt}: {verified.error}")
+        if not verified.entries:
+            return Control(cid, title, "missing", "the audit chain is empty (run `lokilog audit sync`)")
         scope = "recomputed and compared with the log" if verified.checkedLog else "recomputed (log not compared)"
         return Control(cid, title, "evidence", f"{verified.entries} entries, hash chain {scope}, intact")
     found = evidence[category]
