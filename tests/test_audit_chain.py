@@ -150,7 +150,7 @@ def mutate_chain(data, lines, events):
     return out, i, seqs[i], kind
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(event_lists(), st.data())
 def test_every_single_chain_mutation_is_caught_at_its_seq(events, data):
     lines = build_chain(events)
@@ -214,7 +214,7 @@ def mutate_log(data, events):
     return out, events[k].seq, k, kind
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(event_lists(), st.data())
 def test_every_single_mutation_of_an_audited_event_is_caught_at_its_seq(events, data):
     lines = build_chain(events)
