@@ -1,8 +1,6 @@
 """`lokilog audit ...`: the hash-chained audit trail (sync, verify, head, query, report, residency, forward)."""
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from .context import loki_dir
@@ -79,7 +77,7 @@ def sync(ctx: typer.Context, json: bool = typer.Option(False, "--json", help="Pr
 def verify(
     ctx: typer.Context,
     json: bool = typer.Option(False, "--json", help="Print {valid, entries, brokenAt, error, ...} as JSON."),
-    against: Optional[str] = typer.Option(None, "--against", metavar="HEAD_HASH",
+    against: str | None = typer.Option(None, "--against", metavar="HEAD_HASH",
                                           help="A head hash recorded earlier (`audit head`) that must still be in the chain."),
     chain_only: bool = typer.Option(False, "--chain-only", help="Check hashes and links only, not the log."),
 ) -> None:
@@ -123,11 +121,11 @@ def head(ctx: typer.Context, json: bool = typer.Option(False, "--json", help="Pr
 @audit_app.command()
 def query(
     ctx: typer.Context,
-    who: Optional[str] = typer.Option(None, "--who", help="Only entries by this actor."),
-    what: Optional[str] = typer.Option(None, "--what", help="Only this action (task.completed) or type (task)."),
-    since: Optional[str] = typer.Option(None, "--since", help="Only entries at or after this RFC 3339 time."),
-    until: Optional[str] = typer.Option(None, "--until", help="Only entries at or before this RFC 3339 time."),
-    limit: Optional[int] = typer.Option(None, "-n", "--limit", help="At most this many entries."),
+    who: str | None = typer.Option(None, "--who", help="Only entries by this actor."),
+    what: str | None = typer.Option(None, "--what", help="Only this action (task.completed) or type (task)."),
+    since: str | None = typer.Option(None, "--since", help="Only entries at or after this RFC 3339 time."),
+    until: str | None = typer.Option(None, "--until", help="Only entries at or before this RFC 3339 time."),
+    limit: int | None = typer.Option(None, "-n", "--limit", help="At most this many entries."),
     json: bool = typer.Option(False, "--json", help="Print entries as JSON lines."),
 ) -> None:
     """List audit entries, filtered by who, what and time (the reference readEntries)."""
@@ -176,8 +174,8 @@ def report(
 @audit_app.command()
 def residency(
     ctx: typer.Context,
-    provider: Optional[str] = typer.Option(None, "--provider", help="Check this provider instead of the log's."),
-    region: Optional[str] = typer.Option(None, "--region", help="The provider's region."),
+    provider: str | None = typer.Option(None, "--provider", help="Check this provider instead of the log's."),
+    region: str | None = typer.Option(None, "--region", help="The provider's region."),
     record: bool = typer.Option(True, "--record/--no-record", help="Record violations as residency.violation events."),
     json: bool = typer.Option(False, "--json", help="Print the decisions as JSON."),
 ) -> None:
@@ -223,10 +221,11 @@ def forward(ctx: typer.Context, json: bool = typer.Option(False, "--json", help=
     """Send chain entries not yet forwarded to syslog (LOKI_AUDIT_SYSLOG_HOST/_PORT/_PROTO); fails open."""
     from dataclasses import asdict
 
-    from .output import echo_json
-
     from projections.audit.settings import AuditSettings
-    from subscribers.syslog import SyslogSettings, forward as send
+    from subscribers.syslog import SyslogSettings
+    from subscribers.syslog import forward as send
+
+    from .output import echo_json
 
     settings = SyslogSettings.from_env()
     if settings is None:

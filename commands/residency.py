@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import msgspec
 
@@ -69,7 +69,7 @@ def load_policy(loki_dir: Path, env: Mapping[str, str] | None = None) -> Residen
         policy = ResidencyPolicy()
     except msgspec.DecodeError as exc:
         raise InvalidEventError(f"{path}: {exc}") from None
-    split = lambda text: tuple(p.strip() for p in text.split(",") if p.strip())  # noqa: E731
+    split = lambda text: tuple(p.strip() for p in text.split(",") if p.strip())
     changes = {}
     if env.get("LOKI_RESIDENCY_PROVIDERS"):
         changes["allowed_providers"] = split(env["LOKI_RESIDENCY_PROVIDERS"])

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 
 def enabled_subscribers(loki_dir: Path, env: Mapping[str, str] | None = None) -> list:

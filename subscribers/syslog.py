@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
 
 from eventlog import Event, EventLogError, InvalidEventError
-
 from projections.audit.entry import entry_decoder
 from projections.audit.files import audit_dir, chain_files, iter_lines, sealed_first_seq
 from projections.audit.settings import AuditSettings
@@ -38,7 +37,7 @@ class SyslogSettings:
     timeout: float = 2.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "SyslogSettings | None":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SyslogSettings | None:
         """Return the settings, or None when LOKI_AUDIT_SYSLOG_HOST is unset (forwarding off)."""
         env = os.environ if env is None else env
         host = env.get("LOKI_AUDIT_SYSLOG_HOST", "").strip()

@@ -7,14 +7,13 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventlog import Event
 from projections.audit.entry import GENESIS, Selection, body_for, entry_line, split_line
 from projections.audit.verify import ChainPoint, verify_lines
-
-from conftest import REPO
 
 TYPES = ["task", "session", "metric", "file", "error", "quality"]
 values = st.one_of(st.integers(-2**53, 2**53), st.text(max_size=12), st.booleans(), st.none(),
@@ -98,7 +97,7 @@ def test_who_falls_back_to_the_source_and_where_to_the_stream():
 
 
 def test_selection_by_type_and_action_patterns():
-    make = lambda t, a: Event(seq=1, id="x", type=t, source="s", timestamp="2026-02-21T10:00:00Z", version="1.0",  # noqa: E731
+    make = lambda t, a: Event(seq=1, id="x", type=t, source="s", timestamp="2026-02-21T10:00:00Z", version="1.0",
                               payload={"action": a} if a else {})
     chosen = Selection.parse("task,file.*", "task.progress")
     assert chosen.audits(make("task", "created")) and chosen.audits(make("file", "write"))

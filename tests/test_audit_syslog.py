@@ -9,8 +9,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import subprocess_env
+
 from eventlog import FileEventLog, InvalidEventError, NewEvent
 from projections.audit import AuditSettings
 from projections.audit.files import audit_dir, chain_files, iter_lines
@@ -21,7 +21,7 @@ from subscribers.syslog import NAME, SyslogForwarder, SyslogSettings, forward
 
 # RFC 5424: <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
 RFC5424 = re.compile(rb'^<(\d{1,3})>1 (\S+) (\S+) lokilog (\d+) audit (\[lokilog@32473 seq="(\d+)" '
-                     rb'eventId="([^"]*)" hash="(sha256:[0-9a-f]{64})"\]) \xef\xbb\xbf(\{.*\})$', re.S)
+                     rb'eventId="([^"]*)" hash="(sha256:[0-9a-f]{64})"\]) \xef\xbb\xbf(\{.*\})$', re.DOTALL)
 
 
 def fill(loki, n=5):

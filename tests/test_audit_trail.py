@@ -1,7 +1,6 @@
 """The chain on disk: catch-up, rotation across files, byte-identical rebuilds, no forks, crash recovery."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -10,9 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from conftest import subprocess_env
+
 from eventlog import FileEventLog, NewEvent
 from projections.audit import AuditProjection, AuditSettings
 from projections.audit.entry import Selection

@@ -5,8 +5,8 @@ plainly which evidence is missing; it is never an attestation of compliance.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
 
 from eventlog import InvalidEventError
 

@@ -10,8 +10,9 @@ exactly as written, so a verifier in any language hashes stored bytes and never 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from fnmatch import fnmatchcase
-from typing import Any, Iterable
+from typing import Any
 
 import msgspec
 
@@ -76,16 +77,16 @@ class Selection:
         self.everything = self.include == ("*",) and not self.exclude
 
     @classmethod
-    def parse(cls, include: str | None, exclude: str | None = None) -> "Selection":
+    def parse(cls, include: str | None, exclude: str | None = None) -> Selection:
         """Build from comma-separated pattern lists (as in LOKI_AUDIT_EVENTS)."""
-        split = lambda text: [p.strip() for p in (text or "").split(",") if p.strip()]  # noqa: E731
+        split = lambda text: [p.strip() for p in (text or "").split(",") if p.strip()]
         return cls(split(include) or ["*"], split(exclude))
 
     def audits(self, event: Event) -> bool:
         if self.everything:
             return True
         names = (event.type, f"{event.type}.{event.action}") if event.action else (event.type,)
-        hit = lambda patterns: any(fnmatchcase(n, p) for n in names for p in patterns)  # noqa: E731
+        hit = lambda patterns: any(fnmatchcase(n, p) for n in names for p in patterns)
         return hit(self.include) and not hit(self.exclude)
 
     def describe(self) -> str:

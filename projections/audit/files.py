@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import msgspec
 
 from eventlog.fsutil import atomic_write
 
 from .entry import split_line
+from .errors import AuditChainError
 from .verify import ChainPoint
 
 ACTIVE = "audit.jsonl"
@@ -141,19 +141,16 @@ def file_head(files: list[Path]) -> tuple[int, str] | None:
         if line:
             parts = split_line(line)
             if parts is None:
-                from .errors import AuditChainError
-
                 raise AuditChainError(f"{path}: the last entry is malformed; run `lokilog audit verify`")
-            return _seq(line, path), parts[1]
+            return entry_seq(line, path), parts[1]
     return None
 
 
-def _seq(line: bytes, path: Path) -> int:
+def entry_seq(line: bytes, path: Path) -> int:
+    """Return the seq of a stored entry line (lines start with {"seq":N, by construction)."""
     end = line.find(b",", 7)
     digits = line[7:end] if line.startswith(b'{"seq":') and end > 0 else b""
     if not digits.isdigit():
-        from .errors import AuditChainError
-
         raise AuditChainError(f"{path}: the last entry has no seq; run `lokilog audit verify`")
     return int(digits)
 

@@ -7,7 +7,7 @@ import msgspec
 
 from eventlog import Event
 
-from .entry import GENESIS, body_for, encode_body, digest
+from .entry import GENESIS, body_for, digest, encode_body
 from .settings import AuditSettings
 
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from eventlog import InvalidEventError
 
@@ -25,7 +25,7 @@ class AuditSettings:
     lock_timeout: float = 10.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "AuditSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AuditSettings:
         """Read LOKI_AUDIT_DISABLED, _MAX_SIZE_MB, _MAX_FILES, _EVENTS and _EXCLUDE."""
         env = os.environ if env is None else env
         return cls(

@@ -1,10 +1,12 @@
 """The audit trail's read side on disk: verify, head and query. Reads only; never takes the lock."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+
+import msgspec
 
 from eventlog import FileEventLog, InvalidEventError, parse_timestamp
 
@@ -16,11 +18,22 @@ from .verify import ChainPoint, VerifyResult, verify_lines
 
 def verify_trail(loki_dir: Path, settings: AuditSettings | None = None, *, against: str | None = None,
                  with_log: bool = True) -> VerifyResult:
-    """Verify the chain on disk as one chain across its files, and against the log by default."""
+    """Verify the chain on disk as one chain across its files, and against the log by default.
+
+    Takes no lock: a writer rotating or pruning files meanwhile can make one pass see a file
+    vanish, so a failed pass whose files or head record changed under it is run again.
+    """
     settings = settings or AuditSettings.from_env()
     directory = audit_dir(loki_dir)
-    files = chain_files(directory)
-    record = read_head_record(directory)
+    for _ in range(3):
+        before = (chain_files(directory), read_head_record(directory))
+        result = _verify_once(loki_dir, directory, settings, against, with_log, *before)
+        if result.valid or (chain_files(directory), read_head_record(directory)) == before:
+            break
+    return result
+
+
+def _verify_once(loki_dir, directory, settings, against, with_log, files, record) -> VerifyResult:
     start = as_point(record.pruned) if record else None
     recorded = ChainPoint(record.seq, record.hash, record.entries) if record and record.seq else None
     if with_log:
@@ -61,7 +74,7 @@ class EntryQuery:
     until: datetime | None = None
 
     @classmethod
-    def build(cls, who=None, what=None, since: str | None = None, until: str | None = None) -> "EntryQuery":
+    def build(cls, who=None, what=None, since: str | None = None, until: str | None = None) -> EntryQuery:
         return cls(who, what, _moment(since, "--since"), _moment(until, "--until"))
 
     def matches(self, entry: AuditEntry) -> bool:
@@ -81,7 +94,7 @@ def read_entries(loki_dir: Path, query: EntryQuery | None = None) -> Iterator[Au
     for line in iter_lines(chain_files(audit_dir(loki_dir))):
         try:
             entry = entry_decoder.decode(line)
-        except Exception:  # verify reports damage; a query shows what can be read
+        except msgspec.DecodeError:  # verify reports damage; a query shows what can be read
             continue
         if query.matches(entry):
             yield entry

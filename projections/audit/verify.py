@@ -9,8 +9,8 @@ reordered pair at the first displaced seq, a modified event at its own seq.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Iterator
 
 from eventlog import Event
 

@@ -16,8 +16,21 @@ from eventlog.locking import LogLock
 
 from .entry import GENESIS, entry_line, split_line
 from .files import (
-    ACTIVE, LOCK, ChainPointRecord, HeadRecord, audit_dir, chain_files, count_lines, file_head,
-    first_line, last_line, read_head_record, sealed_first_seq, sealed_name, write_head_record, _seq,
+    ACTIVE,
+    LOCK,
+    ChainPointRecord,
+    HeadRecord,
+    audit_dir,
+    chain_files,
+    count_lines,
+    entry_seq,
+    file_head,
+    first_line,
+    last_line,
+    read_head_record,
+    sealed_first_seq,
+    sealed_name,
+    write_head_record,
 )
 from .settings import AuditSettings
 from .verify import ChainPoint
@@ -60,7 +73,7 @@ class _ChainWriter:
             self.entries = count_lines(files) + (pruned.entries if pruned else 0)
         self.size = self.active.stat().st_size if self.active.exists() else 0
         first = first_line(self.active) if self.size else None
-        self.active_first = _seq(first, self.active) if first else None
+        self.active_first = entry_seq(first, self.active) if first else None
         self.buffer: list[bytes] = []
         self.changed = False
 
@@ -112,7 +125,7 @@ class _ChainWriter:
             oldest = sealed.pop(0)
             line = last_line(oldest)
             before = self.record.pruned.entries if self.record.pruned else 0
-            pruned = ChainPointRecord(seq=_seq(line, oldest), hash=split_line(line)[1],
+            pruned = ChainPointRecord(seq=entry_seq(line, oldest), hash=split_line(line)[1],
                                       entries=before + count_lines([oldest]))
             # Record the pruned prefix before removing it: a kill in between leaves a record
             # that still describes a chain on disk, never a chain that looks cut short.

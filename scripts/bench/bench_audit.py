@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from eventlog import FileEventLog, LogSettings, NewEvent  # noqa: E402
-from projections.audit import AuditSettings  # noqa: E402
-from projections.audit.entry import split_line  # noqa: E402
-from projections.audit.files import audit_dir, chain_files, iter_lines  # noqa: E402
-from projections.audit.trail import verify_trail  # noqa: E402
-from projections.audit.verify import verify_lines  # noqa: E402
-from projections.audit.writer import sync_chain  # noqa: E402
+from eventlog import FileEventLog, LogSettings, NewEvent
+from projections.audit import AuditSettings
+from projections.audit.entry import split_line
+from projections.audit.files import audit_dir, chain_files, iter_lines
+from projections.audit.trail import verify_trail
+from projections.audit.verify import verify_lines
+from projections.audit.writer import sync_chain
 
 
 def fill(loki: Path, n: int) -> None:
