@@ -9,6 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from conftest import subprocess_env
 
 from eventlog import FileEventLog, NewEvent
@@ -222,3 +225,21 @@ def test_kill_9_while_writing_then_restart_gives_the_clean_chain(loki, tmp_path)
     shutil.copytree(loki / "events", clean / "events")
     sync_chain(clean, settings)
     assert snapshot(audit_dir(clean)) == survived
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.integers(1, 40), min_size=1, max_size=5), max_bytes=st.integers(1500, 6000),
+       max_files=st.integers(1, 4))
+def test_any_catch_up_schedule_gives_the_files_of_one_rebuild(tmp_path_factory, batches, max_bytes, max_files):
+    loki = tmp_path_factory.mktemp("audit") / ".loki"
+    projection = AuditProjection(AuditSettings(max_bytes=max_bytes, max_files=max_files))
+    done = 0
+    for size in batches:
+        emit(loki, size, start=done)
+        done += size
+        catch_up(loki, projection)
+    incremental = snapshot(audit_dir(loki))
+    assert verify_trail(loki, projection.settings).valid
+    shutil.rmtree(audit_dir(loki))
+    rebuild(loki, [projection])
+    assert snapshot(audit_dir(loki)) == incremental
