@@ -155,3 +155,15 @@ def test_nothing_is_imported_when_the_variables_are_unset(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_forward_command_sends_once(loki, udp_listener):
+    from conftest import run_lokilog
+
+    fill(loki, 3)
+    port = str(udp_listener.getsockname()[1])
+    out = run_lokilog("audit", "forward", "--json", loki=loki, LOKI_AUDIT_SYSLOG_HOST="127.0.0.1", LOKI_AUDIT_SYSLOG_PORT=port)
+    assert out.returncode == 0 and json.loads(out.stdout) == {"sent": 3, "error": None}
+    assert [RFC5424.match(udp_listener.recv(70000)).group(6) for _ in range(3)] == [b"1", b"2", b"3"]
+    again = run_lokilog("audit", "forward", loki=loki, LOKI_AUDIT_SYSLOG_HOST="127.0.0.1", LOKI_AUDIT_SYSLOG_PORT=port)
+    assert again.stdout.startswith("sent 0 entries")

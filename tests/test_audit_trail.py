@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -171,6 +173,8 @@ def test_disabled_audit_is_not_registered(monkeypatch):
 WRITER = """
 import sys
 from pathlib import Path
+
+import pytest
 from eventlog import FileEventLog, NewEvent
 from projections.audit import AuditSettings
 from projections.audit.writer import sync_chain
@@ -198,6 +202,8 @@ def test_concurrent_writers_extend_one_chain_and_never_fork(loki):
 SYNCER = """
 import sys
 from pathlib import Path
+
+import pytest
 from projections.audit import AuditSettings
 from projections.audit.writer import sync_chain
 print("ready", flush=True)
@@ -243,3 +249,18 @@ def test_any_catch_up_schedule_gives_the_files_of_one_rebuild(tmp_path_factory, 
     shutil.rmtree(audit_dir(loki))
     rebuild(loki, [projection])
     assert snapshot(audit_dir(loki)) == incremental
+
+
+def test_re_auditing_a_cut_tail_from_an_altered_log_fails_closed(loki):
+    from projections.audit.errors import AuditChainError
+
+    emit(loki, 20)
+    sync_chain(loki, AuditSettings())
+    active = audit_dir(loki) / "audit.jsonl"
+    active.write_bytes(b"".join(active.read_bytes().splitlines(keepends=True)[:15]))
+    segment = next((loki / "events" / "log").glob("*.jsonl"))
+    os.chmod(segment, 0o644)
+    segment.write_bytes(segment.read_bytes().replace(b'"task_id":"t19"', b'"task_id":"tX"'))
+    with pytest.raises(AuditChainError, match="head.json recorded"):
+        sync_chain(loki, AuditSettings())
+    assert verify_trail(loki, AuditSettings()).brokenAt == 16

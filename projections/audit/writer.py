@@ -15,6 +15,7 @@ from eventlog.fsutil import fsync_dir, write_all
 from eventlog.locking import LogLock
 
 from .entry import GENESIS, entry_line, split_line
+from .errors import AuditChainError
 from .files import (
     ACTIVE,
     LOCK,
@@ -79,9 +80,15 @@ class _ChainWriter:
 
     def extend(self, events) -> None:
         audits = self.settings.selection.audits
+        recorded = (self.record.seq, self.record.hash) if self.record.seq > self.head_seq else (None, None)
         for event in events:
             if audits(event):
                 line, self.head_hash = entry_line(event, self.head_hash)
+                if event.seq == recorded[0] and self.head_hash != recorded[1]:
+                    # The files were cut short and the log no longer yields the recorded head:
+                    # refuse to paper over it (fail closed); verify names the damage.
+                    raise AuditChainError(f"re-auditing seq {event.seq} gives {self.head_hash}, but head.json "
+                                          f"recorded {recorded[1]}: the log or the chain was altered")
                 self._append(line, event.seq)
                 self.head_seq = event.seq
                 self.entries += 1
