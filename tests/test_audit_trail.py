@@ -10,11 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-
+from conftest import subprocess_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import subprocess_env
 
 from eventlog import FileEventLog, NewEvent
 from projections.audit import AuditProjection, AuditSettings
