@@ -14,7 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventlog import Event, EventLogError, InvalidEventError
+from eventlog import Event, EventLogError, InvalidEventError, parse_timestamp
+from eventlog.events import format_timestamp
 from projections.audit.entry import entry_decoder
 from projections.audit.files import audit_dir, chain_files, iter_lines, sealed_first_seq
 from projections.audit.settings import AuditSettings
@@ -58,8 +59,17 @@ def format_message(line: bytes, hostname: str) -> bytes:
     pri = FACILITY_LOG_AUDIT * 8 + SEVERITY_INFO
     params = {"seq": str(entry.seq), "eventId": entry.event_id or "", "hash": entry.hash}
     sd = "[lokilog@32473 " + " ".join(f'{k}="{_sd_escape(v)}"' for k, v in params.items()) + "]"
-    header = f"<{pri}>1 {entry.timestamp} {_token(hostname)} lokilog {os.getpid()} audit {sd} "
+    header = f"<{pri}>1 {_timestamp(entry.timestamp)} {_token(hostname)} lokilog {os.getpid()} audit {sd} "
     return header.encode() + b"\xef\xbb\xbf" + line
+
+
+def _timestamp(text: str) -> str:
+    # RFC 5424 allows at most 6 fractional digits and needs an offset; events may carry
+    # nanoseconds or (legacy writers) no offset. NILVALUE when it cannot be read at all.
+    try:
+        return format_timestamp(parse_timestamp(text))
+    except ValueError:
+        return "-"
 
 
 def _sd_escape(value: str) -> str:

@@ -167,3 +167,15 @@ def test_the_forward_command_sends_once(loki, udp_listener):
     assert [RFC5424.match(udp_listener.recv(70000)).group(6) for _ in range(3)] == [b"1", b"2", b"3"]
     again = run_lokilog("audit", "forward", loki=loki, LOKI_AUDIT_SYSLOG_HOST="127.0.0.1", LOKI_AUDIT_SYSLOG_PORT=port)
     assert again.stdout.startswith("sent 0 entries")
+
+
+def test_message_timestamps_are_normalised_for_rfc5424():
+    from eventlog import Event
+    from projections.audit.entry import GENESIS, entry_line
+    from subscribers.syslog import format_message
+
+    event = Event(seq=1, id="x]y", type="task", source="runner", timestamp="2026-02-21T11:00:00.123456789+01:00",
+                  version="1.0", payload={})
+    message = format_message(entry_line(event, GENESIS)[0][:-1], "host name")
+    assert message.startswith(b'<110>1 2026-02-21T10:00:00.123Z hostname lokilog ')
+    assert b'eventId="x\\]y"' in message

@@ -29,6 +29,7 @@ HASH_TAIL_LEN = len(_HASH_MEMBER) + 64 + 2
 WHO_KEYS = ("who", "actor", "user", "agent_id", "agent")
 WHERE_KEYS = ("where", "file", "path", "resource", "target")
 WHY_KEYS = ("why", "reason", "message", "error")
+_MAPPED_KEYS = frozenset(WHO_KEYS + WHERE_KEYS + WHY_KEYS)
 
 
 class EntryBody(msgspec.Struct, kw_only=True):
@@ -108,12 +109,15 @@ def body_for(event: Event, previous_hash: str) -> EntryBody:
     }
     if event.stream is not None:
         metadata["stream"] = event.stream
+    action = payload.get("action")
+    # Most payloads name none of the mapped keys: one set intersection skips three lookups.
+    named = not _MAPPED_KEYS.isdisjoint(payload)
     return EntryBody(
         seq=event.seq, timestamp=event.timestamp,
-        who=_first_text(payload, WHO_KEYS) or event.source,
-        what=f"{event.type}.{event.action}" if event.action else event.type,
-        where=_first_text(payload, WHERE_KEYS) or event.stream,
-        why=_first_text(payload, WHY_KEYS),
+        who=(named and _first_text(payload, WHO_KEYS)) or event.source,
+        what=f"{event.type}.{action}" if isinstance(action, str) and action else event.type,
+        where=(named and _first_text(payload, WHERE_KEYS)) or event.stream,
+        why=_first_text(payload, WHY_KEYS) if named else None,
         metadata=metadata, previousHash=previous_hash,
     )
 
