@@ -12,6 +12,7 @@ metadata, previousHash, hash}; see docs/AUDIT.md for the canonical encoding.
 
 Examples:
 
+\b
   lokilog audit sync                      bring the chain up to the log's head
   lokilog audit verify --json             recompute the chain and compare it with the log
   lokilog audit head                      print the head to anchor it elsewhere

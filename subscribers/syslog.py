@@ -148,6 +148,10 @@ class SyslogForwarder:
         return self._sock
 
     def close(self) -> None:
+        """Close the socket and the chain reader (a new handle() reopens them)."""
+        if self._entries is not None:
+            self._entries.close()
+            self._entries, self._pending = None, None
         if self._sock is not None:
             self._sock.close()
             self._sock = None
