@@ -9,4 +9,16 @@ def all_projections() -> list[Projection]:
     from .checkpoints import CheckpointProjection
 
     found: list[Projection] = [CheckpointProjection()]
+    found += _audit()
     return found
+
+
+def _audit() -> list[Projection]:
+    from projections.audit.settings import AuditSettings
+
+    settings = AuditSettings.from_env()
+    if settings.disabled:  # LOKI_AUDIT_DISABLED=true
+        return []
+    from projections.audit.projection import AuditProjection
+
+    return [AuditProjection(settings)]
