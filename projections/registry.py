@@ -7,4 +7,8 @@ from .base import Projection
 def all_projections() -> list[Projection]:
     """Return fresh instances of every built-in projection (imported lazily: CLI start-up stays fast)."""
     found: list[Projection] = []
+    from .cost import CostProjection
+    from .metrics import MetricsProjection
+
+    found += [CostProjection(), MetricsProjection()]
     return found
