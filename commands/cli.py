@@ -43,6 +43,8 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "commands.log_cli",
     "commands.demo_cli",
+    "commands.cost_cli",
+    "commands.metrics_cli",
 )
 
 
