@@ -21,7 +21,7 @@ from eventlog import Event, parse_timestamp
 
 #: Order of the dimensions inside a cell key, and of the counters inside a cell.
 DIMENSIONS = ("hour", "provider", "model", "agent", "session", "task")
-EVENTS, INPUT, OUTPUT, CACHE_READ, CACHE_WRITE, INCOMPLETE = range(6)
+EVENTS, INPUT, OUTPUT, CACHE_READ, CACHE_WRITE, INCOMPLETE, READ_EVENTS, WRITE_EVENTS = range(8)
 SEP = "\x1f"
 UNKNOWN = "unknown"
 
@@ -85,23 +85,28 @@ def _count(cells: dict[str, list[int]], event: Event, payload: dict[str, Any]) -
     ))
     cell = cells.get(key)
     if cell is None:
-        cell = cells[key] = [0, 0, 0, 0, 0, 0]
+        cell = cells[key] = [0, 0, 0, 0, 0, 0, 0, 0]
     cell[EVENTS] += 1
     complete = True
     for position, names in enumerate(_FIELDS, INPUT):
         value = payload.get(names[0])
         if value is None and len(names) > 1:
             value = payload.get(names[1])
-        if value.__class__ is int and value >= 0:
+        if value.__class__ is not int or value < 0:
+            if value is None and not _REQUIRED[position - INPUT]:
+                continue
+            value = token_count(value)
+            if value is None:
+                complete = False
+                continue
+        if value:
             cell[position] += value
-            continue
-        if value is None and not _REQUIRED[position - INPUT]:
-            continue
-        tokens = token_count(value)
-        if tokens is None:
-            complete = False
-        else:
-            cell[position] += tokens
+            # Which events used the cache: a model priced without a cache rate makes exactly
+            # those events' cost unknown, not the whole cell's.
+            if position == CACHE_READ:
+                cell[READ_EVENTS] += 1
+            elif position == CACHE_WRITE:
+                cell[WRITE_EVENTS] += 1
     if not complete:
         cell[INCOMPLETE] += 1
 

@@ -11,7 +11,8 @@ from decimal import Decimal, localcontext
 from typing import Any, Callable, Iterable
 
 from .cost import (
-    CACHE_READ, CACHE_WRITE, DIMENSIONS, EVENTS, INCOMPLETE, INPUT, OUTPUT, SEP, CostState,
+    CACHE_READ, CACHE_WRITE, DIMENSIONS, EVENTS, INCOMPLETE, INPUT, OUTPUT, READ_EVENTS, SEP,
+    WRITE_EVENTS, CostState,
 )
 from .pricing import KINDS, PriceTable, cost_of
 
@@ -103,9 +104,12 @@ def _add(tally: Tally, counters: list[int], price) -> None:
     tally.cache_write += counters[CACHE_WRITE]
     tally.incomplete += counters[INCOMPLETE]
     tokens = dict(zip(KINDS, (counters[INPUT], counters[OUTPUT], counters[CACHE_READ], counters[CACHE_WRITE])))
-    cost = cost_of(price, tokens)
-    if cost is None:
+    cost, unpriced = cost_of(price, tokens)
+    tally.usd += cost  # what is priced; with unknown_events > 0 it is a lower bound
+    if price is None or "input" in unpriced or "output" in unpriced:
         tally.unknown_events += counters[EVENTS]
-    else:
-        tally.usd += cost
-        tally.unknown_events += counters[INCOMPLETE]
+        return
+    unknown = counters[INCOMPLETE]
+    unknown += counters[READ_EVENTS] if "cache_read" in unpriced else 0
+    unknown += counters[WRITE_EVENTS] if "cache_write" in unpriced else 0
+    tally.unknown_events += min(unknown, counters[EVENTS])

@@ -99,11 +99,11 @@ class PriceTable:
         return self.prices.get(target)
 
 
-def cost_of(price: Price | None, tokens: Mapping[str, int]) -> Decimal | None:
-    """Return the exact USD cost of token counts, or None when any needed price is unknown."""
+def cost_of(price: Price | None, tokens: Mapping[str, int]) -> tuple[Decimal, tuple[str, ...]]:
+    """Return the exact USD cost of the priced token counts, and the kinds used but unpriced."""
     if price is None:
-        return None if any(tokens.values()) else Decimal(0)
-    total = Decimal(0)
+        return Decimal(0), tuple(kind for kind in KINDS if tokens.get(kind))
+    total, unpriced = Decimal(0), []
     with localcontext() as ctx:
         ctx.prec = 60  # exact for any realistic count: no rounding happens at all
         for kind in KINDS:
@@ -112,9 +112,10 @@ def cost_of(price: Price | None, tokens: Mapping[str, int]) -> Decimal | None:
                 continue
             unit = price.of(kind)
             if unit is None:
-                return None
-            total += count * unit
-        return total / MILLION
+                unpriced.append(kind)
+            else:
+                total += count * unit
+        return total / MILLION, tuple(unpriced)
 
 
 def parse_price_table(config: Mapping[str, Any] | None) -> PriceTable:
