@@ -16,12 +16,13 @@ from typing import Any, Iterable, Mapping
 from eventlog import InvalidEventError, NewEvent
 
 from .cost import CostState
-from .cost_report import Tally, breakdown
+from .cost_report import POSITION, Tally, breakdown
 from .pricing import PriceTable
 
 WINDOWS = {"total": (), "day": ("day",), "hour": ("hour",), "session": ("session",), "run": ("session",)}
 ACTIONS = ("allow", "warn", "require_approval", "deny")
 DEFAULT_ALERTS = (50, 80, 95)
+PROVIDER = POSITION["provider"]
 
 #: Spellings of one provider: Loki Mode names its CLIs (claude, codex, gemini), usage events
 #: name the vendor (anthropic, openai, google).
@@ -45,8 +46,9 @@ class Budget:
         """The budget's identity in alert ids: its name, plus the unit for USD limits."""
         return self.name if self.unit == "tokens" else f"{self.name}:usd"
 
-    def applies_to(self, dims: Mapping[str, str]) -> bool:
-        return self.providers is None or dims["provider"].lower() in self.providers
+    def applies_to(self, parts: list[str]) -> bool:
+        """Whether a ledger cell (split as in ``cost_report.cells``) counts against this budget."""
+        return self.providers is None or parts[PROVIDER].lower() in self.providers
 
 
 @dataclass(frozen=True)

@@ -55,33 +55,63 @@ class Tally:
         }
 
 
-def cells(state: CostState, since_hour: str | None = None) -> Iterable[tuple[dict[str, str], list[int]]]:
-    """Yield (dimensions, counters) of every cell, optionally from an hour on."""
-    for key, counters in state.cells.items():
+#: Position of each groupable dimension in a split cell (the day is appended after the six).
+POSITION = {**{name: i for i, name in enumerate(DIMENSIONS)}, "day": len(DIMENSIONS)}
+MODEL = POSITION["model"]
+
+
+def cells(state: CostState, since_hour: str | None = None, tasks: bool = False) -> list[tuple[list[str], list[int]]]:
+    """Return (parts, counters) of every cell, optionally from an hour on; parts by POSITION.
+
+    Without ``tasks`` the cells have no task (its part is "*"): they are far fewer.
+    """
+    found = []
+    for key, counters in (state.task_cells if tasks else state.cells).items():
         parts = key.split(SEP)
-        if since_hour is not None and (parts[0] == "unknown" or parts[0] < since_hour):
+        if not tasks:
+            parts.append("*")
+        hour = parts[0]
+        if since_hour is not None and (hour == "unknown" or hour < since_hour):
             continue
-        dims = dict(zip(DIMENSIONS, parts))
-        dims["day"] = parts[0][:10] if parts[0] != "unknown" else "unknown"
-        yield dims, counters
+        parts.append(hour[:10] if hour != "unknown" else "unknown")
+        found.append((parts, counters))
+    return found
 
 
 def breakdown(state: CostState, prices: PriceTable, by: tuple[str, ...] = ("model",),
-              since_hour: str | None = None, keep: Callable[[dict[str, str]], bool] | None = None) -> list[Tally]:
-    """Sum the ledger by the ``by`` dimensions and price each group; sorted by key."""
-    groups: dict[tuple[str, ...], Tally] = {}
+              since_hour: str | None = None, keep: Callable[[list[str]], bool] | None = None,
+              rows: list[tuple[list[str], list[int]]] | None = None) -> list[Tally]:
+    """Sum the ledger by the ``by`` dimensions and price each group; sorted by key.
+
+    Counts are summed as integers per (group, model) first and priced once per pair: cost is
+    linear in tokens, so this is exact and keeps Decimal work independent of the cell count.
+    ``rows`` lets a caller that makes several breakdowns split the cells only once (they must
+    include tasks when ``by`` does).
+    """
+    positions = [POSITION[name] for name in by]
+    sums: dict[tuple[str, ...], dict[str, list[int]]] = {}
+    if rows is None:
+        rows = cells(state, since_hour, tasks="task" in by)
+    for parts, counters in rows:
+        if keep is not None and not keep(parts):
+            continue
+        per_model = sums.setdefault(tuple([parts[i] for i in positions]), {})
+        acc = per_model.get(parts[MODEL])
+        if acc is None:
+            per_model[parts[MODEL]] = list(counters)
+        else:
+            for i, n in enumerate(counters):
+                acc[i] += n
     price_cache: dict[str, Any] = {}
+    found = []
     with localcontext() as ctx:
         ctx.prec = 60  # sums stay exact: no rounding anywhere in the ledger
-        for dims, counters in cells(state, since_hour):
-            if keep is not None and not keep(dims):
-                continue
-            key = tuple(dims[name] for name in by)
-            tally = groups.get(key)
-            if tally is None:
-                tally = groups[key] = Tally(key)
-            _add(tally, counters, _price(prices, price_cache, dims["model"]))
-    return [groups[k] for k in sorted(groups)]
+        for key in sorted(sums):
+            tally = Tally(key)
+            for model, acc in sums[key].items():
+                _add(tally, acc, _price(prices, price_cache, model))
+            found.append(tally)
+    return found
 
 
 def total(state: CostState, prices: PriceTable, since_hour: str | None = None) -> Tally:

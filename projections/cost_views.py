@@ -13,7 +13,7 @@ from eventlog.fsutil import atomic_write
 
 from .cost import CostState
 from .cost_config import load_prices
-from .cost_report import breakdown, total
+from .cost_report import Tally, breakdown, cells
 
 VIEW_DIMENSIONS = ("model", "provider", "agent", "session", "day")
 _encoder = msgspec.json.Encoder(order="sorted")
@@ -21,9 +21,12 @@ _encoder = msgspec.json.Encoder(order="sorted")
 
 def summary(state: CostState, prices) -> dict:
     """Return the totals and the breakdown by each view dimension."""
+    rows = cells(state)
+    overall = breakdown(state, prices, (), rows=rows)
     return {
-        "total": total(state, prices).to_dict(()),
-        **{f"by_{name}": [t.to_dict((name,)) for t in breakdown(state, prices, (name,))] for name in VIEW_DIMENSIONS},
+        "total": overall[0].to_dict(()) if overall else Tally(()).to_dict(()),
+        **{f"by_{name}": [t.to_dict((name,)) for t in breakdown(state, prices, (name,), rows=rows)]
+           for name in VIEW_DIMENSIONS},
         "budget_events": [dict(v, id=k) for k, v in sorted(state.fired.items(), key=lambda kv: kv[1]["seq"])],
     }
 

@@ -219,3 +219,9 @@ def test_cost_since_relative_and_absolute(loki):
     assert _since_hour("90m", now) == "2026-02-21T09"
     assert _since_hour("1d", now) == "2026-02-20T10"
     assert _since_hour("2026-02-21T08:15:00+01:00") == "2026-02-21T07"
+
+
+def test_odd_labels_keep_their_cell_shape():
+    state = fold(usage(1, task_id=7, agent_type="a\x1fb", session_id=""), usage(2, ts="2026-02-21 10:30:00Z"))
+    rows = {t.key: t.events for t in breakdown(state, PriceTable(), ("task", "agent", "session", "hour"))}
+    assert rows == {("7", "a b", "unknown", "2026-02-21T10"): 1, ("t1", "engineer", "s1", "2026-02-21T10"): 1}
