@@ -20,7 +20,10 @@ from .cost import SEP, token_count
 #: Upper bounds (seconds) of the task-duration histogram buckets; +Inf is implicit.
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 _BOUNDS_MS = tuple(b * 1000 for b in DURATION_BUCKETS)
-_TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+#: Token fields, each with the provider APIs' spelling as a fallback (as the cost ledger reads them).
+_TOKEN_FIELDS = (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
+                 ("cache_read_tokens", "cache_read_input_tokens"),
+                 ("cache_write_tokens", "cache_creation_input_tokens"))
 _APPROVE = frozenset({"approve", "approved", "pass", "yes"})
 _REJECT = frozenset({"reject", "rejected", "fail", "no", "request_changes"})
 
@@ -73,7 +76,9 @@ def _task(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
     if outcome not in ("completed", "failed"):
         return
     state.tasks[outcome] = state.tasks.get(outcome, 0) + 1
-    duration = token_count(payload.get("duration_ms"))
+    duration = payload.get("duration_ms")
+    if duration.__class__ is not int or duration < 0:
+        duration = token_count(duration)
     if duration is not None:
         state.durations[bisect.bisect_left(_BOUNDS_MS, duration)] += 1
         state.duration_sum_ms += duration
@@ -107,12 +112,12 @@ def _metric(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
         return
     state.usage_seen.add(event.id)
     tokens = 0
-    for name in _TOKEN_FIELDS:
+    for name, alias in _TOKEN_FIELDS:
         value = payload.get(name)
-        if value.__class__ is int and value > 0:
-            tokens += value
-        elif value is not None:
-            tokens += token_count(value) or 0
+        if value is None:
+            value = payload.get(alias)
+        if value is not None:
+            tokens += value if value.__class__ is int and value > 0 else token_count(value) or 0
     key = str(payload.get("model") or "unknown") + SEP + str(payload.get("agent_type") or "unknown")
     state.tokens[key] = state.tokens.get(key, 0) + tokens
 

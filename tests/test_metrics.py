@@ -166,3 +166,22 @@ def _scrape(url: str) -> dict:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain")
         return parse(response.read().decode())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["m1", "m2"]), st.sampled_from(["engineer", "reviewer"]),
+                          st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 3)), max_size=20))
+def test_token_metrics_agree_with_the_cost_ledger(rows):
+    from projections.cost import CostProjection
+    from projections.cost_report import breakdown
+    from projections.pricing import PriceTable
+
+    events = [Event(seq=n, id=f"u{dup}" if dup else f"e{n}", type="metric", source="runner",
+                    timestamp="2026-02-21T10:00:00.000Z", version="1.0",
+                    payload={"action": "token_usage", "model": model, "agent_type": agent, "input_tokens": a,
+                             "output_tokens": b, "cache_read_input_tokens": a // 3})
+              for n, (model, agent, a, b, dup) in enumerate(rows, 1)]
+    metrics = project(MetricsProjection(), events)
+    cost = project(CostProjection(), events)
+    from_cost = {"\x1f".join(t.key): t.tokens for t in breakdown(cost, PriceTable(), ("model", "agent"))}
+    assert {k: v for k, v in metrics.tokens.items()} == from_cost
