@@ -124,12 +124,14 @@ def _print_json(dims, since_hour, tallies, overall, windows, state) -> None:
 def _print_text(state, prices, dims, since_hour, tallies, overall, windows, chart) -> None:
     from projections.cost_report import breakdown
 
-    from .cost_render import budget_lines, cost_table, spend_chart
+    from .cost_render import budget_lines, cost_table, recorded_alerts, spend_chart
 
     scope = f" since {since_hour}:00Z" if since_hour else ""
     typer.echo(f"Cost by {', '.join(dims)}{scope}\n")
     typer.echo(cost_table(tallies, dims, overall))
     typer.echo("\nBudgets\n" + budget_lines(windows))
+    if windows:
+        typer.echo(recorded_alerts(state.fired))
     if chart and overall.events:
         hours = breakdown(state, prices, ("hour",), since_hour)
         step = "hour" if len(hours) <= 48 else "day"

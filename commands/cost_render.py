@@ -47,6 +47,16 @@ def _budget_line(spend: WindowSpend, width: int) -> str:
             f"{spend.remaining_percent.quantize(Decimal('0.1')):>5}% left  {amount}  ({spend.window}){flag}{partial}")
 
 
+def recorded_alerts(fired: dict) -> str:
+    """One line on the budget events already in the log, naming the latest."""
+    if not fired:
+        return "no budget alerts recorded yet (lokilog cost check records those due)"
+    latest = max(fired.values(), key=lambda e: e["seq"])
+    what = f"{latest.get('threshold')}%" if latest["kind"] == "alert" else "exceeded"
+    return (f"{len(fired)} budget event(s) recorded; latest: {latest.get('budget')} {what} "
+            f"({latest.get('window')}) at seq {latest['seq']}")
+
+
 def spend_chart(tallies: list[Tally], limit: int = 24) -> str:
     """Horizontal bars of priced spend per time bucket (the latest ``limit`` buckets)."""
     recent = tallies[-limit:]

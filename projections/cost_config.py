@@ -40,14 +40,11 @@ def _load_first(loki_dir: Path, names: tuple[str, ...]) -> dict[str, Any] | None
 
 
 def _parse(path: Path, text: str) -> dict[str, Any]:
-    try:
-        if path.suffix == ".json":
-            doc = json.loads(text) if text.strip() else {}
-        else:
-            import yaml  # imported here: only commands that read budgets or prices pay for it
+    import yaml  # imported here: only commands that read budgets or prices pay for it
 
-            doc = yaml.safe_load(text) or {}
-    except Exception as exc:  # both parsers raise their own error trees; name the file either way
+    try:
+        doc = (json.loads(text) if text.strip() else {}) if path.suffix == ".json" else yaml.safe_load(text) or {}
+    except (ValueError, yaml.YAMLError) as exc:
         raise InvalidEventError(f"{path}: cannot parse: {exc}".splitlines()[0]) from exc
     if not isinstance(doc, dict):
         raise InvalidEventError(f"{path}: expected a mapping at the top level")
