@@ -185,3 +185,11 @@ def test_token_metrics_agree_with_the_cost_ledger(rows):
     cost = project(CostProjection(), events)
     from_cost = {"\x1f".join(t.key): t.tokens for t in breakdown(cost, PriceTable(), ("model", "agent"))}
     assert {k: v for k, v in metrics.tokens.items()} == from_cost
+
+
+def test_demo_shows_the_cost_table_and_metrics(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "commands", "demo", str(tmp_path)], env=subprocess_env(),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "== Cost (lokilog cost) ==" in out.stdout and "task-003" in out.stdout and "$0.29" in out.stdout
+    assert 'loki_tokens_consumed_total{agent_type="engineer",model="claude-sonnet-4"} 74700.0' in out.stdout
