@@ -16,7 +16,7 @@ from projections.cost import CostProjection, CostState
 from projections.cost_config import load_prices
 from projections.cost_report import breakdown, total
 from projections.engine import catch_up
-from projections.pricing import DEFAULT_PRICES, PriceTable, format_usd, parse_price_table
+from projections.pricing import DEFAULT_PRICES, PriceTable, format_usd
 
 from conftest import run_lokilog
 
