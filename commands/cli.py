@@ -45,6 +45,8 @@ COMMAND_MODULES = (
     "commands.demo_cli",
     "commands.checkpoint_cli",
     "commands.audit_cli",
+    "commands.cost_cli",
+    "commands.metrics_cli",
 )
 
 

@@ -7,8 +7,10 @@ from .base import Projection
 def all_projections() -> list[Projection]:
     """Return fresh instances of every built-in projection (imported lazily: CLI start-up stays fast)."""
     from .checkpoints import CheckpointProjection
+    from .cost import CostProjection
+    from .metrics import MetricsProjection
 
-    found: list[Projection] = [CheckpointProjection()]
+    found: list[Projection] = [CheckpointProjection(), CostProjection(), MetricsProjection()]
     found += _audit()
     return found
 

@@ -1,20 +1,50 @@
-"""Every subscriber lokilog runs, gated by environment variables: none set, nothing imported."""
+"""Every subscriber lokilog may run, and which of them are enabled for a `.loki/`.
+
+The watch daemon asks :func:`enabled_subscribers` and drains each with its durable cursor.
+A subscriber that is not enabled costs nothing: no import, no thread, no disk I/O. Each is
+gated by environment variables or by its configuration file, as in the reference system.
+"""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
+from typing import Mapping
+
+_OFF = ("0", "false", "no", "off")
 
 
 def enabled_subscribers(loki_dir: Path, env: Mapping[str, str] | None = None) -> list:
-    """Return fresh instances of the subscribers whose environment variables are set."""
+    """Return fresh instances of the subscribers enabled by `.loki/` files and the environment."""
     env = os.environ if env is None else env
     found: list = []
-    if env.get("LOKI_AUDIT_SYSLOG_HOST", "").strip():
-        from projections.audit.settings import AuditSettings
-        from subscribers.syslog import SyslogForwarder, SyslogSettings
-
-        audit = AuditSettings.from_env(env)
-        if not audit.disabled:
-            found.append(SyslogForwarder(Path(loki_dir), SyslogSettings.from_env(env), audit))
+    found += _audit_syslog(Path(loki_dir), env)
+    found += _cost_alerts(Path(loki_dir), env)
     return found
+
+
+def _audit_syslog(loki_dir: Path, env: Mapping[str, str]) -> list:
+    if not env.get("LOKI_AUDIT_SYSLOG_HOST", "").strip():
+        return []
+    from projections.audit.settings import AuditSettings
+    from subscribers.syslog import SyslogForwarder, SyslogSettings
+
+    audit = AuditSettings.from_env(env)
+    if audit.disabled:
+        return []
+    return [SyslogForwarder(loki_dir, SyslogSettings.from_env(env), audit)]
+
+
+def _cost_alerts(loki_dir: Path, env: Mapping[str, str]) -> list:
+    if env.get("LOKI_COST_ALERTS", "1").lower() in _OFF:
+        return []
+    from projections.cost_config import POLICY_FILES
+
+    if not any((loki_dir / name).exists() for name in POLICY_FILES):
+        return []
+    from projections.cost_config import load_budgets
+
+    if not load_budgets(loki_dir):
+        return []
+    from .cost_alerts import BudgetAlerts
+
+    return [BudgetAlerts(loki_dir)]
