@@ -25,7 +25,7 @@ import msgspec
 import portalocker
 
 from eventlog import EventLogError, LockTimeoutError
-from eventlog.fsutil import atomic_write, fsync_dir, write_all
+from eventlog.fsutil import atomic_write, create_exclusive, fsync_dir
 
 from .checkpoint_faults import fault_point
 from .checkpoint_ids import CheckpointIdError, check_id, checkpoint_dir, is_within
@@ -105,19 +105,10 @@ class CheckpointStore:
         if path.exists():
             return digest
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{digest}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
         try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # refuses to replace: a concurrent writer of the same bytes wins
+            create_exclusive(path, data, mode=0o444, sync_dir=False)
         except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
+            pass  # a concurrent writer stored the same bytes first
         self._unsynced_dirs.add(path.parent)  # fsynced once per shard by flush(), not per object
         return digest
 

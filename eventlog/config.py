@@ -57,16 +57,17 @@ class LogSettings:
         defaults = cls()
         return cls(
             durability=Durability.parse(env.get("LOKI_EVENTS_DURABILITY", defaults.durability.value)),
-            lock_timeout=_number(env, "LOKI_EVENTS_LOCK_TIMEOUT", defaults.lock_timeout, float),
-            segment_max_bytes=_number(env, "LOKI_EVENTS_SEGMENT_BYTES", defaults.segment_max_bytes, int),
-            max_event_bytes=_number(env, "LOKI_EVENTS_MAX_EVENT_BYTES", defaults.max_event_bytes, int),
+            lock_timeout=positive_number(env, "LOKI_EVENTS_LOCK_TIMEOUT", defaults.lock_timeout, float),
+            segment_max_bytes=positive_number(env, "LOKI_EVENTS_SEGMENT_BYTES", defaults.segment_max_bytes, int),
+            max_event_bytes=positive_number(env, "LOKI_EVENTS_MAX_EVENT_BYTES", defaults.max_event_bytes, int),
             pending_fallback=env.get("LOKI_EVENTS_PENDING_FALLBACK", "1").lower() not in ("0", "false", "no", "off"),
         )
 
 
-def _number(env: Mapping[str, str], name: str, default, kind):
-    raw = env.get(name)
-    if raw is None or raw == "":
+def positive_number(env: Mapping[str, str], name: str, default, kind):
+    """Read a positive int or float setting; unset or blank keeps ``default``; bad values raise."""
+    raw = env.get(name, "").strip()
+    if not raw:
         return default
     try:
         value = kind(raw)

@@ -22,6 +22,25 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def write_new_file(path: Path, data: bytes, durable: bool = True, mode: int = 0o644) -> None:
+    """Create ``path`` (it must not exist) holding ``data``, fsynced unless ``durable`` is off.
+
+    The directory entry is not fsynced here: callers that need the name to survive power loss
+    fsync the directory (once per batch of files, where they can).
+    """
+    _write(path, data, os.O_EXCL, durable, mode)
+
+
+def _write(path: Path, data: bytes, flags: int, durable: bool, mode: int = 0o644) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | flags, mode)
+    try:
+        write_all(fd, data)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` so a reader sees the old or the new file, never a mix.
 
@@ -30,31 +49,22 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     stray ``.tmp`` that the next write replaces.
     """
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        write_all(fd, data)
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+    _write(tmp, data, os.O_TRUNC, durable)
     os.replace(tmp, path)
     if durable:
         fsync_dir(path.parent)
 
 
-def create_exclusive(path: Path, data: bytes, durable: bool = True) -> None:
-    """Create a new file holding ``data`` via a temp file and rename; fail if ``path`` exists."""
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        write_all(fd, data)
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+def create_exclusive(path: Path, data: bytes, durable: bool = True, mode: int = 0o644, sync_dir: bool = True) -> None:
+    """Create a new file holding ``data`` via a temp file and a link; FileExistsError if it exists.
+
+    Readers never see a partial file: the name appears only once every byte is written.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    write_new_file(tmp, data, durable, mode)
     try:
         os.link(tmp, path)  # link, unlike rename, refuses to replace an existing file
     finally:
         os.unlink(tmp)
-    if durable:
+    if durable and sync_dir:
         fsync_dir(path.parent)

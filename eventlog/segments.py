@@ -18,7 +18,7 @@ import msgspec
 
 from .codec import decode_event
 from .errors import EventDecodeError
-from .fsutil import fsync_dir, write_all
+from .fsutil import fsync_dir, write_new_file
 
 SUFFIX = ".jsonl"
 GZ_SUFFIX = ".jsonl.gz"
@@ -183,12 +183,7 @@ def _cut(fd: int, segment: Path, offset: int, size: int, quarantine: Path, reaso
     data = os.pread(fd, size - offset, offset)
     quarantine.mkdir(parents=True, exist_ok=True)
     saved = quarantine / f"{segment.name}.{offset}.{time.time_ns()}.torn"
-    qfd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        write_all(qfd, data)
-        os.fsync(qfd)
-    finally:
-        os.close(qfd)
+    write_new_file(saved, data)
     fsync_dir(quarantine)
     os.ftruncate(fd, offset)
     os.fsync(fd)

@@ -5,7 +5,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from eventlog import InvalidEventError
+from eventlog.config import positive_number
 
 from .entry import Selection
 
@@ -30,20 +30,7 @@ class AuditSettings:
         env = os.environ if env is None else env
         return cls(
             disabled=env.get("LOKI_AUDIT_DISABLED", "").strip().lower() in _TRUE,
-            max_bytes=int(_positive(env, "LOKI_AUDIT_MAX_SIZE_MB", DEFAULT_MAX_SIZE_MB, float) * 1024 * 1024),
-            max_files=_positive(env, "LOKI_AUDIT_MAX_FILES", DEFAULT_MAX_FILES, int),
+            max_bytes=int(positive_number(env, "LOKI_AUDIT_MAX_SIZE_MB", DEFAULT_MAX_SIZE_MB, float) * 1024 * 1024),
+            max_files=positive_number(env, "LOKI_AUDIT_MAX_FILES", DEFAULT_MAX_FILES, int),
             selection=Selection.parse(env.get("LOKI_AUDIT_EVENTS"), env.get("LOKI_AUDIT_EXCLUDE")),
         )
-
-
-def _positive(env: Mapping[str, str], name: str, default, kind):
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise InvalidEventError(f"{name}={raw!r} is not a {kind.__name__}") from None
-    if value <= 0:
-        raise InvalidEventError(f"{name}={raw!r} must be positive")
-    return value
