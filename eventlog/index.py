@@ -134,7 +134,10 @@ class EventIndex:
                 })
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # A failed COMMIT (a full disk) may already have ended the transaction: a blind
+            # ROLLBACK would then hide the real error behind "no transaction is active".
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
 
     def reset(self, keep_max_seen: bool = True) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -183,7 +184,10 @@ class FileEventLog:
 
     def _write_locked(self, prepared: list[Prepared], durable: bool, skip_conflicts: bool = False):
         tail = self._current_tail()
-        index = self._caught_up_index() if _needs_index(prepared) else None
+        try:
+            index = self._caught_up_index() if _needs_index(prepared) else None
+        except sqlite3.Error as exc:
+            raise LogWriteError(errno.EIO, f"the index cannot be updated, nothing stored: {exc}") from exc
         result = plan(
             prepared,
             tail.head_seq,
@@ -212,7 +216,10 @@ class FileEventLog:
         last = events[-1]
         self._tail = Tail(tail.segment, tail.first_seq, last.seq, last.id, start + len(data), tail.inode)
         if index is not None:  # caught up just before this write: keep it current cheaply
-            index.add(_entries(events, lines(), tail.first_seq, start))
+            try:
+                index.add(_entries(events, lines(), tail.first_seq, start))
+            except sqlite3.Error:
+                pass  # the events are stored; the index, a cache, catches up from the log later
 
     def _fsync_or_roll_back(self, start: int) -> None:
         try:
@@ -423,7 +430,12 @@ class FileEventLog:
                 continue
             report.ingested += receipt.status == "appended"
             report.duplicates += receipt.status == "duplicate"
-            archive(path, self.paths.archive)
+            try:
+                archive(path, self.paths.archive)
+            except OSError as exc:
+                # The event is stored; its file stays and the next pass finds it by id. Tidying
+                # the drop box must not fail the append that happened to trigger this pass.
+                report.bad.append(BadPendingFile(path, f"stored, but not moved to archive/: {exc.strerror or exc}"))
 
     def _ingest_if_free(self) -> None:
         # Readers ingest first so they see what was emitted, but never wait to do so.
