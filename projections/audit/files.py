@@ -109,7 +109,7 @@ class ChainPointRecord(msgspec.Struct, kw_only=True):
     entries: int
 
 
-class HeadRecord(msgspec.Struct, kw_only=True):
+class HeadRecord(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """`head.json`: the head after the last write, and the prefix pruned by the count bound."""
 
     seq: int = 0
@@ -122,8 +122,19 @@ def read_head_record(directory: Path) -> HeadRecord | None:
     """Return `head.json`, or None when it is missing or unreadable."""
     try:
         return msgspec.json.decode((directory / HEAD).read_bytes(), type=HeadRecord)
-    except (FileNotFoundError, msgspec.DecodeError):
+    except (FileNotFoundError, msgspec.DecodeError, UnicodeDecodeError):
         return None
+
+
+def head_record_damage(directory: Path) -> str | None:
+    """Say what is wrong with a `head.json` that exists but cannot be read, else None."""
+    try:
+        msgspec.json.decode((directory / HEAD).read_bytes(), type=HeadRecord)
+    except FileNotFoundError:
+        return None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return f"{HEAD} is damaged ({exc}): the chain's recorded head cannot be checked"
+    return None
 
 
 def write_head_record(directory: Path, record: HeadRecord) -> None:

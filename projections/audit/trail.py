@@ -11,7 +11,7 @@ import msgspec
 from eventlog import FileEventLog, InvalidEventError, parse_timestamp
 
 from .entry import AuditEntry, entry_decoder
-from .files import as_point, audit_dir, chain_files, file_head, iter_lines, read_head_record
+from .files import as_point, audit_dir, chain_files, file_head, head_record_damage, iter_lines, read_head_record
 from .settings import AuditSettings
 from .verify import ChainPoint, VerifyResult, verify_lines
 
@@ -34,6 +34,11 @@ def verify_trail(loki_dir: Path, settings: AuditSettings | None = None, *, again
 
 
 def _verify_once(loki_dir, directory, settings, against, with_log, files, record) -> VerifyResult:
+    damage = head_record_damage(directory) if record is None else None
+    if damage:
+        # Fail closed: an unreadable head record must not pass for a missing one, or a chain
+        # cut at the end and a damaged head.json would verify as valid.
+        return VerifyResult(valid=False, error=damage, files=[f.name for f in files])
     start = as_point(record.pruned) if record else None
     recorded = ChainPoint(record.seq, record.hash, record.entries) if record and record.seq else None
     if with_log:

@@ -137,14 +137,14 @@ class _Walk:
         self.prev = (start.hash if start else GENESIS).encode()
         self.index = start.entries if start else 0
         self.last_seq = start.seq if start else 0
-        self.record = (head_record.seq, head_record.hash.encode()) if head_record else (None, None)
+        self.record = (head_record.seq, head_record.hash.encode(), head_record.entries) if head_record else (None, None, None)
         self.against = against.encode() if against is not None else None
         self.found_anchor = against is None or self.against == self.prev
 
     def run(self, lines: Iterable[bytes], walk: _LogWalk | None) -> None:
         # One flat loop over bytes with locals only, no JSON decoding: verify speed is bounded
         # by sha256 itself. A line is {"seq":N,...,"previousHash":"<prev>","hash":"sha256:<64 hex>"}.
-        sha, tail, member, record_seq, record_hash = hashlib.sha256, HASH_TAIL_LEN, _HASH_MEMBER, *self.record
+        sha, tail, member, record_seq, record_hash, record_entries = hashlib.sha256, HASH_TAIL_LEN, _HASH_MEMBER, *self.record
         link = b',"previousHash":"' + self.prev + b'"}'
         prev, last_seq, index, against = self.prev, self.last_seq, self.index, self.against
         try:
@@ -167,6 +167,9 @@ class _Walk:
                 if seq == record_seq and stored != record_hash:
                     raise _Broken(f"entry seq {seq} has hash {stored.decode()}, but the recorded head says "
                                   f"{record_hash.decode()}", seq)
+                if seq == record_seq and record_entries is not None and index + 1 != record_entries:
+                    raise _Broken(f"entry seq {seq} is entry {index + 1}, but the recorded head says "
+                                  f"{record_entries} entries", seq)
                 if walk:
                     _match_event(body, seq, event, prev.decode())
                     walk.take()
