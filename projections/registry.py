@@ -7,4 +7,7 @@ from .base import Projection
 def all_projections() -> list[Projection]:
     """Return fresh instances of every built-in projection (imported lazily: CLI start-up stays fast)."""
     found: list[Projection] = []
+    from .approvals import ApprovalsProjection
+
+    found.append(ApprovalsProjection())
     return found
