@@ -41,11 +41,12 @@ def inside(path: str, root: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class PathWithinProject:
-    """``file_path must start with project_dir``: lexically, and after resolving symlinks when given.
+    """``file_path must start with project_dir``, after resolving ``..`` and, when known, symlinks.
 
     Symlinks can only be seen on disk, so the edge (:func:`commands.policy.gate.prepare_context`)
-    adds ``context["resolved"] = {"file_path": ..., "project_dir": ...}`` with real paths; this
-    pure check then requires both the lexical and the resolved path to stay inside.
+    adds ``context["resolved"] = {"file_path": ..., "project_dir": ...}`` with real paths, and
+    then those decide. Without them the check is lexical (``..`` collapsed, no file system).
+    A relative ``file_path`` is relative to ``project_dir``; ``/proj-evil`` is not inside ``/proj``.
     """
 
     name: str
@@ -61,13 +62,15 @@ class PathWithinProject:
             return _deny("a path contains a NUL byte")
         if not os.path.isabs(project_dir):
             return _deny(f"project_dir {project_dir!r} is not an absolute path")
+        resolved = context.get("resolved")
+        if resolved is not None:
+            # Real paths are where the bytes would land: they alone decide (a file named through
+            # a symlinked project directory is inside it; a symlink leading out is not).
+            return self._check_resolved(file_path, resolved)
         root = normalize(project_dir)
         target = normalize(os.path.join(root, file_path))
         if not inside(target, root):
             return Outcome(self.action, f"{file_path!r} is outside the project {root!r}")
-        resolved = context.get("resolved")
-        if resolved is not None:
-            return self._check_resolved(file_path, resolved)
         return None
 
     def _check_resolved(self, file_path: str, resolved: Any) -> Outcome | None:
