@@ -52,6 +52,9 @@ class Detector:
     #: of ``requires_ci``, or the regex is skipped (most text has none of them).
     requires: tuple[str, ...] = ()
     requires_ci: tuple[str, ...] = ()
+    #: For ``fold_case`` detectors: the same pattern without IGNORECASE, matched against the
+    #: lower-cased text when it is ASCII (same length, same offsets), about 3x faster.
+    folded: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +111,20 @@ def detector(
     group: int = 0,
     requires: Iterable[str] = (),
     requires_ci: Iterable[str] = (),
+    fold_case: bool = False,
 ) -> Detector:
-    """Build a detector, refusing patterns that could backtrack catastrophically."""
+    """Build a detector, refusing patterns that could backtrack catastrophically.
+
+    ``fold_case`` makes the pattern case-insensitive; write such a pattern in lower case.
+    """
     if category not in (SECRET, PII):
         raise ValueError(f"detector {name!r}: category must be {SECRET!r} or {PII!r}, not {category!r}")
     check_pattern(pattern, flags)
-    return Detector(name, category, re.compile(pattern, flags), validator, group, tuple(requires),
-                    tuple(w.lower() for w in requires_ci))
+    if fold_case and pattern != pattern.lower():
+        raise ValueError(f"detector {name!r}: a fold_case pattern must be written in lower case")
+    compiled = re.compile(pattern, flags | (re.IGNORECASE if fold_case else 0))
+    return Detector(name, category, compiled, validator, group, tuple(requires),
+                    tuple(w.lower() for w in requires_ci), re.compile(pattern, flags) if fold_case else None)
 
 
 def luhn_valid(number: str) -> bool:
@@ -145,20 +155,6 @@ def _ssn_valid(text: str) -> bool:
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
-def _keywords(words: Iterable[str]) -> str:
-    """An alternation of case-insensitive keywords, grouped by first letter.
-
-    Starting each branch with a plain character class lets the regex engine skip positions
-    that cannot start a keyword; a bare ``(?i)(?:a|b|...)`` tries every branch everywhere.
-    """
-    by_first: dict[str, list[str]] = {}
-    for word in words:
-        by_first.setdefault(word[0].lower(), []).append(word[1:])
-    return "(?:" + "|".join(
-        f"[{c.upper()}{c}](?i:{'|'.join(sorted(rest, key=len, reverse=True))})" for c, rest in by_first.items()
-    ) + ")"
-
-
 _SECRET_KEYS = (
     "password", "passwd", "passphrase", "pwd", "secret", "secret[_-]?key", "client[_-]?secret", "api[_-]?key",
     "apikey", "access[_-]?key", "private[_-]?key", "auth[_-]?token", "access[_-]?token", "refresh[_-]?token", "token",
@@ -182,9 +178,9 @@ DEFAULT_DETECTORS: tuple[Detector, ...] = (
              requires=("AKIA", "ASIA", "ABIA", "ACCA")),
     detector(
         "aws_secret_key", SECRET,
-        r"[Aa](?i:ws[_-]?secret(?:[_-]?access)?(?:[_-]?key)?)[\"']?[ \t]{0,5}[:=][ \t]{0,5}[\"']?"
-        r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
-        group=1, requires_ci=("secret",),
+        r"aws[_-]?secret(?:[_-]?access)?(?:[_-]?key)?[\"']?[ \t]{0,5}[:=][ \t]{0,5}[\"']?"
+        r"([a-z0-9/+]{40})(?![a-z0-9/+])",
+        group=1, requires_ci=("secret",), fold_case=True,
     ),
     detector("github_token", SECRET,
              r"(?:gh[pousr]_(?<![A-Za-z0-9_]....)[A-Za-z0-9]{36,255}|github_pat_(?<![A-Za-z0-9_].{11})[A-Za-z0-9_]{22,255})"
@@ -198,14 +194,14 @@ DEFAULT_DETECTORS: tuple[Detector, ...] = (
     detector("google_api_key", SECRET, r"AIza(?<![\w-]AIza)[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", requires=("AIza",)),
     detector("jwt", SECRET, r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{5,8192}\.eyJ[A-Za-z0-9_-]{5,8192}\.[A-Za-z0-9_-]{0,8192}",
              requires=("eyJ",)),
-    detector("bearer_token", SECRET, r"[Bb](?i:earer)[ \t]{1,5}([A-Za-z0-9._~+/-]{16,4096}=?=?)",
-             group=1, requires_ci=("bearer",)),
+    detector("bearer_token", SECRET, r"bearer[ \t]{1,5}([a-z0-9._~+/-]{16,4096}=?=?)",
+             group=1, requires_ci=("bearer",), fold_case=True),
     detector("url_credentials", SECRET, r"://[^\s:/@]{1,256}:([^\s/@]{1,256})@[^\s/@]{1,256}", group=1,
              requires=("://",)),
     detector(
         "secret_assignment", SECRET,
-        _keywords(_SECRET_KEYS) + r"[\"']?[ \t]{0,5}(?::|=|:=|=>)[ \t]{0,5}[\"']?([^\s\"'`,;]{6,512})",
-        group=1, requires=(":", "="), requires_ci=("passw", "passph", "pwd", "secret", "key", "token"),
+        "(?:" + "|".join(_SECRET_KEYS) + r")[\"']?[ \t]{0,5}(?::|=|:=|=>)[ \t]{0,5}[\"']?([^\s\"'`,;]{6,512})",
+        group=1, requires=(":", "="), requires_ci=("passw", "passph", "pwd", "secret", "key", "token"), fold_case=True,
     ),
     detector("email", PII, r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}\b",
              requires=("@",)),
@@ -237,31 +233,34 @@ def scan(text: str, detectors: Iterable[Detector] = DEFAULT_DETECTORS) -> list[F
     for rank, item in enumerate(detectors):
         if item.requires and not _contains_any(text, item.requires):
             continue
-        if item.requires_ci:
+        if item.requires_ci or item.folded is not None:
             if lowered is None:
                 lowered = text.lower()
-            if not _contains_any(lowered, item.requires_ci):
+            if item.requires_ci and not _contains_any(lowered, item.requires_ci):
                 continue
+        pattern, subject = item.pattern, text
+        if item.folded is not None and len(lowered) == len(text) and text.isascii():
+            pattern, subject = item.folded, lowered
         if item.validator is None:
-            for match in item.pattern.finditer(text):
+            for match in pattern.finditer(subject):
                 start, end = match.span(item.group)
                 if start < end:
                     found.append((start, rank, end, item))
         else:
-            _validated(text, item, rank, found)
+            _validated(pattern, subject, text, item, rank, found)
     return _without_overlaps(found) if found else []
 
 
-def _validated(text: str, item: Detector, rank: int, found: list) -> None:
+def _validated(pattern: re.Pattern[str], subject: str, text: str, item: Detector, rank: int, found: list) -> None:
     # A candidate the validator rejects may hide a valid one that starts inside it (a stray
     # group of digits before a card number): search again from the next position, not its end.
-    search, validator, pos = item.pattern.search, item.validator, 0
+    search, validator, pos = pattern.search, item.validator, 0
     while True:
-        match = search(text, pos)
+        match = search(subject, pos)
         if match is None:
             return
         start, end = match.span(item.group)
-        if start < end and validator(match.group(item.group)):
+        if start < end and validator(text[start:end]):
             found.append((start, rank, end, item))
             pos = match.end()
         else:

@@ -19,7 +19,7 @@ def evaluate(policy: PolicySet, point: str, context: Mapping[str, Any]) -> Verdi
     """
     if point not in POINTS:
         raise InvalidEventError(f"unknown enforcement point {point!r} (expected one of {', '.join(POINTS)})")
-    if not isinstance(context, Mapping):
+    if type(context) is not dict and not isinstance(context, Mapping):  # the common case skips the ABC check
         raise InvalidEventError(f"the context must be an object, got {type(context).__name__}")
     best = None
     best_rule = None
