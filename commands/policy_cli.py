@@ -17,10 +17,67 @@ policy_app = typer.Typer(help="Governance as code: check actions against .loki/p
 
 
 def register(app: typer.Typer) -> None:
+    from .demo_cli import add_section
+
     app.add_typer(policy_app, name="policy")
     app.command()(approve)
     app.command()(deny)
     app.command()(approvals)
+    add_section("Policy checks (the reference policies.yaml)", _demo_section)
+
+
+DEMO_POLICY = """\
+policies:
+  pre_execution:
+    - name: project-boundary
+      rule: "file_path must start with project_dir"
+      action: deny
+    - name: agent-limit
+      rule: "active_agents <= 5"
+      action: require_approval
+  resource:
+    - name: token-budget
+      max_tokens: 1000000
+      alerts: [50, 80, 95]
+      on_exceed: require_approval
+      providers: [claude, codex]
+  data:
+    - name: secret-scan
+      type: secret_detection
+      action: deny
+"""
+
+
+def _demo_section(root: Path) -> str:
+    from eventlog.secrets import redact_tree
+
+    from .policy.gate import PolicyGate
+
+    (root / "policies.yaml").write_text(DEMO_POLICY)
+    project = str(root.parent)
+    checks = [
+        ("pre_execution", {"file_path": "src/app.py", "project_dir": project, "active_agents": 2}),
+        ("pre_execution", {"file_path": "../other-project/app.py", "project_dir": project, "active_agents": 2}),
+        ("pre_execution", {"file_path": "src/app.py", "project_dir": project, "active_agents": 7}),
+        ("resource", {"provider": "claude", "tokens_consumed": 850_000}),
+        ("data", {"content": "export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE"}),
+    ]
+    lines = []
+    with PolicyGate(root, source="runner") as gate:
+        for point, context in checks:
+            result = gate.check(point, context)
+            shown = redact_tree({k: v for k, v in context.items() if k != "project_dir"})[0]
+            lines.append(f"{result.verdict.decision.value:<16} {point:<14} {result.verdict.rule or '-':<17} "
+                         f"{_json_preview(shown)}")
+    lines.append("Each check is a policy.decision event; the approval is pending: lokilog approvals")
+    return "\n".join(lines)
+
+
+def _json_preview(value: dict) -> str:
+    from .output import to_json
+
+    text = to_json(value)
+    return text if len(text) <= 70 else text[:69] + "…"
 
 
 CHECK_HELP = """\
