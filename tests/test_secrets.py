@@ -169,7 +169,7 @@ ordinary_text = st.lists(st.tuples(ordinary_word, st.sampled_from(["", "", "", "
 
 
 @given(name=st.sampled_from(sorted(SECRETS)), data=st.data(), before=ordinary_text, after=ordinary_text)
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_generated_secrets_of_every_class_are_found(name, data, before, after):
     secret = data.draw(SECRETS[name], label=name)
     text = f"{before} {secret} {after}"
