@@ -81,8 +81,7 @@ def test_redact_tree_walks_keys_and_values():
 
 
 def test_the_set_is_easy_to_extend():
-    ipv4 = detector("ipv4", PII, r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9.])".replace("(?:[0-9]{1,3}\\.){3}",
-                    "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\."))
+    ipv4 = detector("ipv4", PII, r"(?<![0-9.])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?![0-9.])")
     assert redact("from 10.1.2.3 by AKIAIOSFODNN7EXAMPLE", DEFAULT_DETECTORS + (ipv4,)) == \
         "from [REDACTED:ipv4] by [REDACTED:aws_access_key]"
 
@@ -191,3 +190,11 @@ def test_ordinary_text_is_not_flagged(text):
 def test_redaction_is_stable(text):
     once = redact(text)
     assert redact(once) == once
+
+
+def test_case_folded_detectors_work_on_any_text():
+    assert redact("PASSWORD: hunter22") == "PASSWORD: [REDACTED:secret_assignment]"
+    # Non-ASCII text takes the IGNORECASE pattern (lower-casing could shift offsets there).
+    assert redact("café İstanbul Bearer ABCDEFGHIJKLMNOP1234 ok") == "café İstanbul Bearer [REDACTED:bearer_token] ok"
+    with pytest.raises(ValueError, match="lower case"):
+        detector("loud", SECRET, r"TOKEN=[a-z]{1,9}", fold_case=True)
