@@ -1,6 +1,7 @@
 """Capturing the state files that do not come from the log, without ever following a symlink."""
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from dataclasses import dataclass, field
@@ -19,16 +20,24 @@ EXCLUDED = ("state/checkpoints",)
 TMP_SUFFIX = ".lokilog-rb.tmp"
 
 
+@functools.lru_cache(maxsize=1)
+def _excluded() -> tuple[str, ...]:
+    # Projection views come from the log: a rollback rewrites them from it, never restores them.
+    from projections.registry import view_paths
+
+    return EXCLUDED + view_paths()
+
+
 def is_excluded(rel: str) -> bool:
     """True if ``rel`` (a `/` path relative to `.loki/`) is outside what checkpoints manage."""
     if rel.endswith(TMP_SUFFIX):
         return True
-    return any(rel == x or rel.startswith(x + "/") for x in EXCLUDED)
+    return any(rel == x or rel.startswith(x + "/") for x in _excluded())
 
 
 def holds_excluded(rel: str) -> bool:
     """True if ``rel`` is a directory above an excluded path (so it must never be removed)."""
-    return any(x.startswith(rel + "/") for x in EXCLUDED)
+    return any(x.startswith(rel + "/") for x in _excluded())
 
 
 @dataclass

@@ -47,6 +47,7 @@ COMMAND_MODULES = (
     "commands.audit_cli",
     "commands.cost_cli",
     "commands.metrics_cli",
+    "commands.policy_cli",
 )
 
 

@@ -8,7 +8,9 @@ decoded snapshot is one). States are msgspec-encodable (Structs, dicts, lists, s
 
 ``write_views`` is the I/O edge: it writes the projection's materialized views (for example
 `.loki/state/run.json`) from a state. Views must be a function of the state alone, so that
-rebuilding twice writes byte-identical files.
+rebuilding twice writes byte-identical files. A projection lists the files or directories its
+views occupy, relative to `.loki/`, in an optional ``views`` attribute: they come from the log, so checkpoints do not
+capture them and a rollback does not restore them (it rewrites them from the log instead).
 """
 from __future__ import annotations
 

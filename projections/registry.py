@@ -6,11 +6,12 @@ from .base import Projection
 
 def all_projections() -> list[Projection]:
     """Return fresh instances of every built-in projection (imported lazily: CLI start-up stays fast)."""
+    from .approvals import ApprovalsProjection
     from .checkpoints import CheckpointProjection
     from .cost import CostProjection
     from .metrics import MetricsProjection
 
-    found: list[Projection] = [CheckpointProjection(), CostProjection(), MetricsProjection()]
+    found: list[Projection] = [CheckpointProjection(), CostProjection(), MetricsProjection(), ApprovalsProjection()]
     found += _audit()
     return found
 
@@ -24,3 +25,8 @@ def _audit() -> list[Projection]:
     from projections.audit.projection import AuditProjection
 
     return [AuditProjection(settings)]
+
+
+def view_paths() -> tuple[str, ...]:
+    """Every path (relative to `.loki/`) that some projection's views occupy."""
+    return tuple(sorted({path for p in all_projections() for path in getattr(p, "views", ())}))

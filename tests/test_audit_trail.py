@@ -262,3 +262,22 @@ def test_re_auditing_a_cut_tail_from_an_altered_log_fails_closed(loki):
     with pytest.raises(AuditChainError, match="head.json recorded"):
         sync_chain(loki, AuditSettings())
     assert verify_trail(loki, AuditSettings()).brokenAt == 16
+
+
+def test_a_prune_interrupted_before_the_unlink_is_finished_not_counted_twice(loki, tmp_path):
+    settings_ = AuditSettings(max_bytes=3000, max_files=2)
+    emit(loki, 40)
+    sync_chain(loki, settings_)
+    kept = {p.name: p.read_bytes() for p in chain_files(audit_dir(loki))}
+    emit(loki, 40, start=40)
+    sync_chain(loki, settings_)  # prunes the oldest files
+    for name, data in kept.items():  # a kill after head.json recorded the prune, before unlink
+        if not (audit_dir(loki) / name).exists() and name != "audit.jsonl":
+            (audit_dir(loki) / name).write_bytes(data)
+    emit(loki, 10, start=80)
+    sync_chain(loki, settings_)
+    clean = tmp_path / "clean" / ".loki"
+    shutil.copytree(loki / "events", clean / "events")
+    sync_chain(clean, settings_)
+    assert snapshot(audit_dir(loki)) == snapshot(audit_dir(clean))
+    assert verify_trail(loki, settings_).valid

@@ -64,6 +64,7 @@ class _ChainWriter:
         self.active = directory / ACTIVE
         _repair_torn_tail(self.active)
         self.record = read_head_record(directory) or HeadRecord()
+        self._finish_interrupted_prune()
         files = chain_files(directory)
         pruned = self.record.pruned
         on_disk = file_head(files)
@@ -140,6 +141,20 @@ class _ChainWriter:
             write_head_record(self.directory, self.record)
             oldest.unlink()
             fsync_dir(self.directory)
+
+    def _finish_interrupted_prune(self) -> None:
+        # A kill between recording a pruned prefix and unlinking its file leaves the file
+        # behind; counting it again would double its entries in the pruned total.
+        pruned = self.record.pruned
+        if pruned is None:
+            return
+        for path in chain_files(self.directory):
+            if sealed_first_seq(path) is None:
+                continue
+            line = last_line(path)
+            if line and entry_seq(line, path) <= pruned.seq:
+                path.unlink()
+                fsync_dir(self.directory)
 
     def finish(self) -> ChainPoint:
         self._flush()
