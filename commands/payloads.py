@@ -45,8 +45,9 @@ def parse_pair(pair: str) -> tuple[str, Any]:
     if ":=" in pair and pair.index(":=") < pair.index("=") + 1:
         key, _, raw = pair.partition(":=")
         try:
-            value = msgspec.json.decode(raw.encode())
-        except msgspec.DecodeError as exc:
+            # Arguments that were not UTF-8 arrive with surrogate escapes: reject, never crash.
+            value = msgspec.json.decode(raw.encode("utf-8", "surrogateescape"))
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise InvalidEventError(f"{pair!r}: the value after := is not JSON: {exc}") from exc
     elif "=" in pair:
         key, _, value = pair.partition("=")

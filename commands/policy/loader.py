@@ -60,7 +60,11 @@ def parse_policies(data: bytes | str, source: str = "<policies>", json_format: b
 def _parse_yaml(text: str, source: str) -> tuple[Any, Lines]:
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader rejects control characters as soon as it is built, so build it in here.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise PolicyLoadError(source, 0, "", f"invalid YAML: {exc}".splitlines()[0]) from exc
     try:
         node = loader.get_single_node()
         if node is None:

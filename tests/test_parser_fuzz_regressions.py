@@ -1,0 +1,18 @@
+"""Regressions found by the torture suite's fuzzers: hostile input gets a clear error, not a crash."""
+import pytest
+
+from commands.payloads import parse_pair
+from commands.policy.loader import PolicyLoadError, parse_policies
+from eventlog import InvalidEventError
+
+
+def test_a_json_pair_that_is_not_utf8_is_rejected_clearly():
+    # Command-line bytes that are not UTF-8 reach Python as surrogate escapes.
+    with pytest.raises(InvalidEventError, match="the value after := is not JSON"):
+        parse_pair(b"k:=\xe2\r1".decode("utf-8", "surrogateescape"))
+
+
+@pytest.mark.parametrize("text", [b"\x07policies:\n", b"policies:\n \x07 pre_execution: []\n", b"\x1b"])
+def test_a_policy_file_with_control_characters_is_rejected_clearly(text):
+    with pytest.raises(PolicyLoadError, match="invalid YAML: unacceptable character"):
+        parse_policies(text)
