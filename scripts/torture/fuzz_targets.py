@@ -1,0 +1,141 @@
+"""Every parser that reads bytes from disk or from a user, as a function of one byte string.
+
+Each target must return or raise an EventLogError (the clear, typed error every caller maps
+to a message and an exit code); anything else escaping is a crash. Shared by the hypothesis
+fuzzer (fuzz.py) and the coverage-guided one (fuzz_atheris.py).
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from eventlog import FileEventLog  # noqa: E402
+from eventlog.codec import check_timestamp, decode_chunk, decode_event, decode_raw, iter_lines  # noqa: E402
+from eventlog.errors import EventLogError  # noqa: E402
+
+_SCRATCH = Path(tempfile.mkdtemp(prefix="lokilog-fuzz-"))
+VALID_LINE = (b'{"seq":1,"id":"a1","type":"task","source":"runner","timestamp":"2026-01-01T00:00:00.000Z",'
+              b'"version":"1.0","payload":{"action":"start","task_id":"t1"}}')
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def log_line(data: bytes) -> None:
+    decode_event(data)
+
+
+def log_line_raw(data: bytes) -> None:
+    decode_raw(data)
+
+
+def log_chunk(data: bytes) -> None:
+    for _ in iter_lines(data):
+        pass
+    decode_chunk(data)
+    decode_chunk(data, raw=True)
+
+
+def segment_tail(data: bytes) -> None:
+    """The bytes as the end of the active segment: recovery cuts what is not a next event."""
+    root = Path(tempfile.mkdtemp(dir=_SCRATCH)) / ".loki"
+    (root / "events" / "log").mkdir(parents=True)
+    (root / "events" / "log" / "00000000000000000001.jsonl").write_bytes(VALID_LINE + b"\n" + data)
+    with FileEventLog(root) as log:
+        log.recover()
+        seqs = [e.seq for e in log.read()]
+        if seqs != list(range(1, len(seqs) + 1)):
+            raise AssertionError(f"after recovery the seqs are {seqs}")
+        log.append("task", "fuzz")
+
+
+def pending_file(data: bytes) -> None:
+    from eventlog.pending import read_pending
+
+    path = Path(tempfile.mkstemp(dir=_SCRATCH, suffix=".json")[1])
+    path.write_bytes(data)
+    read_pending(path)
+
+
+def cli_payload(data: bytes) -> None:
+    from commands.payloads import build_payload
+
+    text = _text(data)
+    build_payload(text, pairs=text.split("\n")[1:3])
+
+
+def cli_pair(data: bytes) -> None:
+    from commands.payloads import parse_pair
+
+    parse_pair(_text(data))
+
+
+def timestamp(data: bytes) -> None:
+    check_timestamp(_text(data))
+
+
+def policy_yaml(data: bytes) -> None:
+    from commands.policy.loader import parse_policies
+
+    parse_policies(data)
+
+
+def policy_json(data: bytes) -> None:
+    from commands.policy.loader import parse_policies
+
+    parse_policies(data, json_format=True)
+
+
+def cost_config(data: bytes) -> None:
+    from projections.cost_config import _parse
+
+    for suffix in (".yaml", ".json"):
+        try:
+            _parse(Path("budgets" + suffix), _text(data))
+        except EventLogError:
+            pass
+
+
+def audit_chain(data: bytes) -> None:
+    from projections.audit.verify import verify_lines
+
+    verify_lines(data.split(b"\n"))
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "log line": log_line, "log line (raw)": log_line_raw, "log chunk": log_chunk,
+    "segment tail": segment_tail, "pending file": pending_file, "CLI payload": cli_payload,
+    "CLI key=value": cli_pair, "timestamp": timestamp, "policy file (YAML)": policy_yaml,
+    "policy file (JSON)": policy_json, "budgets/prices file": cost_config, "audit chain": audit_chain,
+}
+
+#: Valid inputs the fuzzers mutate, so they reach past the first byte check.
+SEEDS: dict[str, list[bytes]] = {
+    "log line": [VALID_LINE], "log line (raw)": [VALID_LINE], "log chunk": [VALID_LINE + b"\n" + VALID_LINE],
+    "segment tail": [VALID_LINE.replace(b'"seq":1', b'"seq":2') + b"\n"],
+    "pending file": [b'{"id":"x1","type":"task","source":"hook","timestamp":"2026-01-01T00:00:00Z","payload":{}}'],
+    "CLI payload": [b'{"a": 1}\nk=v\nn:=[1,2]'], "CLI key=value": [b"k:=1", b"k=v"],
+    "timestamp": [b"2026-01-01T00:00:00.000Z", b"2026-01-01T00:00:00+05:30"],
+    "policy file (YAML)": [b"policies:\n  pre_execution:\n    - name: x\n      rule: \"true\"\n      action: deny\n"],
+    "policy file (JSON)": [b'{"policies": {"pre_execution": [{"name": "x", "rule": "true", "action": "deny"}]}}'],
+    "budgets/prices file": [b"budgets:\n  - name: b\n    limit_usd: 5\n"],
+    "audit chain": [b'{"seq":1,"previousHash":"GENESIS","hash":"sha256:' + b"0" * 64 + b'"}'],
+}
+
+
+def call(name: str, data: bytes) -> str | None:
+    """Run one target on one input; return a crash description, or None if it behaved."""
+    try:
+        TARGETS[name](data)
+    except EventLogError:
+        return None
+    except RecursionError:
+        return "RecursionError"
+    except Exception as exc:  # anything else escaping a parser is a crash
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None
