@@ -16,12 +16,12 @@ from scripts.torture.common import Result
 #: scenario module -> (trials in the short run, trials in the full run)
 SCENARIOS = {
     "kill9": (40, 1000),
-    "power_loss": (12, 120),
-    "sigstop": (3, 30),
-    "syscall_faults": (1, 4),
-    "bitflips": (40, 2000),
-    "fuzz": (150, 5000),
-    "clock_skew": (2, 20),
+    "power_loss": (5, 40),
+    "sigstop": (2, 20),
+    "syscall_faults": (1, 6),
+    "bitflips": (60, 5000),
+    "fuzz": (60, 2000),
+    "clock_skew": (1, 10),
 }
 
 COLUMNS = ("scenario", "trials", "acknowledged", "lost", "duplicated", "torn_read", "max_stall_s", "ok")
@@ -32,9 +32,12 @@ def run_one(name: str, trials: int, seed: int) -> Result:
     return module.run(trials=trials, seed=seed)
 
 
+WIDTHS = (24, 7, 12, 5, 10, 9, 11, 5)
+
+
 def table(rows: list[dict]) -> str:
     cells = [[str(r[c]) for c in COLUMNS] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(COLUMNS)]
+    widths = [max(w, len(c), *(len(row[i]) for row in cells)) for i, (c, w) in enumerate(zip(COLUMNS, WIDTHS))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join(lines)
@@ -57,7 +60,8 @@ def main(argv=None) -> int:
         trials = opts.trials or SCENARIOS[name][1 if opts.full else 0]
         rows.append(run_one(name, trials, opts.seed).to_dict())
         if not opts.json:
-            print(table(rows[-1:]).splitlines()[-1] if len(rows) > 1 else table(rows), flush=True)
+            lines = table(rows[-1:]).splitlines()
+            print("\n".join(lines if len(rows) == 1 else lines[1:]), flush=True)
     if opts.json:
         print(json.dumps({"rows": rows, "seconds": round(time.monotonic() - started, 1)}, indent=2))
     else:
