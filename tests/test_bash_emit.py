@@ -324,3 +324,18 @@ def test_help_and_stdout_hygiene(loki):
     done = bash_emit("--help", loki=loki)
     assert done.returncode == 0 and b"usage: lokilog-emit" in done.stdout
     assert _ok(bash_emit("t", "s", "x", loki=loki))
+
+
+def test_clock_arithmetic_matches_python():
+    import random
+    from datetime import datetime, timezone
+
+    rng = random.Random(7)
+    moments = [f"{rng.randrange(0, 253402300800)}.{rng.randrange(0, 10**6):06d}" for _ in range(300)]
+    moments += ["0.000000", "951782400.999999", "1709251199.5", "4102444800.000001"]
+    script = 'source "$1"; shift; for t in "$@"; do _lokilog_now "$t"; echo "$_lts"; done'
+    done = subprocess.run(["bash", "-c", script, "x", str(BASH_EMIT), *moments], capture_output=True, text=True, timeout=60)
+    for moment, got in zip(moments, done.stdout.split(), strict=True):
+        sec, frac = moment.split(".")
+        expected = datetime.fromtimestamp(int(sec), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + frac[:3] + "Z"
+        assert got == expected, moment
