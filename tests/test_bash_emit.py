@@ -337,5 +337,5 @@ def test_clock_arithmetic_matches_python():
     done = subprocess.run(["bash", "-c", script, "x", str(BASH_EMIT), *moments], capture_output=True, text=True, timeout=60)
     for moment, got in zip(moments, done.stdout.split(), strict=True):
         sec, frac = moment.split(".")
-        expected = datetime.fromtimestamp(int(sec), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + frac[:3] + "Z"
+        expected = datetime.fromtimestamp(int(sec), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + (frac + "000")[:3] + "Z"
         assert got == expected, moment
