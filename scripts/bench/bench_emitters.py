@@ -7,7 +7,8 @@ Prints JSON: medians over the repeats, in microseconds per event, and ratios to 
   batch mode; baseline: starting one trivial process (`/bin/true`) from the same bash loop,
   which bounds what any command-line emitter can cost.
 - TypeScript: `emit()` and `emit(..., {durable: true})` inside one node process; baseline:
-  writing and renaming the same bytes with plain fs calls (interleaved with emit() in blocks);
+  writing and renaming the same bytes to the same kind of file names with plain fs calls
+  (interleaved with emit() in blocks);
   also the client's own CPU cost (validating and encoding an event).
 - Python: `FileEventLog.append()` with durability never and always; baseline: os.write of the
   same line to a file.
@@ -40,7 +41,8 @@ const base = path.join(root, 'base', 'events', 'pending'); fs.mkdirSync(base, {r
 const line = c.encodeEnvelope({type: 'task', source: 'vscode', payload, id: c.newEventId(), timestamp: c.nowTimestamp()}) + '\n';
 // Interleaved in small blocks: the file system's cost drifts with other users' load.
 for (let block = 0; block < n; block += 20) {
-  time('baseline', 20, (i) => { const tmp = path.join(base, `.b${block + i}.tmp`); fs.writeFileSync(tmp, line); fs.renameSync(tmp, path.join(base, `b${block + i}.json`)); });
+  time('baseline', 20, (i) => { const id = c.newEventId(); const tmp = path.join(base, `.${id}.tmp`);
+    fs.writeFileSync(tmp, line); fs.renameSync(tmp, path.join(base, c.pendingFileName(c.nowTimestamp(), id))); });
   time('emit', 20, () => c.emit({type: 'task', source: 'vscode', payload}, {lokiDir: path.join(root, 'emit')}));
   time('durable', 5, () => c.emit({type: 'task', source: 'vscode', payload}, {lokiDir: path.join(root, 'durable'), durable: true}));
   time('encode', 20, () => c.encodeEnvelope({type: 'task', source: 'vscode', payload, id: c.newEventId(), timestamp: c.nowTimestamp()}));
@@ -51,25 +53,31 @@ process.stdout.write(JSON.stringify({baseline: total.baseline / (blocks * 20), e
 """
 
 
-def _bash_loop(body: str, count: int, loki: Path, stdin: bytes | None = None) -> float:
-    script = f'source "$2"; LOKI_DIR="$3"; start=$EPOCHREALTIME; for ((i = 0; i < $1; i++)); do {body}; done; echo "$start $EPOCHREALTIME"'
-    done = subprocess.run(["bash", "-c", script, "bench", str(count), str(BASH_EMIT), str(loki)],
-                          capture_output=True, check=True, input=stdin, env={**os.environ, "LOKI_DIR": str(loki)})
-    start, end = map(float, done.stdout.split()[-2:])
-    return (end - start) * 1e6 / count
+# One bash process runs every kind in alternating blocks of ten, so each kind sees the same load.
+_BASH = r"""
+source "$2"
+declare -A total=()
+run() { local kind=$1 s e; shift; s=$EPOCHREALTIME; for ((j = 0; j < 10; j++)); do "$@" >/dev/null; done; e=$EPOCHREALTIME
+        total[$kind]=$(( ${total[$kind]:-0} + ${e/./} - ${s/./} )); }
+for ((i = 0; i < $1; i += 10)); do
+    run spawn_baseline /bin/true
+    LOKI_DIR=$3/cli run cli "$2" task hook start task_id=t1 n:=1
+    LOKI_DIR=$3/fn run function lokilog_emit task hook start task_id=t1 n:=1
+done
+for kind in "${!total[@]}"; do echo "$kind ${total[$kind]}"; done
+"""
 
 
 def bash_costs(count: int, root: Path) -> dict[str, float]:
+    count -= count % 10
+    done = subprocess.run(["bash", "-c", _BASH, "bench", str(count), str(BASH_EMIT), str(root)],
+                          capture_output=True, check=True, text=True)
+    out = {kind: int(total) / count for kind, total in (line.split() for line in done.stdout.splitlines())}
     batch = b"".join(b'{"type":"task","source":"hook","payload":{"action":"x","n":%d}}\n' % i for i in range(count))
     started = time.perf_counter()
     subprocess.run(["bash", str(BASH_EMIT), "--batch", f"--loki-dir={root / 'batch'}"], input=batch, check=True, capture_output=True)
-    batch_us = (time.perf_counter() - started) * 1e6 / count
-    return {
-        "spawn_baseline": _bash_loop("/bin/true", count, root / "true"),
-        "cli": _bash_loop(f'"{BASH_EMIT}" task hook start task_id=t1 n:=1 >/dev/null', count, root / "cli"),
-        "function": _bash_loop("lokilog_emit task hook start task_id=t1 n:=1 >/dev/null", count, root / "fn"),
-        "batch": batch_us,
-    }
+    out["batch"] = (time.perf_counter() - started) * 1e6 / count
+    return out
 
 
 def ts_costs(count: int, root: Path) -> dict[str, float]:
