@@ -113,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     runs: dict[str, list[float]] = {}
     for _ in range(args.repeats):
-        with tempfile.TemporaryDirectory(dir=REPO) as tmp:  # on disk, like a real project
+        with tempfile.TemporaryDirectory(dir=REPO, prefix=".bench-") as tmp:  # on disk, like a real project
             root = Path(tmp)
             for group, costs in (("bash", bash_costs(args.events, root)), ("ts", ts_costs(args.events, root)),
                                  ("python", python_costs(args.events, root))):
