@@ -339,3 +339,12 @@ def test_clock_arithmetic_matches_python():
         sec, frac = moment.split(".")
         expected = datetime.fromtimestamp(int(sec), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + (frac + "000")[:3] + "Z"
         assert got == expected, moment
+
+
+@pytest.mark.parametrize("pair", ["a=b", "a:=1", "a::=2", "a=b:=c", "a:=\"x=y\"", "k:=[1,{\"z\":null}]", "u=é=ü"])
+def test_pairs_parse_like_the_python_cli(loki, pair):
+    from commands.payloads import parse_pair
+
+    _ok(bash_emit("t", "s", "", pair, loki=loki))
+    key, value = parse_pair(pair)
+    assert json.loads(log_lines(loki)[0])["payload"] == {key: value}
