@@ -22,7 +22,7 @@ from eventlog.verify import verify_log
 from tests.clients import BASH_EMIT, REPO, emit_env, log_lines, ts_client
 
 PROCS = 4
-N = int(os.environ.get("LOKILOG_STRESS_N", "120"))  # events per language
+N = int(os.environ.get("LOKILOG_STRESS_N", "200"))  # events per language
 
 _PYTHON = (
     "import sys\n"
@@ -91,8 +91,18 @@ def test_three_languages_at_once(loki):
     assert len(printed) == 3 * per * PROCS
     ids = _assert_log_whole(loki, 3 * per * PROCS)
     assert sorted(ids) == sorted(printed)
-    sources = [e.source for e in _final_events(loki)]
+    events = _final_events(loki)
+    sources = [e.source for e in events]
     assert {s: sources.count(s) for s in set(sources)} == {"python": per * PROCS, "bash": per * PROCS, "node": per * PROCS}
+    # The TypeScript reader sees exactly what the Python reader sees.
+    script = ("const c = require(process.argv[1]);"
+              "process.stdout.write(JSON.stringify({all: c.read().map((e) => [e.seq, e.id, e.source]),"
+              " bash: c.read({fromSeq: 5, sources: ['bash']}).map((e) => e.seq), tail: c.tail(3).map((e) => e.seq)}))")
+    done = subprocess.run(["node", "-e", script, str(ts_client())], env=emit_env(loki), capture_output=True, timeout=60)
+    seen = json.loads(done.stdout)
+    assert seen["all"] == [[e.seq, e.id, e.source] for e in events]
+    assert seen["bash"] == [e.seq for e in events if e.source == "bash" and e.seq >= 5]
+    assert seen["tail"] == [e.seq for e in events[-3:]]
 
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(loki):
