@@ -291,7 +291,8 @@ def test_batch_with_ids_uses_the_drop_box(loki):
 
 
 def _bash(script: str, loki: Path):
-    return subprocess.run(["bash", "-c", script, "hook", str(BASH_EMIT)], env=emit_env(loki), capture_output=True, timeout=30)
+    return subprocess.run(["bash", "-c", script, "hook", str(BASH_EMIT), str(loki.parent / "other")], env=emit_env(loki),
+                          capture_output=True, timeout=30)
 
 
 def test_library_mode(loki):
@@ -301,7 +302,8 @@ def test_library_mode(loki):
         'lokilog_emit task hook done task_id=t1 >/dev/null\n'
         'echo "first=$id last=$LOKILOG_LAST_ID"\n'
         'lokilog_emit "" hook x 2>/dev/null || echo "refused=$?"\n'
-        'echo "LC_ALL=${LC_ALL-unset}"\n',
+        'echo "LC_ALL=${LC_ALL-unset}"\n'
+        'lokilog_emit t s x --loki-dir "$2" >/dev/null; echo "LOKI_DIR=$LOKI_DIR"\n',
         loki,
     )
     assert done.returncode == 0, done.stderr
@@ -309,6 +311,7 @@ def test_library_mode(loki):
     events = _events(loki)
     assert out["first"] == events[0].id and out["last"] == events[1].id and out["refused"] == "2"
     assert out["LC_ALL"] == os.environ.get("LC_ALL", "unset")
+    assert out["LOKI_DIR"] == str(loki) and len(log_lines(loki.parent / "other")) == 1
 
 
 def test_trap_errors_emits_an_error_event_and_keeps_bash_behaviour(loki):
