@@ -100,7 +100,8 @@ class HttpClient:
         detail = self._clean(body[:300].decode("utf-8", "replace"))
         message = f"{method} {path}: HTTP {status}" + (f": {detail}" if detail else "")
         limited = status == 403 and (headers.get("retry-after") or headers.get("x-ratelimit-remaining") == "0")
-        if status in _TRANSIENT_STATUS or limited:
+        # Linear reports rate limiting as a GraphQL error code, whatever the HTTP status.
+        if status in _TRANSIENT_STATUS or limited or b'"RATELIMITED"' in body[:4096]:
             raise TransientError(message, _retry_after(headers))
         raise PermanentError(message)
 
