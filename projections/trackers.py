@@ -79,6 +79,7 @@ class Op(msgspec.Struct):
     origin_id: str
     attempts: int = 0
     last_error: str | None = None
+    last_failed_at: str | None = None
     gave_up: bool = False
 
     @property
@@ -274,6 +275,7 @@ def _on_failed(state: TrackerState, event: Event) -> None:
     op.attempts += 1
     error = event.payload.get("error")
     op.last_error = error if isinstance(error, str) else None
+    op.last_failed_at = event.timestamp
     op.gave_up = bool(event.payload.get("gave_up"))
 
 
@@ -283,6 +285,7 @@ def _on_retry(state: TrackerState, event: Event) -> None:
         if (tracker in (None, op.tracker)) and (wanted in (None, op.id)):
             op.gave_up = False
             op.attempts = 0
+            op.last_failed_at = None
 
 
 def _on_webhook(state: TrackerState, event: Event) -> None:

@@ -266,3 +266,18 @@ def test_drain_protocol_runs_through_the_subscriber_cursor(setup: Path, fake: Fa
         drain(setup, subscriber)
     assert fake.jira["PROJ-1"]["status"] == "Done"
     assert Cursor(setup, "tracker-jira").seq > 0
+
+
+def test_the_watch_path_waits_out_the_backoff_of_failed_ops(setup: Path, fake: FakeTrackers):
+    write_config(setup, fake.url, base_delay="30", max_retries="0")
+    emit_run(setup)
+    fake.fail("500", count=100, match="/repos/")
+    subscriber = TrackerSync(setup, load_trackers(setup)["github"], ENV)
+    assert subscriber.run_once().failed == 3
+    before = len(fake.requests)
+    with FileEventLog(setup) as log:
+        receipt = log.append("task", "runner", {"action": "created", "task_id": "unrelated"})
+        subscriber.handle(log.get(receipt.seq))
+    assert len(fake.requests) == before  # a new event does not hammer a failing tracker
+    fake.faults.clear()
+    assert subscriber.run_once().synced == 3  # `sync run` forces the drain

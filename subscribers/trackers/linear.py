@@ -5,6 +5,7 @@ retried op finds its comment by that id before creating it, and could not create
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
@@ -14,6 +15,8 @@ from .config import TrackerConfig
 from .errors import PermanentError, TransientError
 from .http import HttpClient
 from .text import clean_text, uuid_for
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 ISSUE_STATE = """query LokiIssueState($id: String!) {
   issue(id: $id) { id state { id name } team { id } }
@@ -88,7 +91,13 @@ class LinearAdapter:
         found = self.graphql(FIND_COMMENT, {"id": comment_id})
         if (found.get("comments") or {}).get("nodes"):
             return {"comment_id": comment_id}
-        made = self.graphql(COMMENT_CREATE, {"id": comment_id, "issueId": op.ref, "body": clean_text(op.value)})
+        issue_id = op.ref
+        if not _UUID.fullmatch(issue_id):  # an identifier such as ENG-12: commentCreate wants the id
+            issue = self.graphql(ISSUE_STATE, {"id": op.ref}).get("issue")
+            if not issue:
+                raise PermanentError(f"linear: no issue {op.ref}")
+            issue_id = issue["id"]
+        made = self.graphql(COMMENT_CREATE, {"id": comment_id, "issueId": issue_id, "body": clean_text(op.value)})
         if not (made.get("commentCreate") or {}).get("success"):
             raise PermanentError(f"linear: commentCreate on {op.ref} did not succeed")
         return {"comment_id": comment_id}

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from eventlog import Event, FileEventLog, LockTimeoutError
+from eventlog import Event, FileEventLog, LockTimeoutError, parse_timestamp
 from eventlog.locking import LogLock
 from projections.engine import catch_up
 from projections.trackers import Op, TrackerProjection, outbox, outcome_id
@@ -26,6 +27,8 @@ from .errors import PermanentError, SyncBusyError, TrackerError, TransientError
 from .http import backoff_delay
 
 SOURCE = "lokilog"
+#: Event types that can change what a tracker should show.
+_RELEVANT = frozenset({"task", "state", "quality", "tracker"})
 
 
 @dataclass
@@ -68,11 +71,20 @@ class TrackerSync:
         self._through = -1
 
     def handle(self, event: Event) -> None:
-        """Drain once per batch of new events (the drain covers every event up to the head)."""
-        if event.seq > self._through:
-            self.run_once()
+        """Drain once per batch of new events that can change what is desired.
 
-    def run_once(self, limit: int | None = None) -> SyncReport:
+        Our own failure records are skipped (they would re-trigger the drain that wrote them),
+        and ops that failed recently wait out their backoff instead of being hammered by every
+        new event; `sync run` ignores that wait.
+        """
+        if event.seq <= self._through or event.type not in _RELEVANT:
+            return
+        if event.type == "tracker" and event.action == "failed":
+            return
+        self.run_once(commit_cursor=False, respect_backoff=True)
+
+    def run_once(self, limit: int | None = None, commit_cursor: bool = True,
+                 respect_backoff: bool = False) -> SyncReport:
         """Send every pending op of this tracker (at most ``limit``) and record the outcomes."""
         lock = LogLock(self.loki_dir / "trackers" / f"{self.config.name}.lock")
         lock.path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,15 +93,18 @@ class TrackerSync:
         except LockTimeoutError:
             raise SyncBusyError(f"another process is syncing {self.config.name}") from None
         try:
-            return self._drain(limit)
+            return self._drain(limit, commit_cursor, respect_backoff)
         finally:
             lock.release()
             lock.close()
 
-    def _drain(self, limit: int | None) -> SyncReport:
+    def _drain(self, limit: int | None, commit_cursor: bool, respect_backoff: bool) -> SyncReport:
         report = SyncReport(self.config.name)
         folded = catch_up(self.loki_dir, TrackerProjection(), write_views=False)
         ops = outbox(folded.state, self.config.name)
+        if respect_backoff:
+            now = time.time()
+            ops = [op for op in ops if self._due(op, now)]
         todo = ops if limit is None else ops[:limit]
         if todo:
             adapter = build_adapter(self.config, self.env)
@@ -104,9 +119,18 @@ class TrackerSync:
                 adapter.close()
         report.remaining = len(ops) - report.synced - report.gave_up
         if not report.stopped and limit is None:
-            Cursor(self.loki_dir, self.name).commit(folded.seq)
+            if commit_cursor:
+                Cursor(self.loki_dir, self.name).commit(folded.seq)
             self._through = folded.seq
         return report
+
+    def _due(self, op: Op, now: float) -> bool:
+        """True when a failed op has waited out its backoff between drains."""
+        if op.last_failed_at is None:
+            return True
+        policy = self.config.retry
+        wait = min(policy.max_delay, policy.base_delay * 2 ** (op.attempts + policy.max_retries))
+        return parse_timestamp(op.last_failed_at).timestamp() + wait <= now
 
     def _sync_one(self, log: FileEventLog, adapter, op: Op, report: SyncReport) -> None:
         try:
