@@ -281,3 +281,12 @@ def test_the_watch_path_waits_out_the_backoff_of_failed_ops(setup: Path, fake: F
     assert len(fake.requests) == before  # a new event does not hammer a failing tracker
     fake.faults.clear()
     assert subscriber.run_once().synced == 3  # `sync run` forces the drain
+
+
+def test_comments_can_be_switched_off(setup: Path, fake: FakeTrackers):
+    (setup / "config.yaml").write_text(
+        f"trackers:\n  github:\n    base_url: {fake.url}\n    comments: false\n")
+    emit_run(setup)
+    report = sync_all(setup)["github"]
+    assert report.synced == 3 and fake.gh_comments["acme/app#7"] == []
+    assert [s["state"] for s in fake.gh_statuses[f"acme/app@{SHA}"]] == ["success"]

@@ -134,7 +134,10 @@ class TrackerSync:
 
     def _sync_one(self, log: FileEventLog, adapter, op: Op, report: SyncReport) -> None:
         try:
-            result = self._attempt(adapter, op)
+            if op.kind == "comment" and not self.config.comments:
+                result = {"skipped": "comments disabled"}
+            else:
+                result = self._attempt(adapter, op)
         except TrackerError as error:
             if self.stop.is_set() and isinstance(error, TransientError):
                 report.stopped = True
