@@ -115,6 +115,7 @@ class TrackerSync:
                             report.stopped = True
                             break
                         self._sync_one(log, adapter, op, report)
+                    log.sync()
             finally:
                 adapter.close()
         report.remaining = len(ops) - report.synced - report.gave_up
@@ -147,8 +148,10 @@ class TrackerSync:
         payload = _op_payload(op, "synced")
         if result:
             payload["result"] = result
+        # No fsync per outcome: one lost to power loss only means the op runs again, and its
+        # read-back finds the earlier landing. The drain fsyncs once before moving its cursor.
         log.append("tracker", SOURCE, payload, id=outcome_id("synced", op.id),
-                   correlation_id=op.origin_id)
+                   correlation_id=op.origin_id, durability="batch")
         report.synced += 1
 
     def _attempt(self, adapter, op: Op) -> dict[str, Any]:
@@ -171,7 +174,7 @@ class TrackerSync:
         payload.update(error=str(error)[:500], attempt=attempt, gave_up=gave_up,
                        permanent=isinstance(error, PermanentError))
         log.append("tracker", SOURCE, payload, id=outcome_id("failed", op.id, attempt),
-                   correlation_id=op.origin_id)
+                   correlation_id=op.origin_id, durability="batch")
         report.failed += 1
         report.gave_up += int(gave_up)
         report.errors.append(f"{op.ref} {op.kind}: {error}")
