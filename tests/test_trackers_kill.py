@@ -77,6 +77,9 @@ def test_kill_9_mid_drain_never_double_posts_nor_forgets(loki: Path, fake: FakeT
         assert len(bodies) == 3 == len(set(bodies))
         assert [s["state"] for s in fake.gh_statuses[f"acme/app@{n:07x}"]][-1] == "success"
     with FileEventLog(loki) as log:
-        synced = collections.Counter(e.payload["op_id"] for e in log.read() if e.type == "tracker" and e.action == "synced")
+        outcomes = [e.payload for e in log.read() if e.type == "tracker" and e.action == "synced"]
+    synced = collections.Counter(p["op_id"] for p in outcomes)
+    found = sum(1 for p in outcomes if p.get("result", {}).get("found"))
+    print(f"kills {kills}, ops {len(synced)}, landed before a kill and found by read-back {found}")
     assert synced and max(synced.values()) == 1  # every op recorded once
     assert set(synced) == set(state.synced)

@@ -64,7 +64,7 @@ class GitHubAdapter:
                 "GET", f"/repos/{repo}/issues/{number}/comments", params={"per_page": _PAGE, "page": page})
             for comment in comments or ():
                 if tag in str(comment.get("body", "")):
-                    return {"comment_id": str(comment.get("id"))}
+                    return {"comment_id": str(comment.get("id")), "found": True}
             if len(comments or ()) < _PAGE:
                 break
         body = f"{clean_text(op.value)}\n\n{tag}"

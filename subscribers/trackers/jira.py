@@ -61,7 +61,7 @@ class JiraAdapter:
     def _comment(self, op: Op) -> dict[str, Any]:
         existing = self._find_comment(op)
         if existing is not None:
-            return {"comment_id": existing}
+            return {"comment_id": existing, "found": True}
         body = {"body": adf(clean_text(op.value)), "properties": [{"key": PROPERTY, "value": {"op": op.id}}]}
         _, created, _ = self.http.request("POST", f"{API}/issue/{op.ref}/comment", json=body)
         return {"comment_id": str((created or {}).get("id"))}
@@ -90,7 +90,7 @@ class JiraAdapter:
         )
         issues = (found or {}).get("issues") or []
         if issues:
-            return {"key": issues[0]["key"]}
+            return {"key": issues[0]["key"], "found": True}
         fields = {
             "project": {"key": op.ref.rsplit("-", 1)[0]}, "parent": {"key": op.ref},
             "summary": clean_text(op.value, 255).replace("\n", " "),

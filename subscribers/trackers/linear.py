@@ -90,7 +90,7 @@ class LinearAdapter:
         comment_id = uuid_for(op.id)
         found = self.graphql(FIND_COMMENT, {"id": comment_id})
         if (found.get("comments") or {}).get("nodes"):
-            return {"comment_id": comment_id}
+            return {"comment_id": comment_id, "found": True}
         issue_id = op.ref
         if not _UUID.fullmatch(issue_id):  # an identifier such as ENG-12: commentCreate wants the id
             issue = self.graphql(ISSUE_STATE, {"id": op.ref}).get("issue")
