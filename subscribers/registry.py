@@ -1,7 +1,8 @@
-"""The subscribers a `.loki/` enables, by configuration. `lokilog watch` runs these.
+"""Every subscriber lokilog may run, and which of them are enabled for a `.loki/`.
 
-Enterprise subscribers are off unless configured: with nothing configured this returns an
-empty list without importing any subscriber module or HTTP client.
+The watch daemon asks :func:`enabled_subscribers` and drains each with its durable cursor.
+A subscriber that is not enabled costs nothing: no import, no thread, no disk I/O. Each is
+gated by environment variables or by its configuration file, as in the reference system.
 """
 from __future__ import annotations
 
@@ -11,15 +12,21 @@ from typing import Mapping
 
 
 def enabled_subscribers(loki_dir: Path, env: Mapping[str, str] | None = None) -> list:
-    """Return fresh instances of every subscriber enabled for ``loki_dir``."""
+    """Return fresh instances of the subscribers enabled by `.loki/` files and the environment."""
     env = os.environ if env is None else env
     found: list = []
-    if (Path(loki_dir) / "config.yaml").exists():
-        from .trackers.config import load_trackers
-
-        trackers = load_trackers(Path(loki_dir))
-        if trackers:
-            from .trackers.sync import TrackerSync
-
-            found += [TrackerSync(Path(loki_dir), config, env) for config in trackers.values()]
+    found += _trackers(Path(loki_dir), env)
     return found
+
+
+def _trackers(loki_dir: Path, env: Mapping[str, str]) -> list:
+    if not (loki_dir / "config.yaml").exists():
+        return []
+    from .trackers.config import load_trackers
+
+    trackers = load_trackers(loki_dir)
+    if not trackers:
+        return []
+    from .trackers.sync import TrackerSync
+
+    return [TrackerSync(loki_dir, config, env) for config in trackers.values()]
