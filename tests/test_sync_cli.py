@@ -112,3 +112,15 @@ def test_import_epic_writes_a_prd(cli, loki: Path, monkeypatch):
         assert "- [x] PROJ-2: Tokenizer" in prd and "- [ ] PROJ-3: Grammar $ {{ secrets.X }}" in prd
     finally:
         fake.stop()
+
+
+def test_a_missing_http_client_is_a_clear_error(loki: Path):
+    loki.mkdir(parents=True)
+    (loki / "config.yaml").write_text("trackers:\n  github: {}\n")
+    with FileEventLog(loki) as log:
+        log.append("task", "runner", {"action": "created", "task_id": "t1"})
+        log.append("tracker", "cli", {"action": "linked", "tracker": "github", "task_id": "t1", "ref": "a/b@abcdef1"})
+    script = "import sys; sys.modules['httpx'] = None\nfrom commands.cli import main\nmain()"
+    done = subprocess.run([sys.executable, "-c", script, "sync", "run"], capture_output=True, text=True, timeout=60,
+                          env=subprocess_env(LOKI_DIR=str(loki), GITHUB_TOKEN="x"))
+    assert done.returncode == 2 and "pip install 'lokilog[trackers]'" in done.stderr

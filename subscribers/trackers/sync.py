@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from eventlog import Event, FileEventLog, LockTimeoutError, parse_timestamp
+from eventlog import Event, FileEventLog, LockTimeoutError, LokiPaths, parse_timestamp
 from eventlog.locking import LogLock
 from projections.engine import catch_up
 from projections.trackers import Op, TrackerProjection, outbox, outcome_id
 
 from ..cursor import Cursor
 from .config import TrackerConfig
-from .errors import PermanentError, SyncBusyError, TrackerError, TransientError
+from .errors import PermanentError, SyncBusyError, TrackerConfigError, TrackerError, TransientError
 from .http import backoff_delay
 
 SOURCE = "lokilog"
@@ -46,6 +46,10 @@ class SyncReport:
 
 def build_adapter(config: TrackerConfig, env: Mapping[str, str]):
     """Return the HTTP adapter of a tracker (this is where httpx gets imported)."""
+    try:
+        import httpx  # noqa: F401
+    except ImportError:
+        raise TrackerConfigError("tracker syncs need httpx: pip install 'lokilog[trackers]'") from None
     if config.name == "jira":
         from .jira import JiraAdapter as adapter
     elif config.name == "linear":
@@ -86,7 +90,8 @@ class TrackerSync:
     def run_once(self, limit: int | None = None, commit_cursor: bool = True,
                  respect_backoff: bool = False) -> SyncReport:
         """Send every pending op of this tracker (at most ``limit``) and record the outcomes."""
-        lock = LogLock(self.loki_dir / "trackers" / f"{self.config.name}.lock")
+        # Beside the cursor, not among the views: a rebuild may replace `.loki/trackers/`.
+        lock = LogLock(LokiPaths(self.loki_dir).cursors / f"{self.name}.lock")
         lock.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             lock.acquire(self.lock_timeout)
