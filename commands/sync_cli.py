@@ -69,7 +69,8 @@ def status(ctx: typer.Context, json: bool = typer.Option(False, "--json", help="
             "errors": [f"{op.ref} {op.kind}: {op.last_error}" for op in pending if op.last_error][-5:],
         })
     if json:
-        return echo_json({"trackers": rows, "synced": len(folded.state.synced), "webhooks": folded.state.webhooks})
+        return echo_json({"trackers": rows, "synced": len(folded.state.synced), "webhooks": folded.state.webhooks,
+                          "remote": folded.state.remote})
     typer.echo(table([[r["tracker"], r["pending"], r["given_up"], f"{r['cursor']}/{r['head']}",
                        "yes" if r["credentials"] else "MISSING"] for r in rows],
                      ["tracker", "pending", "given up", "cursor/head", "credentials"]))
