@@ -166,6 +166,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
             self._send(429, {"message": "Too Many Requests"}, headers)
             return True
+        if fault.mode == "linear-ratelimited":  # Linear: a GraphQL error code, HTTP 400
+            self._send(400, {"errors": [{"message": "Rate limit exceeded", "extensions": {"code": "RATELIMITED"}}]})
+            return True
+        if fault.mode == "github-403-limit":  # GitHub's primary rate limit
+            self._send(403, {"message": "API rate limit exceeded"},
+                       {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()))})
+            return True
         if fault.mode == "huge":
             self._send(200, {"padding": "x" * 300_000})
             return True

@@ -233,7 +233,7 @@ def test_missing_credentials_are_a_clear_error(setup: Path):
 
 def test_one_drain_per_tracker_at_a_time(setup: Path, fake: FakeTrackers):
     emit_run(setup)
-    fake.delay = 0.05
+    fake.delay = 0.1
     config = load_trackers(setup)["github"]
     first = TrackerSync(setup, config, ENV)
     worker = threading.Thread(target=first.run_once)
@@ -290,3 +290,12 @@ def test_comments_can_be_switched_off(setup: Path, fake: FakeTrackers):
     report = sync_all(setup)["github"]
     assert report.synced == 3 and fake.gh_comments["acme/app#7"] == []
     assert [s["state"] for s in fake.gh_statuses[f"acme/app@{SHA}"]] == ["success"]
+
+
+def test_tracker_specific_rate_limits_are_transient(setup: Path, fake: FakeTrackers):
+    emit_run(setup)
+    fake.fail("linear-ratelimited", count=2, match="/graphql")
+    fake.fail("github-403-limit", count=2, match="/repos/")
+    reports = sync_all(setup)
+    assert reports["linear"].synced == 3 and reports["github"].synced == 3, reports
+    assert reports["linear"].failed == reports["github"].failed == 0
