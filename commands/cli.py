@@ -48,6 +48,7 @@ COMMAND_MODULES = (
     "commands.cost_cli",
     "commands.metrics_cli",
     "commands.policy_cli",
+    "commands.sync_cli",
 )
 
 

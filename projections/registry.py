@@ -10,8 +10,10 @@ def all_projections() -> list[Projection]:
     from .checkpoints import CheckpointProjection
     from .cost import CostProjection
     from .metrics import MetricsProjection
+    from .trackers import TrackerProjection
 
-    found: list[Projection] = [CheckpointProjection(), CostProjection(), MetricsProjection(), ApprovalsProjection()]
+    found: list[Projection] = [CheckpointProjection(), CostProjection(), MetricsProjection(), ApprovalsProjection(),
+                                TrackerProjection()]
     found += _audit()
     return found
 

@@ -19,6 +19,7 @@ def enabled_subscribers(loki_dir: Path, env: Mapping[str, str] | None = None) ->
     found: list = []
     found += _audit_syslog(Path(loki_dir), env)
     found += _cost_alerts(Path(loki_dir), env)
+    found += _trackers(Path(loki_dir), env)
     return found
 
 
@@ -48,3 +49,16 @@ def _cost_alerts(loki_dir: Path, env: Mapping[str, str]) -> list:
     from .cost_alerts import BudgetAlerts
 
     return [BudgetAlerts(loki_dir)]
+
+
+def _trackers(loki_dir: Path, env: Mapping[str, str]) -> list:
+    if not (loki_dir / "config.yaml").exists():
+        return []
+    from .trackers.config import load_trackers
+
+    trackers = load_trackers(loki_dir)
+    if not trackers:
+        return []
+    from .trackers.sync import TrackerSync
+
+    return [TrackerSync(loki_dir, config, env) for config in trackers.values()]

@@ -45,17 +45,9 @@ class EntryBody(msgspec.Struct, kw_only=True):
     previousHash: str
 
 
-class AuditEntry(msgspec.Struct, kw_only=True):
-    """A stored audit entry, as read back from the chain."""
+class AuditEntry(EntryBody, kw_only=True):
+    """A stored audit entry, as read back from the chain: the body, then its hash."""
 
-    seq: int
-    timestamp: str
-    who: str
-    what: str
-    where: str | None
-    why: str | None
-    metadata: dict[str, Any]
-    previousHash: str
     hash: str
 
     @property

@@ -1,0 +1,353 @@
+"""Tracker syncs as a projection: what every linked Jira, Linear and GitHub item should show.
+
+From task, quality and run events the fold derives *desired updates* (ops): an item's status,
+a comment, a Jira sub-task. From ``tracker.*`` events it learns which ops already landed
+(``tracker.synced``), which failed (``tracker.failed``), and what the trackers told us
+(``tracker.webhook_received``). The ops not yet synced are the outbox. The fold knows nothing
+of configuration or HTTP: the sync subscriber maps task states to tracker states and performs
+the requests, so rebuilding this projection never posts anything.
+
+Every op has an id derived from its tracker, kind, target and the event that caused it, so a
+replay derives the same ids and the subscriber's outcome events (whose ids derive from the op
+id) are idempotent appends.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from eventlog import Event
+from eventlog.fsutil import atomic_write
+
+TRACKERS = ("jira", "linear", "github")
+
+#: Valid external references. Strict, because a ref ends up in a request path.
+REF_PATTERNS = {
+    "jira": re.compile(r"[A-Z][A-Z0-9_]{0,31}-[0-9]{1,12}"),
+    "linear": re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}"),
+    "github": re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}(#[0-9]{1,12}|@[0-9a-f]{7,40})"),
+}
+
+#: Reference task actions (present tense) and ours (past tense) -> one task state.
+_TASK_STATES = {
+    "create": "created", "created": "created", "claim": "claimed", "claimed": "claimed",
+    "start": "started", "started": "started", "complete": "completed", "completed": "completed",
+    "fail": "failed", "failed": "failed",
+}
+_IN_PROGRESS = ("claimed", "started")
+_COMMENT_LIMIT = 4000
+
+
+class Target(msgspec.Struct, frozen=True):
+    tracker: str
+    ref: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.tracker}:{self.ref}"
+
+    @property
+    def is_commit(self) -> bool:
+        return self.tracker == "github" and "@" in self.ref
+
+    @property
+    def is_issue(self) -> bool:
+        return not self.is_commit
+
+
+class TaskInfo(msgspec.Struct):
+    state: str = "created"
+    title: str = ""
+    parent: str | None = None
+    phase: str | None = None
+
+
+class Op(msgspec.Struct):
+    """One desired update: ``kind`` is status, comment or subtask."""
+
+    id: str
+    tracker: str
+    kind: str
+    ref: str
+    task_id: str
+    value: str
+    origin_seq: int
+    origin_id: str
+    attempts: int = 0
+    last_error: str | None = None
+    last_failed_at: str | None = None
+    gave_up: bool = False
+
+    @property
+    def target(self) -> Target:
+        return Target(self.tracker, self.ref)
+
+
+class TrackerState(msgspec.Struct):
+    tasks: dict[str, TaskInfo] = msgspec.field(default_factory=dict)
+    links: dict[str, list[Target]] = msgspec.field(default_factory=dict)
+    pending: dict[str, Op] = msgspec.field(default_factory=dict)
+    synced: dict[str, int] = msgspec.field(default_factory=dict)
+    #: target key -> id of the newest status op (older pending ones are superseded)
+    latest_status: dict[str, str] = msgspec.field(default_factory=dict)
+    #: target key -> the task state last synced to it
+    synced_status: dict[str, str] = msgspec.field(default_factory=dict)
+    #: target key -> what the tracker last reported through a webhook
+    remote: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    webhooks: int = 0
+    ignored_links: int = 0
+
+
+def op_id(tracker: str, kind: str, ref: str, origin_id: str) -> str:
+    """Derive an op's id from what caused it: replays derive the same id."""
+    text = "\x1f".join((tracker, kind, ref, origin_id))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def outcome_id(kind: str, op: str, attempt: int = 0) -> str:
+    """Derive the id of an outcome event (``synced``, ``failed``) of an op."""
+    return f"tracker-{kind}-{op}" + (f"-{attempt}" if attempt else "")
+
+
+def valid_target(tracker: Any, ref: Any) -> bool:
+    pattern = REF_PATTERNS.get(tracker) if isinstance(tracker, str) else None
+    return pattern is not None and isinstance(ref, str) and pattern.fullmatch(ref) is not None
+
+
+def status_value(task: TaskInfo) -> str:
+    """The desired status of a task's items: its state, with the RARV phase while in progress."""
+    if task.state in _IN_PROGRESS and task.phase:
+        return f"{task.state}:{task.phase}"
+    return task.state
+
+
+class TrackerProjection:
+    """The desired and synced state of every linked tracker item (see the module docstring)."""
+
+    name = "trackers"
+    version = 1
+    state_type = TrackerState
+
+    def initial(self) -> TrackerState:
+        return TrackerState()
+
+    def apply(self, state: TrackerState, event: Event) -> TrackerState:
+        handler = _HANDLERS.get(event.type)
+        if handler is not None:
+            handler(state, event)
+        return state
+
+    def write_views(self, state: TrackerState, loki_dir: Path) -> None:
+        """Write `.loki/trackers/state.json`: the outbox, failures and link counts."""
+        out = Path(loki_dir) / "trackers"
+        out.mkdir(parents=True, exist_ok=True)
+        view = {
+            "pending": [msgspec.to_builtins(op) for op in state.pending.values()],
+            "synced": len(state.synced),
+            "links": {task: [t.key for t in targets] for task, targets in sorted(state.links.items())},
+            "remote": state.remote,
+            "webhooks": state.webhooks,
+        }
+        atomic_write(out / "state.json", msgspec.json.format(msgspec.json.encode(view), indent=2) + b"\n")
+
+
+# --------------------------------------------------------------------- task and run events
+
+
+def _task_id(event: Event) -> str | None:
+    value = event.payload.get("task_id") or event.stream
+    return value if isinstance(value, str) and value else None
+
+
+def _on_task(state: TrackerState, event: Event) -> None:
+    new_state = _TASK_STATES.get(event.action or "")
+    task_id = _task_id(event)
+    if new_state is None or task_id is None:
+        return
+    task = state.tasks.setdefault(task_id, TaskInfo())
+    task.state = new_state
+    if new_state == "created":
+        _on_created(state, event, task_id, task)
+    elif new_state not in _IN_PROGRESS:
+        task.phase = None
+    _desire_status(state, task_id, event)
+    if new_state == "failed":
+        error = event.payload.get("error")
+        _desire_comment(state, task_id, event, f"Task {task_id} failed" + (f": {error}" if error else "."))
+    elif new_state == "completed":
+        _desire_comment(state, task_id, event, f"Task {task_id} completed{_duration(event)}.")
+
+
+def _on_created(state: TrackerState, event: Event, task_id: str, task: TaskInfo) -> None:
+    title = event.payload.get("title")
+    if isinstance(title, str):
+        task.title = title
+    parent = event.payload.get("parent_task_id", event.payload.get("parent"))
+    if not isinstance(parent, str) or parent == task_id:
+        return
+    task.parent = parent
+    for target in state.links.get(parent, ()):
+        if target.tracker == "jira":
+            _add_op(state, target, "subtask", task_id, task.title or task_id, event)
+
+
+def _duration(event: Event) -> str:
+    ms = event.payload.get("duration_ms")
+    if isinstance(ms, (int, float)) and not isinstance(ms, bool):
+        return f" in {ms / 1000:.1f} s"
+    return ""
+
+
+def _on_state(state: TrackerState, event: Event) -> None:
+    phase = event.payload.get("phase")
+    if event.action != "phase" or not isinstance(phase, str):
+        return
+    for task_id, task in state.tasks.items():
+        if task.state in _IN_PROGRESS and task.phase != phase:
+            task.phase = phase
+            _desire_status(state, task_id, event)
+
+
+def _on_quality(state: TrackerState, event: Event) -> None:
+    task_id = _task_id(event)
+    gate, result = event.payload.get("gate"), event.payload.get("result")
+    if event.action != "gate" or task_id is None:
+        return
+    text = f"Quality gate {gate}: {result} (task {task_id})"
+    details = event.payload.get("details")
+    if isinstance(details, str) and details:
+        text += f"\n{details}"
+    _desire_comment(state, task_id, event, text)
+
+
+# ------------------------------------------------------------------------- tracker events
+
+
+def _on_tracker(state: TrackerState, event: Event) -> None:
+    handler = _TRACKER_ACTIONS.get(event.action or "")
+    if handler is not None:
+        handler(state, event)
+
+
+def _on_linked(state: TrackerState, event: Event) -> None:
+    p = event.payload
+    task_id = p.get("task_id")
+    if not isinstance(task_id, str) or not valid_target(p.get("tracker"), p.get("ref")):
+        state.ignored_links += 1
+        return
+    _link(state, task_id, Target(p["tracker"], p["ref"]), event)
+
+
+def _link(state: TrackerState, task_id: str, target: Target, event: Event) -> None:
+    targets = state.links.setdefault(task_id, [])
+    if target in targets:
+        return
+    targets.append(target)
+    if task_id in state.tasks:
+        _desire_status(state, task_id, event, only=target)
+
+
+def _on_synced(state: TrackerState, event: Event) -> None:
+    p = event.payload
+    op = state.pending.pop(p.get("op_id"), None) if isinstance(p.get("op_id"), str) else None
+    state.synced[p.get("op_id", "")] = event.seq
+    tracker, ref, kind = p.get("tracker"), p.get("ref"), p.get("kind")
+    if not valid_target(tracker, ref):
+        return
+    target = Target(tracker, ref)
+    if kind == "status" and isinstance(p.get("value"), str):
+        state.synced_status[target.key] = p["value"]
+        if op is not None and state.latest_status.get(target.key) == op.id:
+            del state.latest_status[target.key]
+    result = p.get("result") if isinstance(p.get("result"), dict) else {}
+    if kind == "subtask" and valid_target("jira", result.get("key")) and isinstance(p.get("task_id"), str):
+        _link(state, p["task_id"], Target("jira", result["key"]), event)
+
+
+def _on_failed(state: TrackerState, event: Event) -> None:
+    op = state.pending.get(event.payload.get("op_id", ""))
+    if op is None:
+        return
+    op.attempts += 1
+    error = event.payload.get("error")
+    op.last_error = error if isinstance(error, str) else None
+    op.last_failed_at = event.timestamp
+    op.gave_up = bool(event.payload.get("gave_up"))
+
+
+def _on_retry(state: TrackerState, event: Event) -> None:
+    tracker, wanted = event.payload.get("tracker"), event.payload.get("op_id")
+    for op in state.pending.values():
+        if (tracker in (None, op.tracker)) and (wanted in (None, op.id)):
+            op.gave_up = False
+            op.attempts = 0
+            op.last_failed_at = None
+
+
+def _on_webhook(state: TrackerState, event: Event) -> None:
+    p = event.payload
+    state.webhooks += 1
+    if valid_target(p.get("tracker"), p.get("ref")):
+        key = Target(p["tracker"], p["ref"]).key
+        state.remote[key] = {
+            "event": p.get("event"), "status": p.get("status"), "seq": event.seq,
+            "timestamp": event.timestamp,
+        }
+
+
+_TRACKER_ACTIONS = {
+    "linked": _on_linked, "synced": _on_synced, "failed": _on_failed,
+    "retry_requested": _on_retry, "webhook_received": _on_webhook,
+}
+_HANDLERS = {"task": _on_task, "state": _on_state, "quality": _on_quality, "tracker": _on_tracker}
+
+
+# ------------------------------------------------------------------------------ desires
+
+
+def _desire_status(state: TrackerState, task_id: str, event: Event, only: Target | None = None) -> None:
+    value = status_value(state.tasks[task_id])
+    for target in state.links.get(task_id, ()):
+        if only is not None and target != only:
+            continue
+        if target.tracker == "github" and not target.is_commit:
+            continue  # issues and PRs get comments; commits get statuses
+        older = state.latest_status.pop(target.key, None)
+        if older is not None:
+            state.pending.pop(older, None)  # superseded: only the newest status is worth sending
+        if state.synced_status.get(target.key) == value:
+            continue
+        op = _add_op(state, target, "status", task_id, value, event)
+        state.latest_status[target.key] = op.id
+
+
+def _desire_comment(state: TrackerState, task_id: str, event: Event, text: str) -> None:
+    for target in state.links.get(task_id, ()):
+        if target.is_issue:
+            _add_op(state, target, "comment", task_id, text[:_COMMENT_LIMIT], event)
+
+
+def _add_op(state: TrackerState, target: Target, kind: str, task_id: str, value: str, event: Event) -> Op:
+    op = Op(id=op_id(target.tracker, kind, target.ref, event.id), tracker=target.tracker, kind=kind,
+            ref=target.ref, task_id=task_id, value=value, origin_seq=event.seq, origin_id=event.id)
+    if op.id not in state.synced:
+        state.pending.setdefault(op.id, op)
+    return state.pending.get(op.id, op)
+
+
+def outbox(state: TrackerState, tracker: str | None = None, include_given_up: bool = False) -> list[Op]:
+    """Return the ops still to send, oldest cause first."""
+    return [
+        op for op in state.pending.values()
+        if (tracker is None or op.tracker == tracker) and (include_given_up or not op.gave_up)
+    ]
+
+
+__all__ = [
+    "Op", "Target", "TaskInfo", "TrackerProjection", "TrackerState", "TRACKERS", "op_id",
+    "outbox", "outcome_id", "status_value", "valid_target",
+]

@@ -1,0 +1,125 @@
+"""One bounded HTTP exchange with a tracker, and the backoff between attempts.
+
+Requests are not retried here: a POST that timed out may have landed, so the caller retries
+the whole check-then-write step of an op, which looks first. This module classifies failures
+(transient or permanent), caps the response size and never lets a credential into an error.
+"""
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from typing import Any, Iterable
+
+import msgspec
+
+from .errors import PermanentError, TransientError
+
+_TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None,
+                  rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based): exponential, jittered, capped.
+
+    A server's Retry-After wins over the computed delay (it knows its own limits), but is still
+    capped so one bad header cannot stall a drain for hours.
+    """
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), cap)
+    ceiling = min(cap, base * (2 ** attempt))
+    return (rng or random).uniform(ceiling / 2, ceiling)  # "equal jitter": never near zero
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Parse a Retry-After header: delta seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Remove every secret from ``text`` (a server may echo a header back in its error)."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+class HttpClient:
+    """A tracker's base URL, auth headers, timeout and response cap around one httpx.Client."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], timeout: float, max_bytes: int,
+                 secrets: Iterable[str] = (), auth: tuple[str, str] | None = None) -> None:
+        import httpx
+
+        self._httpx = httpx
+        self.max_bytes = max_bytes
+        self._secrets = tuple(s for s in secrets if s)
+        self._client = httpx.Client(
+            base_url=base_url, headers={"User-Agent": "lokilog", **headers}, auth=auth,
+            timeout=httpx.Timeout(timeout), follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                json: Any = None) -> tuple[int, Any, dict[str, str]]:
+        """Send one request; return (status, decoded JSON or None, headers) for a 2xx answer."""
+        httpx = self._httpx
+        try:
+            with self._client.stream(method, path, params=params, json=json) as response:
+                body = self._read_capped(response)
+                status, headers = response.status_code, dict(response.headers)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"{method} {path}: timed out ({type(exc).__name__})") from None
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            raise TransientError(f"{method} {path}: {type(exc).__name__}: {self._clean(str(exc))}") from None
+        if status >= 300:
+            self._raise_for(method, path, status, body, headers)
+        return status, _decode(body, method, path), headers
+
+    def _read_capped(self, response) -> bytes:
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise PermanentError(f"response larger than {self.max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _raise_for(self, method: str, path: str, status: int, body: bytes, headers: dict[str, str]):
+        detail = self._clean(body[:300].decode("utf-8", "replace"))
+        message = f"{method} {path}: HTTP {status}" + (f": {detail}" if detail else "")
+        limited = status == 403 and (headers.get("retry-after") or headers.get("x-ratelimit-remaining") == "0")
+        # Linear reports rate limiting as a GraphQL error code, whatever the HTTP status.
+        if status in _TRANSIENT_STATUS or limited or b'"RATELIMITED"' in body[:4096]:
+            raise TransientError(message, _retry_after(headers))
+        raise PermanentError(message)
+
+    def _clean(self, text: str) -> str:
+        return " ".join(redact(text, self._secrets).split())[:300]
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    after = parse_retry_after(headers.get("retry-after"))
+    if after is None and headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset", "").isdigit():
+        after = max(0.0, int(headers["x-ratelimit-reset"]) - time.time())  # GitHub: epoch seconds
+    return after
+
+
+def _decode(body: bytes, method: str, path: str) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise PermanentError(f"{method} {path}: the answer is not JSON") from None

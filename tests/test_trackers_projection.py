@@ -1,0 +1,139 @@
+"""The trackers projection: a pure fold from task, run and tracker events to the outbox."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+from hypothesis import given, settings, strategies as st
+
+from eventlog import Event
+from projections.base import project
+from projections.registry import all_projections
+from projections.trackers import TrackerProjection, TrackerState, outbox, outcome_id
+
+P = TrackerProjection()
+TASKS = ("t1", "t2")
+REFS = {"jira": "PROJ-1", "linear": "lin-1", "github": "acme/app#3"}
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def add(self, type_: str, payload: dict, source: str = "runner", id_: str | None = None) -> Event:
+        seq = len(self.events) + 1
+        event = Event(seq=seq, id=id_ or f"e{seq}", type=type_, source=source,
+                      timestamp=f"2026-02-21T10:{seq // 60 % 60:02d}:{seq % 60:02d}.000Z", version="1.0",
+                      payload=payload)
+        self.events.append(event)
+        return event
+
+
+def encode(state: TrackerState) -> bytes:
+    return msgspec.json.encode(state)
+
+
+def build(commands: list[tuple]) -> list[Event]:
+    """Turn drawn commands into a log; sync outcomes name ops the fold has pending at that point."""
+    log, state = _Events(), P.initial()
+    for command in commands:
+        kind = command[0]
+        if kind == "task":
+            log.add("task", {"action": command[1], "task_id": command[2], "title": "T",
+                             **({"parent_task_id": "t1"} if command[2] == "t2" else {})})
+        elif kind == "link":
+            tracker = command[1]
+            ref = "acme/app@abcdef1" if command[3] else REFS[tracker]
+            log.add("tracker", {"action": "linked", "tracker": tracker, "task_id": command[2], "ref": ref}, "cli")
+        elif kind == "phase":
+            log.add("state", {"action": "phase", "phase": command[1]})
+        elif kind == "gate":
+            log.add("quality", {"action": "gate", "gate": "lint", "result": "pass", "task_id": command[1]})
+        elif kind in ("synced", "failed") and state.pending:
+            op = list(state.pending.values())[command[1] % len(state.pending)]
+            payload = {"action": kind, "tracker": op.tracker, "op_id": op.id, "kind": op.kind, "ref": op.ref,
+                       "task_id": op.task_id, "value": op.value}
+            if kind == "synced" and op.kind == "subtask":
+                payload["result"] = {"key": "PROJ-9"}
+            if kind == "failed":
+                payload.update(error="HTTP 500", attempt=op.attempts + 1, gave_up=command[2])
+            log.add("tracker", payload, "lokilog", id_=outcome_id(kind, op.id, op.attempts + 1 if kind == "failed" else 0))
+        elif kind == "retry":
+            log.add("tracker", {"action": "retry_requested"}, "cli")
+        else:
+            continue
+        state = P.apply(state, log.events[-1])
+    return log.events
+
+
+commands = st.lists(st.one_of(
+    st.tuples(st.just("task"), st.sampled_from(["created", "started", "completed", "failed", "claim"]), st.sampled_from(TASKS)),
+    st.tuples(st.just("link"), st.sampled_from(sorted(REFS)), st.sampled_from(TASKS), st.booleans()),
+    st.tuples(st.just("phase"), st.sampled_from(["REASON", "ACT", "REFLECT", "VERIFY"])),
+    st.tuples(st.just("gate"), st.sampled_from(TASKS)),
+    st.tuples(st.sampled_from(["synced", "failed"]), st.integers(0, 20), st.booleans()),
+    st.tuples(st.just("retry")),
+), max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(commands, st.integers(0, 40))
+def test_resuming_from_a_snapshot_equals_a_full_fold(drawn, split):
+    events = build(drawn)
+    split = min(split, len(events))
+    full = project(P, events)
+    snapshot = msgspec.json.decode(encode(project(P, events[:split])), type=TrackerState)
+    assert encode(project(P, events[split:], snapshot)) == encode(full)
+
+
+@settings(max_examples=30, deadline=None)
+@given(commands)
+def test_synced_ops_never_return_to_the_outbox(drawn):
+    events = build(drawn)
+    state = project(P, events)
+    synced = {e.payload["op_id"] for e in events if e.type == "tracker" and e.action == "synced"}
+    assert not synced & {op.id for op in outbox(state, include_given_up=True)}
+
+
+def test_views_are_byte_identical_across_rebuilds(tmp_path: Path):
+    events = build([("task", "created", "t1"), ("link", "jira", "t1", False), ("gate", "t1"), ("synced", 0, False)])
+    first, second = tmp_path / "a", tmp_path / "b"
+    P.write_views(project(P, events), first)
+    P.write_views(project(P, events), second)
+    assert (first / "trackers/state.json").read_bytes() == (second / "trackers/state.json").read_bytes()
+
+
+def test_only_the_newest_status_is_pending():
+    events = build([("task", "created", "t1"), ("link", "jira", "t1", False), ("task", "started", "t1"),
+                    ("phase", "VERIFY"), ("task", "completed", "t1")])
+    ops = outbox(project(P, events))
+    assert [(op.kind, op.value) for op in ops] == [("status", "completed"), ("comment", "Task t1 completed.")]
+
+
+def test_a_status_already_synced_is_not_desired_again():
+    events = build([("task", "created", "t1"), ("link", "linear", "t1", False), ("synced", 0, False),
+                    ("task", "claim", "t1"), ("synced", 0, False), ("task", "claim", "t1")])
+    assert outbox(project(P, events)) == []  # a repeated claim asks for nothing new
+
+
+def test_bad_links_are_ignored_not_fatal():
+    log = _Events()
+    log.add("tracker", {"action": "linked", "tracker": "github", "task_id": "t1", "ref": "../../etc#1"})
+    log.add("tracker", {"action": "linked", "tracker": "gitlab", "task_id": "t1", "ref": "x"})
+    state = project(P, log.events)
+    assert state.ignored_links == 2 and state.links == {}
+
+
+def test_subtask_results_link_the_child_task():
+    events = build([("task", "created", "t1"), ("link", "jira", "t1", False), ("task", "created", "t2")])
+    kinds = [op.kind for op in outbox(project(P, events))]
+    assert kinds == ["status", "subtask"]
+    events = build([("task", "created", "t1"), ("link", "jira", "t1", False), ("task", "created", "t2"),
+                    ("synced", 1, False)])
+    state = project(P, events)
+    assert [t.ref for t in state.links["t2"]] == ["PROJ-9"]
+    assert [(op.ref, op.kind) for op in outbox(state)] == [("PROJ-1", "status"), ("PROJ-9", "status")]
+
+
+def test_the_projection_is_registered():
+    assert "trackers" in [p.name for p in all_projections()]
