@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,8 +54,17 @@ def _argv(slot: Slot, root: Path) -> list[str]:
     return EXTRA_KINDS[slot.kind](root, slot)
 
 
-#: Kinds added when their emitters exist: name -> argv builder (bash, TypeScript, the watch daemon).
-EXTRA_KINDS: dict = {}
+def _extra_kinds() -> dict:
+    """Writers in other languages, when this machine can run them: name -> argv builder."""
+    kinds = {}
+    if shutil.which("flock") and (HERE.parent / "lokilog-emit").exists():
+        kinds["bash"] = lambda root, slot: ["bash", str(HERE / "bash_writer.sh"), str(root), slot.tag, "0"]
+    if shutil.which("node") and (HERE.parent / "ts" / "dist" / "index.js").exists():
+        kinds["ts"] = lambda root, slot: ["node", str(HERE / "ts_writer.js"), str(root), slot.tag, "0"]
+    return kinds
+
+
+EXTRA_KINDS: dict = _extra_kinds()
 
 
 def _start(slot: Slot, root: Path, work: Path) -> None:
@@ -111,8 +121,8 @@ def _slots(extra_kinds) -> list[Slot]:
 def run(trials: int = 40, seed: int = 0, kinds: tuple[str, ...] | None = None) -> Result:
     """Run ``trials`` kills against concurrent writers; return the table row."""
     rng = random.Random(seed)
-    result = Result("kill -9 loop")
     extra = tuple(EXTRA_KINDS) if kinds is None else kinds
+    result = Result(f"kill -9 loop (py,cli{''.join(',' + k for k in extra)})")
     with scratch() as work:
         root = work / ".loki"
         slots = _slots(extra)
@@ -129,6 +139,9 @@ def run(trials: int = 40, seed: int = 0, kinds: tuple[str, ...] | None = None) -
             for slot in slots:
                 _reap(slot, result, kill=True)
         acked = [i for slot in slots for i in slot.acked]
+        silent = sorted({s.kind for s in slots if s.kind != "reader"} - {s.kind for s in slots if s.acked})
+        if silent and trials >= 20:
+            result.fail(f"no acknowledged event from {', '.join(silent)}: the loop did not exercise them")
         audit = score(result, root, acked)
         _check_recovered_writer(root, result, audit)
     return result

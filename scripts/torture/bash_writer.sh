@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# A bash writer for the torture scenarios, through scripts/lokilog-emit in library mode:
+#   bash_writer.sh ROOT TAG COUNT        (COUNT 0: until killed)
+# Prints `ACK <id> - <seconds>` once lokilog_emit returned (stored in the log or drop box).
+set -u
+export LC_ALL=C  # EPOCHREALTIME with a dot
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lokilog-emit
+source "$here/../lokilog-emit"
+root=$1 tag=$2 count=$3
+n=0
+while (( count == 0 || n < count )); do
+    started=$EPOCHREALTIME
+    if lokilog_emit task "torture-$tag" claim "n:=$n" --durable --loki-dir "$root" >/dev/null; then
+        took=$(( ${EPOCHREALTIME/./} - ${started/./} ))
+        printf 'ACK %s - %d.%06d\n' "$LOKILOG_LAST_ID" $((took / 1000000)) $((took % 1000000))
+    else
+        printf 'ERR - lokilog_emit exit %s\n' "$?"
+    fi
+    n=$((n + 1))
+done
