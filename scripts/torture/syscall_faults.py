@@ -27,6 +27,7 @@ from eventlog.events import FORMAT_VERSION, new_event_id, now_timestamp
 from eventlog.pending import drop
 from eventlog.verify import verify_log
 
+HERE = Path(__file__).resolve().parent
 SEGMENT = "events/log/00000000000000000001.jsonl"
 WRITES = 6
 
@@ -37,14 +38,19 @@ def _strace(root: Path, syscall: str, error: str, when: str, traced: bool = True
             "-e", f"inject={syscall}:error={error}:when={when}"]
 
 
-def cases(k: int) -> list[tuple[str, list[str] | None, bool]]:
-    """(name, command prefix, whether the drop box holds events first) for fault position k."""
+def cases(k: int) -> list[tuple[str, object, bool]]:
+    """(name, command prefix builder, whether the drop box holds events first) for fault position k."""
+    def fsync(when):
+        # strace counts per process and the bash emitter runs as one process per event (and
+        # fsyncs with one `sync` process each): for it, "the k-th call" is every event's.
+        return lambda root, kind: _strace(root, "fsync", "EIO", "1" if kind == "bash" else when)
+
     return [
-        (f"ENOSPC on write {k}+", lambda root: _strace(root, "write", "ENOSPC", f"{k}+"), False),
-        (f"EIO on fsync {k}", lambda root: _strace(root, "fsync", "EIO", str(k)), False),
-        (f"EIO on fsync {k}+", lambda root: _strace(root, "fsync", "EIO", f"{k}+"), False),
-        ("EXDEV on rename", lambda root: _strace(root, "rename", "EXDEV", "1+", traced=False), True),
-        (f"ulimit -f +{k}K", lambda root: ["bash", "-c", f'ulimit -f $(( $(stat -c %s "{root / SEGMENT}") / 1024 + {k} )); exec "$@"', "limit"], False),
+        (f"ENOSPC on write {k}+", lambda root, kind: _strace(root, "write", "ENOSPC", "1+" if kind == "bash" else f"{k}+"), False),
+        (f"EIO on fsync {k}", fsync(str(k)), False),
+        (f"EIO on fsync {k}+", fsync(f"{k}+"), False),
+        ("EXDEV on rename", lambda root, kind: _strace(root, "rename", "EXDEV", "1+", traced=False), True),
+        (f"ulimit -f +{k}K", lambda root, kind: ["bash", "-c", f'ulimit -f $(( $(stat -c %s "{root / SEGMENT}") / 1024 + {k} )); exec "$@"', "limit"], False),
     ]
 
 
@@ -61,15 +67,27 @@ def _setup(root: Path, drops: bool) -> set[str]:
     return ids
 
 
-def _case(work: Path, name: str, prefix, drops: bool, result: Result, plain: bool) -> None:
+def _writer(kind: str, root: Path) -> list[str]:
+    if kind == "bash":
+        return ["bash", str(HERE / "bash_writer.sh"), str(root), "f", str(WRITES), "700"]
+    return python_writer(root, "f", WRITES, "--payload-bytes", "700", *(["--ids"] if kind == "ids" else []))
+
+
+def writer_kinds() -> list[str]:
+    """Python appends with fresh ids and with given ids, and the bash emitter where it runs."""
+    bash = shutil.which("flock") and (HERE.parent / "lokilog-emit").exists()
+    return ["plain", "ids", *(["bash"] if bash else [])]
+
+
+def _case(work: Path, name: str, prefix, drops: bool, result: Result, kind: str) -> None:
     root = Path(tempfile.mkdtemp(prefix=name.split()[0] + "-", dir=work)) / ".loki"
     stored = _setup(root, drops)
-    writer = python_writer(root, "f", WRITES, "--payload-bytes", "700", *([] if plain else ["--ids"]))
+    writer = _writer(kind, root)
     started = time.monotonic()
-    done = subprocess.run([*prefix(root), *writer], capture_output=True, text=True, env=child_env(),
+    done = subprocess.run([*prefix(root, kind), *writer], capture_output=True, text=True, env=child_env(BASH_WRITER_MODE="command"),
                           timeout=HANG_SECONDS * 3)
     result.stall(time.monotonic() - started)
-    label = f"{name} ({'plain' if plain else 'ids'})"
+    label = f"{name} ({kind})"
     if done.returncode:
         result.fail(f"{label}: the writer crashed: {done.stderr.strip().splitlines()[-1:]}")
     errors = [line for line in done.stdout.splitlines() if line.startswith("ERR")]
@@ -105,8 +123,8 @@ def run(trials: int = 1, seed: int = 0) -> Result:
     with scratch() as work:
         for k in range(1, trials + 1):
             for name, prefix, drops in cases(k):
-                for plain in (True, False):
-                    _case(work, name, prefix, drops, result, plain)
+                for kind in writer_kinds():
+                    _case(work, name, prefix, drops, result, kind)
                     result.trials += 1
     return result
 
