@@ -54,15 +54,22 @@ def _freeze_holding_lock(proc: subprocess.Popen, lock_file: Path, rng: random.Ra
     return False
 
 
+def other_writers(root: Path) -> list[list[str]]:
+    """The bash emitter (bounded `flock -w`) and the TypeScript client, where they run."""
+    from scripts.torture.kill9 import EXTRA_KINDS, Slot
+
+    return [build(root, Slot(kind, f"s-{kind}")) for kind, build in EXTRA_KINDS.items()]
+
+
 def _trial(work: Path, number: int, rng: random.Random, result: Result) -> list[str]:
     root = work / f"t{number}" / ".loki"
     env = dict(LOKI_EVENTS_LOCK_TIMEOUT=str(LOCK_BOUND))
-    outs = [work / f"t{number}.{i}.out" for i in range(3)]
+    commands = [python_writer(root, f"s{i}", 0, "--payload-bytes", "64") for i in range(3)] + other_writers(root)
+    outs = [work / f"t{number}.{i}.out" for i in range(len(commands))]
     procs = []
-    for i, out in enumerate(outs):
+    for argv, out in zip(commands, outs):
         with open(out, "wb") as handle:
-            procs.append(subprocess.Popen(python_writer(root, f"s{i}", 0, "--payload-bytes", "64"), stdout=handle,
-                                          stderr=subprocess.DEVNULL, env=child_env(**env)))
+            procs.append(subprocess.Popen(argv, stdout=handle, stderr=subprocess.DEVNULL, env=child_env(**env)))
     victim = procs[0]
     try:
         time.sleep(0.3)  # let every writer get going
