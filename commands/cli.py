@@ -44,6 +44,7 @@ COMMAND_MODULES = (
     "commands.log_cli",
     "commands.demo_cli",
     "commands.checkpoint_cli",
+    "commands.policy_cli",
 )
 
 

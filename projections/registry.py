@@ -6,7 +6,8 @@ from .base import Projection
 
 def all_projections() -> list[Projection]:
     """Return fresh instances of every built-in projection (imported lazily: CLI start-up stays fast)."""
+    from .approvals import ApprovalsProjection
     from .checkpoints import CheckpointProjection
 
-    found: list[Projection] = [CheckpointProjection()]
+    found: list[Projection] = [CheckpointProjection(), ApprovalsProjection()]
     return found

@@ -1,0 +1,335 @@
+"""Secret and PII detection: one shared pattern set for the policy engine and the scrubbers.
+
+A :class:`Detector` is a name, a category (``secret`` or ``pii``), a compiled regex and an
+optional validator (the Luhn check for card numbers). :func:`scan` finds, :func:`redact`
+replaces. Both are pure. Other modules extend the set by building their own tuple::
+
+    MY_DETECTORS = DEFAULT_DETECTORS + (detector("ipv4", "pii", r"..."),)
+    redact(text, MY_DETECTORS)
+
+Every pattern goes through :func:`check_pattern` when its detector is built, which rejects the
+shapes that can backtrack catastrophically: every repeat must be bounded, and a repeat that
+may match more than once must repeat a single character (``[a-z]{1,64}``, never ``(ab)+`` or
+``(a|b)*``). Only optional groups (``(...)?``) may hold further repeats. So the work per start
+position has a fixed bound and a scan is linear in the text.
+
+Names are stable: they appear in recorded policy decisions and in redaction labels
+(``[REDACTED:aws_access_key]``). Bump :data:`RULES_VERSION` when what a detector matches changes.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+RULES_VERSION = "1"
+
+#: The largest bound a repeat may have; keeps the per-position work of every pattern bounded.
+MAX_REPEAT = 16384
+
+SECRET = "secret"
+PII = "pii"
+
+if sys.version_info >= (3, 11):
+    import re._constants as _sre_c  # type: ignore[import-not-found]
+    import re._parser as _sre_parse  # type: ignore[import-not-found]
+else:  # pragma: no cover - Python 3.10
+    import sre_constants as _sre_c
+    import sre_parse as _sre_parse
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    """One kind of secret or PII: ``group`` is the part of a match that is sensitive."""
+
+    name: str
+    category: str
+    pattern: re.Pattern[str]
+    validator: Callable[[str], bool] | None = None
+    group: int = 0
+    #: Cheap pre-checks: the text must contain one of ``requires``, and its lower-case form one
+    #: of ``requires_ci``, or the regex is skipped (most text has none of them).
+    requires: tuple[str, ...] = ()
+    requires_ci: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Where a detector found something; the sensitive text itself is never carried."""
+
+    detector: str
+    category: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"detector": self.detector, "category": self.category, "start": self.start, "end": self.end}
+
+
+class UnsafePatternError(ValueError):
+    """A pattern could backtrack catastrophically (see the module docstring)."""
+
+
+def check_pattern(pattern: str, flags: int = 0) -> None:
+    """Raise UnsafePatternError unless every repeat in ``pattern`` is bounded and simple."""
+    _check_tree(_sre_parse.parse(pattern, flags), pattern)
+
+
+def _check_tree(tree, pattern: str) -> None:
+    for op, av in tree:
+        if op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, getattr(_sre_c, "POSSESSIVE_REPEAT", None)):
+            low, high, item = av
+            if high is _sre_c.MAXREPEAT or high > MAX_REPEAT:
+                raise UnsafePatternError(f"{pattern!r}: unbounded repeat (use {{0,{MAX_REPEAT}}} at most)")
+            if high > 1 and not _single_char(item):
+                raise UnsafePatternError(f"{pattern!r}: a repeated group must match one character")
+            _check_tree(item, pattern)
+        elif op is _sre_c.SUBPATTERN:
+            _check_tree(av[-1], pattern)
+        elif op is _sre_c.BRANCH:
+            for branch in av[1]:
+                _check_tree(branch, pattern)
+        elif op in (_sre_c.ASSERT, _sre_c.ASSERT_NOT):
+            _check_tree(av[1], pattern)
+
+
+def _single_char(item) -> bool:
+    return len(item) == 1 and item[0][0] in (_sre_c.LITERAL, _sre_c.NOT_LITERAL, _sre_c.IN, _sre_c.ANY)
+
+
+def detector(
+    name: str,
+    category: str,
+    pattern: str,
+    *,
+    flags: int = 0,
+    validator: Callable[[str], bool] | None = None,
+    group: int = 0,
+    requires: Iterable[str] = (),
+    requires_ci: Iterable[str] = (),
+) -> Detector:
+    """Build a detector, refusing patterns that could backtrack catastrophically."""
+    if category not in (SECRET, PII):
+        raise ValueError(f"detector {name!r}: category must be {SECRET!r} or {PII!r}, not {category!r}")
+    check_pattern(pattern, flags)
+    return Detector(name, category, re.compile(pattern, flags), validator, group, tuple(requires),
+                    tuple(w.lower() for w in requires_ci))
+
+
+def luhn_valid(number: str) -> bool:
+    """Return whether the digits of ``number`` (13 to 19 of them) pass the Luhn check."""
+    digits = [ord(c) - 48 for c in number if "0" <= c <= "9"]
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+#: Issuer prefixes of the card networks (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay):
+#: a Luhn-valid run of digits outside them is far more likely an id than a card.
+_CARD_PREFIX = re.compile(r"4|5[1-5]|2(?:2[2-9]|[3-6][0-9]|7[01]|720)|3[47]|3[05689]|6(?:011|5|4[4-9]|2)")
+
+
+def _card_valid(text: str) -> bool:
+    digits = "".join(c for c in text if "0" <= c <= "9")
+    return _CARD_PREFIX.match(digits) is not None and luhn_valid(digits)
+
+
+def _ssn_valid(text: str) -> bool:
+    area, group, serial = text.split("-")
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def _keywords(words: Iterable[str]) -> str:
+    """An alternation of case-insensitive keywords, grouped by first letter.
+
+    Starting each branch with a plain character class lets the regex engine skip positions
+    that cannot start a keyword; a bare ``(?i)(?:a|b|...)`` tries every branch everywhere.
+    """
+    by_first: dict[str, list[str]] = {}
+    for word in words:
+        by_first.setdefault(word[0].lower(), []).append(word[1:])
+    return "(?:" + "|".join(
+        f"[{c.upper()}{c}](?i:{'|'.join(sorted(rest, key=len, reverse=True))})" for c, rest in by_first.items()
+    ) + ")"
+
+
+_SECRET_KEYS = (
+    "password", "passwd", "passphrase", "pwd", "secret", "secret[_-]?key", "client[_-]?secret", "api[_-]?key",
+    "apikey", "access[_-]?key", "private[_-]?key", "auth[_-]?token", "access[_-]?token", "refresh[_-]?token", "token",
+)
+_DIGIT_CHARS = tuple("0123456789")
+
+# Patterns start with a literal where they can, and check the character before it with a
+# fixed-width look-behind instead of a leading \b: a literal prefix lets the engine jump
+# straight to candidates, which makes a scan of ordinary text several times faster.
+# [0-9], not \d: \d also matches other scripts' digits, which no key or card number uses.
+
+#: The built-in set, most specific first: where two detectors overlap, the earlier one wins.
+DEFAULT_DETECTORS: tuple[Detector, ...] = (
+    detector(
+        "private_key", SECRET,
+        r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY( BLOCK)?-----"
+        r"(?:[\s\S]{0,8192}?-----END[ A-Z0-9]{0,40}PRIVATE KEY( BLOCK)?-----)?",
+        requires=("PRIVATE KEY",),
+    ),
+    detector("aws_access_key", SECRET, r"(?:AKIA|ASIA|ABIA|ACCA)(?<![A-Za-z0-9_]....)[0-9A-Z]{16}(?![A-Za-z0-9_])",
+             requires=("AKIA", "ASIA", "ABIA", "ACCA")),
+    detector(
+        "aws_secret_key", SECRET,
+        r"[Aa](?i:ws[_-]?secret(?:[_-]?access)?(?:[_-]?key)?)[\"']?[ \t]{0,5}[:=][ \t]{0,5}[\"']?"
+        r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
+        group=1, requires_ci=("secret",),
+    ),
+    detector("github_token", SECRET,
+             r"(?:gh[pousr]_(?<![A-Za-z0-9_]....)[A-Za-z0-9]{36,255}|github_pat_(?<![A-Za-z0-9_].{11})[A-Za-z0-9_]{22,255})"
+             r"(?![A-Za-z0-9_])",
+             requires=("gh",)),
+    detector("anthropic_key", SECRET, r"sk-ant-(?<![\w-]sk-ant-)[A-Za-z0-9_-]{20,255}", requires=("sk-ant-",)),
+    detector("openai_key", SECRET, r"sk-(?<![\w-]sk-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,255}", requires=("sk-",)),
+    detector("slack_token", SECRET, r"xox[abposr]-(?<![\w-]xox.-)[A-Za-z0-9-]{10,255}", requires=("xox",)),
+    detector("slack_webhook", SECRET, r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,255}",
+             requires=("hooks.slack.com",)),
+    detector("google_api_key", SECRET, r"AIza(?<![\w-]AIza)[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", requires=("AIza",)),
+    detector("jwt", SECRET, r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{5,8192}\.eyJ[A-Za-z0-9_-]{5,8192}\.[A-Za-z0-9_-]{0,8192}",
+             requires=("eyJ",)),
+    detector("bearer_token", SECRET, r"[Bb](?i:earer)[ \t]{1,5}([A-Za-z0-9._~+/-]{16,4096}=?=?)",
+             group=1, requires_ci=("bearer",)),
+    detector("url_credentials", SECRET, r"://[^\s:/@]{1,256}:([^\s/@]{1,256})@[^\s/@]{1,256}", group=1,
+             requires=("://",)),
+    detector(
+        "secret_assignment", SECRET,
+        _keywords(_SECRET_KEYS) + r"[\"']?[ \t]{0,5}(?::|=|:=|=>)[ \t]{0,5}[\"']?([^\s\"'`,;]{6,512})",
+        group=1, requires=(":", "="), requires_ci=("passw", "passph", "pwd", "secret", "key", "token"),
+    ),
+    detector("email", PII, r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}\b",
+             requires=("@",)),
+    detector("ssn", PII, r"[0-9]{3}-(?<![0-9-][0-9]{3}-)[0-9]{2}-[0-9]{4}(?![0-9-])", validator=_ssn_valid,
+             requires=("-",)),
+    detector(
+        "card_number", PII,
+        r"[0-9]{4}(?<![0-9-][0-9]{4})(?:[0-9]{9,15}|([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{4}[0-9]{0,3}|[ -][0-9]{6}[ -][0-9]{5})"
+        r"(?![0-9-])",
+        validator=_card_valid, requires=_DIGIT_CHARS,
+    ),
+    detector(
+        "phone", PII,
+        # North American shapes: +CC prefix or (area) code may use spaces; a bare number needs
+        # a consistent - or . separator, so "200 300 4000" in prose is not a phone number.
+        r"(?:\+(?<![\w+]\+)[0-9]{1,3}[ .-]?(?:\([2-9][0-9]{2}\)[ ]?|[2-9][0-9]{2}[ .-])[2-9][0-9]{2}[ .-]"
+        r"|\((?<![\w(]\()[2-9][0-9]{2}\)[ ]?[2-9][0-9]{2}[ .-]"
+        r"|[2-9][0-9]{2}(?<![\w+(.-][0-9]{3})([.-])[2-9][0-9]{2}\1)"
+        r"[0-9]{4}(?![0-9-])",
+        requires=_DIGIT_CHARS,
+    ),
+)
+
+
+def scan(text: str, detectors: Iterable[Detector] = DEFAULT_DETECTORS) -> list[Finding]:
+    """Find secrets and PII in ``text``: non-overlapping findings in text order."""
+    found: list[tuple[int, int, int, Detector]] = []
+    lowered: str | None = None
+    for rank, item in enumerate(detectors):
+        if item.requires and not _contains_any(text, item.requires):
+            continue
+        if item.requires_ci:
+            if lowered is None:
+                lowered = text.lower()
+            if not _contains_any(lowered, item.requires_ci):
+                continue
+        if item.validator is None:
+            for match in item.pattern.finditer(text):
+                start, end = match.span(item.group)
+                if start < end:
+                    found.append((start, rank, end, item))
+        else:
+            _validated(text, item, rank, found)
+    return _without_overlaps(found) if found else []
+
+
+def _validated(text: str, item: Detector, rank: int, found: list) -> None:
+    # A candidate the validator rejects may hide a valid one that starts inside it (a stray
+    # group of digits before a card number): search again from the next position, not its end.
+    search, validator, pos = item.pattern.search, item.validator, 0
+    while True:
+        match = search(text, pos)
+        if match is None:
+            return
+        start, end = match.span(item.group)
+        if start < end and validator(match.group(item.group)):
+            found.append((start, rank, end, item))
+            pos = match.end()
+        else:
+            pos = match.start() + 1
+
+
+def _contains_any(text: str, needles: tuple[str, ...]) -> bool:
+    for needle in needles:
+        if needle in text:
+            return True
+    return False
+
+
+def _without_overlaps(found: list[tuple[int, int, int, Detector]]) -> list[Finding]:
+    found.sort(key=lambda f: (f[0], f[1]))
+    kept: list[Finding] = []
+    for start, _rank, end, item in found:
+        if kept and start < kept[-1].end:
+            continue
+        kept.append(Finding(item.name, item.category, start, end))
+    return kept
+
+
+def label(name: str) -> str:
+    """The text a redacted span is replaced with."""
+    return f"[REDACTED:{name}]"
+
+
+def redact(text: str, detectors: Iterable[Detector] = DEFAULT_DETECTORS) -> str:
+    """Replace every secret and PII span in ``text`` with a ``[REDACTED:name]`` label."""
+    return _replace(text, scan(text, detectors))
+
+
+def _replace(text: str, findings: list[Finding]) -> str:
+    if not findings:
+        return text
+    parts: list[str] = []
+    cursor = 0
+    for finding in findings:
+        parts.append(text[cursor:finding.start])
+        parts.append(label(finding.detector))
+        cursor = finding.end
+    parts.append(text[cursor:])
+    return "".join(parts)
+
+
+def redact_tree(value: Any, detectors: Iterable[Detector] = DEFAULT_DETECTORS) -> tuple[Any, int]:
+    """Redact every string (keys and values) in nested dicts, lists and tuples; return it and a count."""
+    detectors = tuple(detectors)
+    if isinstance(value, str):
+        findings = scan(value, detectors)
+        return _replace(value, findings), len(findings)
+    if isinstance(value, dict):
+        out, total = {}, 0
+        for key, item in value.items():
+            new_key, n_key = redact_tree(key, detectors)
+            new_item, n_item = redact_tree(item, detectors)
+            out[new_key] = new_item
+            total += n_key + n_item
+        return out, total
+    if isinstance(value, (list, tuple)):
+        pairs = [redact_tree(item, detectors) for item in value]
+        items = [p[0] for p in pairs]
+        return (items if isinstance(value, list) else tuple(items)), sum(p[1] for p in pairs)
+    return value, 0
+
+
+__all__ = [
+    "DEFAULT_DETECTORS", "Detector", "Finding", "MAX_REPEAT", "PII", "RULES_VERSION", "SECRET",
+    "UnsafePatternError", "check_pattern", "detector", "label", "luhn_valid", "redact", "redact_tree", "scan",
+]

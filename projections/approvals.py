@@ -1,0 +1,101 @@
+"""Approval gates as a projection: every approval request and its answer, folded from the log.
+
+Events (see docs/POLICY.md): ``approval.requested`` opens a request, ``approval.granted`` or
+``approval.denied`` closes it (the first answer wins; later ones are ignored, as the writer's
+expected-version check also ensures), ``approval.notified`` records a webhook delivery.
+Pending approvals therefore survive restarts: they are whatever the log says is still open.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from eventlog import Event
+from eventlog.fsutil import atomic_write
+
+PENDING, GRANTED, DENIED = "pending", "granted", "denied"
+
+
+class Approval(msgspec.Struct, kw_only=True):
+    """One approval request and, once answered, its answer."""
+
+    approval_id: str
+    status: str = PENDING
+    point: str | None = None
+    rule: str | None = None
+    reason: str | None = None
+    context: dict[str, Any] = msgspec.field(default_factory=dict)
+    requested_seq: int = 0
+    requested_at: str | None = None
+    expires_at: str | None = None
+    on_timeout: str = "deny"
+    decided_seq: int | None = None
+    decided_at: str | None = None
+    decided_by: str | None = None
+    decision_reason: str | None = None
+    auto: bool = False
+    notified: str | None = None
+
+
+class ApprovalsState(msgspec.Struct):
+    approvals: dict[str, Approval] = msgspec.field(default_factory=dict)
+
+    def pending(self) -> list[Approval]:
+        return sorted((a for a in self.approvals.values() if a.status == PENDING), key=lambda a: a.requested_seq)
+
+
+class ApprovalsProjection:
+    """The ``approvals`` projection; its view is `.loki/state/approvals.json` (pending requests)."""
+
+    name = "approvals"
+    version = 1
+    state_type = ApprovalsState
+
+    def initial(self) -> ApprovalsState:
+        return ApprovalsState()
+
+    def apply(self, state: ApprovalsState, event: Event) -> ApprovalsState:
+        if event.type != "approval":
+            return state
+        payload = event.payload
+        approval_id = payload.get("approval_id")
+        if not isinstance(approval_id, str):
+            return state
+        action = payload.get("action")
+        current = state.approvals.get(approval_id)
+        if action == "requested" and current is None:
+            state.approvals[approval_id] = _requested(approval_id, event)
+        elif action in (GRANTED, DENIED) and current is not None and current.status == PENDING:
+            current.status = action
+            current.decided_seq = event.seq
+            current.decided_at = event.timestamp
+            current.decided_by = _text(payload.get("by"))
+            current.decision_reason = _text(payload.get("reason"))
+            current.auto = payload.get("auto") is True
+        elif action == "notified" and current is not None:
+            current.notified = "delivered" if payload.get("delivered") is True else "failed"
+        return state
+
+    def write_views(self, state: ApprovalsState, loki_dir: Path) -> None:
+        target = Path(loki_dir) / "state" / "approvals.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        body = {"pending": state.pending()}
+        atomic_write(target, msgspec.json.encode(body, order="deterministic") + b"\n")
+
+
+def _requested(approval_id: str, event: Event) -> Approval:
+    payload = event.payload
+    context = payload.get("context")
+    on_timeout = payload.get("on_timeout")
+    return Approval(
+        approval_id=approval_id, point=_text(payload.get("point")), rule=_text(payload.get("rule")),
+        reason=_text(payload.get("reason")), context=context if isinstance(context, dict) else {},
+        requested_seq=event.seq, requested_at=event.timestamp, expires_at=_text(payload.get("expires_at")),
+        on_timeout=on_timeout if on_timeout in ("approve", "deny") else "deny",
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
