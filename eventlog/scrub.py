@@ -34,7 +34,7 @@ from .secrets import DEFAULT_DETECTORS, PII, SECRET, Detector, Finding, detector
 #: Bump when what the crash rules match or keep changes (the shared set has its own version).
 RULES_VERSION = f"{_secrets.RULES_VERSION}.c1"
 
-MAX_TEXT = 256 * 1024
+MAX_TEXT = 64 * 1024
 MAX_DEPTH = 32
 TOP_FRAMES = 5
 UNKNOWN_CLASS = "UnknownError"
@@ -60,7 +60,7 @@ _KEYS = _secrets._keywords(_secrets._SECRET_KEYS + _EXTRA_SECRET_KEYS)
 # Key, optional closing quote (also JSON escaped inside a string: \"), separator, then a value.
 _ASSIGN = _KEYS + r"\\{0,2}[\"']?[ \t]{0,5}(?::|=|:=|=>)[ \t]{0,5}"
 _SECRET_KEY = re.compile(_KEYS)
-_TOKEN_CHARS = "A-Za-z0-9_+/=-"
+_TOKEN_CHARS = "A-Za-z0-9_+/-"
 
 
 def _ipv6_valid(text: str) -> bool:
@@ -82,13 +82,17 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 
 #: The crash additions, in priority order; they run after the shared set.
 CRASH_EXTRA_DETECTORS: tuple[Detector, ...] = (
-    # A key block cut off before its END line: everything after BEGIN goes.
-    detector("private_key", SECRET, r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY( BLOCK)?-----[\s\S]{0,16384}?"
-             r"(?:-----END[ A-Z0-9]{0,40}PRIVATE KEY( BLOCK)?-----|\Z)", requires=("PRIVATE KEY",)),
+    # A key block cut off before its END line must go too: so the 16 KB after any BEGIN line
+    # go, END or not (greedy, so a scan stays linear; a lazy search for END per header is not).
+    detector("private_key", SECRET, r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY( BLOCK)?-----[\s\S]{0,16384}",
+             requires=("PRIVATE KEY",)),
     detector(HOME_PATH, PII, r"/(?:home|Users)/[^/\\\s\"'<>:;|,()\[\]{}]{1,255}", requires=("/home/", "/Users/")),
     detector(HOME_PATH, PII, r"[A-Za-z]:(?:\\\\|\\|/)[Uu](?i:sers)(?:\\\\|\\|/)[^\\/\s\"'<>:;|,()\[\]{}]{1,255}",
              requires_ci=("users",)),
     detector("google_oauth", SECRET, r"(?:ya29\.|GOCSPX-)[0-9A-Za-z_-]{20,4096}", requires=("ya29.", "GOCSPX-")),
+    # The shared rule only runs on text holding "gh", which "github_pat_" does not.
+    detector("github_token", SECRET, r"github_pat_(?<![A-Za-z0-9_].{11})[A-Za-z0-9_]{22,255}(?![A-Za-z0-9_])",
+             requires=("github_pat_",)),
     detector("gitlab_token", SECRET, r"glpat-[0-9A-Za-z_-]{20,255}", requires=("glpat-",)),
     detector("npm_token", SECRET, r"npm_[A-Za-z0-9]{36,255}", requires=("npm_",)),
     detector("huggingface_token", SECRET, r"hf_[A-Za-z0-9]{30,255}", requires=("hf_",)),
@@ -110,9 +114,11 @@ CRASH_EXTRA_DETECTORS: tuple[Detector, ...] = (
              group=1, requires=("git@",)),
     detector("ip_address", PII, r"(?<![0-9.])" + _OCTET + r"\." + _OCTET + r"\." + _OCTET + r"\." + _OCTET
              + r"(?![0-9]|\.[0-9])", requires=(".",)),
-    detector("ip_address", PII, r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{1,44}(?![0-9A-Za-z:.])",
+    # Ends on a hex digit or colon, so a full stop after an address is not taken for part of it.
+    detector("ip_address", PII, r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}:[0-9A-Fa-f:.]{0,44}[0-9A-Fa-f:]"
+             r"(?![0-9A-Za-z:]|\.[0-9A-Za-z])",
              validator=_ipv6_valid, requires=(":",)),
-    detector("token", SECRET, f"(?<![{_TOKEN_CHARS}])[{_TOKEN_CHARS}]{{32,4096}}(?![{_TOKEN_CHARS}])",
+    detector("token", SECRET, f"(?<![{_TOKEN_CHARS}])[{_TOKEN_CHARS}]{{32,4096}}={{0,2}}(?![={_TOKEN_CHARS}])",
              validator=_high_entropy),
 )
 
@@ -173,8 +179,31 @@ def bounded(text: str, limit: int = MAX_TEXT) -> str:
 def scrub_text(text: str, detectors: Iterable[Detector] = CRASH_DETECTORS) -> tuple[str, int]:
     """Apply the deny rules to one string: return the scrubbed text and how many spans were replaced."""
     text = bounded(text)
-    findings = scan(text, detectors)
-    return _replace(text, findings), len(findings)
+    spans = find_spans(text, detectors)
+    return _replace(text, spans), len(spans)
+
+
+def find_spans(text: str, detectors: Iterable[Detector] = CRASH_DETECTORS) -> list[Finding]:
+    """Every span any detector matches, overlapping ones merged into one.
+
+    :func:`eventlog.secrets.scan` keeps the first of two overlapping findings and drops the
+    other, which suits a policy check; a scrubber must remove the union, or the tail of a key
+    that overlaps a broader earlier match would survive.
+    """
+    found: list[tuple[int, int, int, str, str]] = []
+    for rank, item in enumerate(detectors):
+        found.extend((f.start, rank, f.end, f.detector, f.category) for f in scan(text, (item,)))
+    found.sort()
+    merged: list[list] = []
+    for start, _rank, end, name, category in found:
+        if merged and start < merged[-1][1]:
+            last = merged[-1]
+            last[1] = max(last[1], end)
+            if last[2] == HOME_PATH and category == SECRET:
+                last[2:] = [name, category]  # a key inside a home path is labelled as a key
+        else:
+            merged.append([start, end, name, category])
+    return [Finding(name, category, start, end) for start, end, name, category in merged]
 
 
 def _replace(text: str, findings: list[Finding]) -> str:
