@@ -52,11 +52,27 @@ RARV_PHASES = frozenset({"REASON", "ACT", "REFLECT", "REVIEW", "VERIFY", "CLOSE"
 FRICTION_KINDS = frozenset({"retry_loop", "rate_limit_loop", "gate_failure"})
 RUNTIMES = frozenset({"python", "node", "bun", "deno", "bash"})
 
-_EXTRA_SECRET_KEYS = (
-    "credentials?", "cookie", "auth", "session[_-]?(?:id|key|token)", "signature", "dsn",
-    "connection[_-]?string", "private", "salt",
+#: Key names whose value is a secret (regex fragments, matched case-insensitively anywhere in a
+#: key, so DB_PASSWORD and aws_session_token count). A superset of the shared rule's list.
+_SECRET_KEY_WORDS = (
+    "password", "passwd", "passphrase", "pwd", "secret", "api[_-]?key", "apikey", "access[_-]?key",
+    "private", "token", "credentials?", "cookie", "auth", "session[_-]?(?:id|key)", "signature", "dsn",
+    "connection[_-]?string", "salt",
 )
-_KEYS = _secrets._keywords(_secrets._SECRET_KEYS + _EXTRA_SECRET_KEYS)
+
+
+def _keywords(words: Iterable[str]) -> str:
+    # Each branch starts with a plain character class, so the engine skips positions that
+    # cannot start a keyword instead of trying every branch everywhere.
+    by_first: dict[str, list[str]] = {}
+    for word in words:
+        by_first.setdefault(word[0].lower(), []).append(word[1:])
+    return "(?:" + "|".join(
+        f"[{c.upper()}{c}](?i:{'|'.join(sorted(rest, key=len, reverse=True))})" for c, rest in by_first.items()
+    ) + ")"
+
+
+_KEYS = _keywords(_SECRET_KEY_WORDS)
 # Key, optional closing quote (also JSON escaped inside a string: \"), separator, then a value.
 _ASSIGN = _KEYS + r"\\{0,2}[\"']?[ \t]{0,5}(?::|=|:=|=>)[ \t]{0,5}"
 _SECRET_KEY = re.compile(_KEYS)
