@@ -51,6 +51,10 @@ WHITELIST = (
 RARV_PHASES = frozenset({"REASON", "ACT", "REFLECT", "REVIEW", "VERIFY", "CLOSE", "ITERATION"})
 FRICTION_KINDS = frozenset({"retry_loop", "rate_limit_loop", "gate_failure"})
 RUNTIMES = frozenset({"python", "node", "bun", "deno", "bash"})
+#: Known values only, so a host name written into `os` by some emitter cannot pass.
+OPERATING_SYSTEMS = frozenset({"Linux", "Darwin", "Windows", "FreeBSD", "OpenBSD", "NetBSD", "SunOS", "AIX"})
+ARCHITECTURES = frozenset({"x86_64", "amd64", "arm64", "aarch64", "i386", "i686", "x86", "armv7l", "armv6l",
+                           "ppc64le", "ppc64", "s390x", "riscv64", "loongarch64", "mips64"})
 
 #: Key names whose value is a secret (regex fragments, matched case-insensitively anywhere in a
 #: key, so DB_PASSWORD and aws_session_token count). A superset of the shared rule's list.
@@ -375,7 +379,6 @@ def repository_of(remote_url: str) -> str | None:
 # ------------------------------------------------------------------------- the payload
 
 _HASH = re.compile(r"[0-9a-f]{64}")
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 _VERSION = re.compile(r"[0-9][0-9A-Za-z.+-]{0,31}")
 
 
@@ -390,8 +393,8 @@ def build_payload(raw: Mapping[str, Any], timestamp: str,
     error_class = error_class_of(scrubbed.get("error_class"))
     signatures = stack_signatures(scrubbed.get("stack"))[:TOP_FRAMES]
     payload = {
-        "os": _name(scrubbed.get("os")),
-        "arch": _name(scrubbed.get("arch")),
+        "os": _os(scrubbed.get("os")),
+        "arch": _arch(scrubbed.get("arch")),
         "loki_version": _version(scrubbed.get("loki_version")),
         "runtime": _runtime(scrubbed.get("runtime")),
         "error_class": error_class,
@@ -417,8 +420,15 @@ def captured_at(timestamp: str) -> str | None:
         return None
 
 
-def _name(value: Any) -> str | None:
-    return value if isinstance(value, str) and _NAME.fullmatch(value) and not scan(value, CRASH_DETECTORS) else None
+def _os(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    known = {name.lower(): name for name in OPERATING_SYSTEMS}
+    return known.get(value.lower().replace("win32", "windows"))
+
+
+def _arch(value: Any) -> str | None:
+    return value.lower() if isinstance(value, str) and value.lower() in ARCHITECTURES else None
 
 
 def _version(value: Any) -> str | None:
@@ -453,7 +463,7 @@ def validate_payload(payload: Any) -> list[str]:
     if problems:
         return problems
     checks = {
-        "os": _name, "arch": _name, "loki_version": _version, "runtime": _runtime, "rarv_phase": _phase,
+        "os": _os, "arch": _arch, "loki_version": _version, "runtime": _runtime, "rarv_phase": _phase,
         "exit_code": _exit_code, "project_id_hash": _hash, "fingerprint": _hash,
         "friction_kind": lambda v: v if v in FRICTION_KINDS else None,
         "rules_version": lambda v: v if v == RULES_VERSION else None,

@@ -44,6 +44,10 @@ def thread_boom():
     worker.start()
     worker.join()
 
+@app.command("exit-five")
+def exit_five():
+    sys.exit(5)
+
 main()
 """
 
@@ -192,6 +196,13 @@ def test_a_stopped_lock_holder_cannot_block_capture(tmp_path, ready):
         holder.stdout.close()
     (event,) = errors(ready)  # the next reader ingests the drop box
     assert event.payload["scrubbed"] is True
+
+
+def test_an_unexpected_exit_status_is_recorded(tmp_path, ready):
+    result = crash(tmp_path, ready, tmp_path / "home" / "uexit", command="exit-five")
+    assert result.returncode == 5
+    (event,) = errors(ready)
+    assert (event.action, event.payload["error_class"], event.payload["exit_code"]) == ("exit", "NonZeroExit", 5)
 
 
 def test_handled_failures_are_not_crashes(tmp_path, ready):

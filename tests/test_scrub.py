@@ -287,6 +287,10 @@ def test_payload_has_exactly_the_whitelist_and_validates():
     assert payload["rules_version"] == RULES_VERSION and payload["captured_at"] == "2026-02-21T10:00:00Z"
     assert "secret" not in json.dumps(payload) and "jane" not in json.dumps(payload)
     assert validate_payload(payload) == []
+    odd = build_payload({"error_class": "E", "os": "janes-macbook", "arch": "Jane", "loki_version": "v1"}, "x")
+    assert (odd["os"], odd["arch"], odd["loki_version"], odd["captured_at"]) == (None, None, None, None)
+    node = build_payload({"os": "win32", "arch": "ARM64"}, "2026-02-21T10:00:00Z")
+    assert (node["os"], node["arch"]) == ("Windows", "arm64")
 
 
 @pytest.mark.parametrize("change, problem", [
