@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from .crash_capture import guarded, install_thread_hook, remember_loki_dir
 from .errors import LokiGroup
 
 HELP = """\
@@ -49,6 +50,7 @@ COMMAND_MODULES = (
     "commands.metrics_cli",
     "commands.policy_cli",
     "commands.sync_cli",
+    "commands.crash_cli",
 )
 
 
@@ -61,6 +63,7 @@ def _root(
     ),
 ) -> None:
     ctx.obj = {"loki_dir": loki_dir}
+    remember_loki_dir(loki_dir)
 
 
 for _name in COMMAND_MODULES:
@@ -68,5 +71,9 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Console entry point of `lokilog`."""
-    app()
+    """Console entry point of `lokilog`: uncaught exceptions are recorded as scrubbed crash events."""
+    from .crash_cli import show_disclosure_once
+
+    install_thread_hook()
+    show_disclosure_once()
+    guarded(app)

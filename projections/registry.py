@@ -9,11 +9,12 @@ def all_projections() -> list[Projection]:
     from .approvals import ApprovalsProjection
     from .checkpoints import CheckpointProjection
     from .cost import CostProjection
+    from .crash_reports import CrashReportsProjection
     from .metrics import MetricsProjection
     from .trackers import TrackerProjection
 
     found: list[Projection] = [CheckpointProjection(), CostProjection(), MetricsProjection(), ApprovalsProjection(),
-                                TrackerProjection()]
+                                TrackerProjection(), CrashReportsProjection()]
     found += _audit()
     return found
 

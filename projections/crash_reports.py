@@ -1,0 +1,110 @@
+"""Crash reports: every `error` event, scrubbed to its whitelist-only payload, deduplicated by fingerprint.
+
+A ledger (a rollback never rewinds it). The view is one file per fingerprint,
+`.loki/crash/<fingerprint>-<first seen, YYYYMMDDTHHMMSSZ>.json`: the payload that `lokilog crash
+submit` would send (exactly, nothing more), and beside it the local facts that never leave the
+machine (occurrences, first and last seen, the seqs of the first and last event).
+
+``apply`` scrubs with :func:`eventlog.scrub.build_payload` (pure); an event the scrubber cannot
+handle is counted in ``skipped`` and yields no report: fail closed.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from eventlog import Event
+from eventlog.fsutil import atomic_write
+from eventlog.scrub import build_payload
+
+CRASH_DIR = Path("crash")
+_REPORT_NAME = re.compile(r"[0-9a-f]{64}-[0-9]{8}T[0-9]{6}Z\.json")
+
+State = dict[str, Any]
+
+
+class CrashReportsProjection:
+    """The ``crash_reports`` projection of `error` events."""
+
+    name = "crash_reports"
+    version = 1
+    state_type = dict[str, Any]
+    rewindable = False
+
+    def initial(self) -> State:
+        return {"reports": {}, "skipped": 0}
+
+    def apply(self, state: State, event: Event) -> State:
+        if event.type != "error":
+            return state
+        try:
+            payload = build_payload(event.payload, event.timestamp)
+        except Exception:  # noqa: BLE001 - fail closed: an unscrubbable event makes no report
+            state["skipped"] += 1
+            return state
+        key = payload["fingerprint"]
+        report = state["reports"].get(key)
+        if report is None:
+            state["reports"][key] = {
+                "id": report_id(key, payload["captured_at"] or _compact_time(event.timestamp)),
+                "scrubbed": True,
+                "occurrences": 1,
+                "first_seen": payload["captured_at"],
+                "last_seen": payload["captured_at"],
+                "first_seq": event.seq,
+                "last_seq": event.seq,
+                "payload": payload,
+            }
+        else:
+            report["occurrences"] += 1
+            report["last_seen"] = payload["captured_at"] or report["last_seen"]
+            report["last_seq"] = event.seq
+        return state
+
+    def write_views(self, state: State, loki_dir: Path) -> None:
+        folder = Path(loki_dir) / CRASH_DIR
+        wanted = {f"{r['id']}.json": _encode(r) for r in state["reports"].values()}
+        if not wanted and not folder.is_dir():
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in wanted.items():
+            path = folder / name
+            if _read(path) != data:
+                atomic_write(path, data)
+        for name in os.listdir(folder):
+            # Only files this view owns are removed (a rebuild of a log that lost events).
+            if _REPORT_NAME.fullmatch(name) and name not in wanted:
+                (folder / name).unlink(missing_ok=True)
+
+
+def report_id(fingerprint: str, seen: str) -> str:
+    """``<fingerprint>-<YYYYMMDDTHHMMSSZ>``: also the report's file name without ``.json``."""
+    return f"{fingerprint}-{seen.replace('-', '').replace(':', '')}"
+
+
+def _compact_time(timestamp: str) -> str:
+    digits = re.sub(r"[^0-9]", "", timestamp)[:14].ljust(14, "0")
+    return f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}T{digits[8:10]}:{digits[10:12]}:{digits[12:14]}Z"
+
+
+def _encode(report: dict[str, Any]) -> bytes:
+    return msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n"
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def reports(state: State) -> list[dict[str, Any]]:
+    """The reports, most recently seen first."""
+    return sorted(state["reports"].values(), key=lambda r: (r["last_seq"], r["id"]), reverse=True)
+
+
+__all__ = ["CRASH_DIR", "CrashReportsProjection", "report_id", "reports"]
