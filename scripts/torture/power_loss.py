@@ -75,7 +75,10 @@ def _operation(log: FileEventLog, root: Path, rng: random.Random, n: int, stored
         return [r.id for r in log.append_many([NewEvent(type="task", source="power", payload={"n": n, "i": i}) for i in range(3)])]
     if kind == "retry" and stored:
         event_id = rng.choice(stored)
-        return [log.append("task", "power", {"retry": True}, id=event_id).id] if event_id.startswith("pl-") else []
+        if not event_id.startswith("pl-"):
+            return []
+        # A retry is the same event again (same id, same content): it must not be stored twice.
+        return [log.append("task", "power", {"n": int(event_id[3:])}, id=event_id).id]
     event = Event(seq=0, id=new_event_id(), type="task", source="dropper", timestamp=now_timestamp(),
                   version=FORMAT_VERSION, payload={"n": n})
     drop(log.paths.pending, event)  # what any emitter in any language may do
