@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,8 +73,9 @@ def hypothesis_campaign(name: str, examples: int, seed: int, result: Result) -> 
 
 def atheris_campaign(name: str, runs: int, result: Result) -> None:
     script = Path(__file__).with_name("fuzz_atheris.py")
-    done = subprocess.run([sys.executable, str(script), name, f"-runs={runs}", "-max_len=512"],
-                          capture_output=True, text=True, env=child_env(), timeout=300)
+    with tempfile.TemporaryDirectory(prefix="lokilog-fuzz-") as scratch:
+        done = subprocess.run([sys.executable, str(script), name, f"-runs={runs}", "-max_len=512"],
+                              capture_output=True, text=True, env=child_env(LOKILOG_FUZZ_SCRATCH=scratch), timeout=300)
     result.trials += runs
     if done.returncode:
         tail = [line for line in done.stderr.splitlines() if line.strip()][-4:]

@@ -6,6 +6,9 @@ fuzzer (fuzz.py) and the coverage-guided one (fuzz_atheris.py).
 """
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +20,10 @@ from eventlog import FileEventLog  # noqa: E402
 from eventlog.codec import check_timestamp, decode_chunk, decode_event, decode_raw, iter_lines  # noqa: E402
 from eventlog.errors import EventLogError  # noqa: E402
 
-_SCRATCH = Path(tempfile.mkdtemp(prefix="lokilog-fuzz-"))
+# A fuzzing child (atheris exits without running atexit) gets its scratch from its parent.
+_SCRATCH = Path(os.environ.get("LOKILOG_FUZZ_SCRATCH") or tempfile.mkdtemp(prefix="lokilog-fuzz-"))
+if "LOKILOG_FUZZ_SCRATCH" not in os.environ:
+    atexit.register(shutil.rmtree, _SCRATCH, True)
 VALID_LINE = (b'{"seq":1,"id":"a1","type":"task","source":"runner","timestamp":"2026-01-01T00:00:00.000Z",'
               b'"version":"1.0","payload":{"action":"start","task_id":"t1"}}')
 
@@ -43,23 +49,29 @@ def log_chunk(data: bytes) -> None:
 
 def segment_tail(data: bytes) -> None:
     """The bytes as the end of the active segment: recovery cuts what is not a next event."""
-    root = Path(tempfile.mkdtemp(dir=_SCRATCH)) / ".loki"
-    (root / "events" / "log").mkdir(parents=True)
-    (root / "events" / "log" / "00000000000000000001.jsonl").write_bytes(VALID_LINE + b"\n" + data)
-    with FileEventLog(root) as log:
-        log.recover()
-        seqs = [e.seq for e in log.read()]
-        if seqs != list(range(1, len(seqs) + 1)):
-            raise AssertionError(f"after recovery the seqs are {seqs}")
-        log.append("task", "fuzz")
+    with tempfile.TemporaryDirectory(dir=_SCRATCH) as scratch:
+        root = Path(scratch) / ".loki"
+        (root / "events" / "log").mkdir(parents=True)
+        (root / "events" / "log" / "00000000000000000001.jsonl").write_bytes(VALID_LINE + b"\n" + data)
+        with FileEventLog(root) as log:
+            log.recover()
+            seqs = [e.seq for e in log.read()]
+            if seqs != list(range(1, len(seqs) + 1)):
+                raise AssertionError(f"after recovery the seqs are {seqs}")
+            log.append("task", "fuzz")
 
 
 def pending_file(data: bytes) -> None:
     from eventlog.pending import read_pending
 
-    path = Path(tempfile.mkstemp(dir=_SCRATCH, suffix=".json")[1])
-    path.write_bytes(data)
-    read_pending(path)
+    handle, name = tempfile.mkstemp(dir=_SCRATCH, suffix=".json")
+    os.close(handle)
+    path = Path(name)
+    try:
+        path.write_bytes(data)
+        read_pending(path)
+    finally:
+        path.unlink()
 
 
 def cli_payload(data: bytes) -> None:
