@@ -29,7 +29,7 @@ from eventlog.verify import verify_log
 
 HERE = Path(__file__).resolve().parent
 SEGMENT = "events/log/00000000000000000001.jsonl"
-WRITES = 6
+WRITES = 10
 
 
 def _strace(root: Path, syscall: str, error: str, when: str, traced: bool = True) -> list[str]:
