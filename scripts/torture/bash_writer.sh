@@ -11,7 +11,9 @@ source "$here/../lokilog-emit"
 root=$1 tag=$2 count=$3
 pad=$(printf "%${4:-0}s" "")
 n=0
+parent=$PPID
 while (( count == 0 || n < count )); do
+    kill -0 "$parent" 2>/dev/null || exit 0  # never outlive the suite
     started=$EPOCHREALTIME
     if [[ ${BASH_WRITER_MODE-} == command ]]; then
         # One `lokilog-emit` process per event, as hooks call it.

@@ -9,7 +9,7 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 with atheris.instrument_imports(include=["eventlog", "commands", "projections"]):
-    from scripts.torture.fuzz_targets import SEEDS, TARGETS, call
+    from scripts.torture.fuzz_targets import SEEDS, call
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -59,8 +60,11 @@ def _say(line: str) -> None:
 def main(argv=None) -> int:
     opts = _options(argv)
     numbers = itertools.count(opts.start) if opts.count == 0 else iter(range(opts.start, opts.start + opts.count))
+    parent = os.getppid()
     with FileEventLog(opts.root) as log:
         while True:
+            if os.getppid() != parent:
+                return 0  # the suite died: never outlive the caller (a Loki Mode lesson)
             batch = [_draft(opts, n) for n in itertools.islice(numbers, opts.batch)]
             if not batch:
                 return 0
