@@ -6,5 +6,7 @@ from .base import Projection
 
 def all_projections() -> list[Projection]:
     """Return fresh instances of every built-in projection (imported lazily: CLI start-up stays fast)."""
-    found: list[Projection] = []
+    from .run_state import RunStateProjection
+
+    found: list[Projection] = [RunStateProjection()]
     return found
