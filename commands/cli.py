@@ -43,6 +43,7 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "commands.log_cli",
     "commands.demo_cli",
+    "commands.projection_cli",
 )
 
 
