@@ -23,7 +23,10 @@ from eventlog.locking import LogLock
 
 from .base import Projection, project
 from .fold import DeadLetter, FoldOutcome, fold
-from .snapshots import ProjectionFiles, Snapshot, decode_state
+from .snapshots import ProjectionFiles, Snapshot, decode_state, encode_state
+
+#: States remembered from rollback rewinds (by seq), per runner.
+_MAX_REWINDS = 64
 
 #: progress(name, seq_done, head_seq) during long folds (rebuilds).
 Progress = Callable[[str, int, int], None]
@@ -64,6 +67,7 @@ class Runner:
         self._lock = LogLock(self.files.lock)
         self._lock_timeout = lock_timeout
         self._base: tuple[int, bytes] | None = None  # (seq, encoded state) of the last snapshot
+        self._rewinds: dict[int, bytes] = {}         # seq -> encoded state, computed by rewinds
         self._snapshot_at = (0, time.monotonic())     # (events folded, when) at the last snapshot
         self._views_seq: int | None = None
         self._distrusted = False  # the files on disk are not to be trusted: overwrite them
@@ -138,15 +142,24 @@ class Runner:
         return tick
 
     def _restore(self, target: int) -> Any:
-        # A rollback to ``target``: fold a fresh copy from the newest snapshot at or before it.
+        # A rollback to ``target``: fold a fresh copy from the newest known state at or before
+        # it (the snapshot, or an earlier rewind's result). Remembering rewinds keeps nested
+        # rollbacks linear: each one would otherwise re-fold every rollback before it.
+        candidates = {seq: data for seq, data in self._rewinds.items() if seq <= target}
         if self._base is not None and self._base[0] <= target:
-            outcome = FoldOutcome(decode_state(self._base[1], self.projection.state_type), self._base[0])
+            candidates.setdefault(self._base[0], self._base[1])
+        if candidates:
+            start = max(candidates)
+            outcome = FoldOutcome(decode_state(candidates[start], self.projection.state_type), start)
         else:
             outcome = self._initial()
         if target > outcome.seq:
             fold(self.projection, outcome, self._log.read(outcome.seq + 1, target, ingest=False), self._restore)
         if outcome.stopped is not None:
             raise ProjectionStoppedError(f"cannot rewind to seq {target}: seq {outcome.stopped.seq} is poison")
+        if len(self._rewinds) >= _MAX_REWINDS:
+            del self._rewinds[next(iter(self._rewinds))]
+        self._rewinds[target] = encode_state(outcome.state)
         return outcome.state
 
     # ------------------------------------------------------------------ writing
