@@ -164,16 +164,24 @@ class Runner:
 
     # ------------------------------------------------------------------ writing
 
-    def catch_up(self, write_views: bool = True, *, ingest: bool = False, force_snapshot: bool = False) -> ProjectionState:
-        """Fold up to the log's head, then write the snapshot (when due) and the views."""
+    def catch_up(self, write_views: bool = True, *, ingest: bool = False, force_snapshot: bool = False,
+                 snapshot: bool = True) -> ProjectionState:
+        """Fold up to the log's head, then write the views and the snapshot (when due).
+
+        ``snapshot=False`` leaves the snapshot to a later :meth:`save`: the watch daemon
+        writes views first and snapshots (an fsync) once the wake-up is answered.
+        """
         self.advance(ingest=ingest)
-        self.save(force=force_snapshot, views=write_views)
+        if snapshot:
+            self.save(force=force_snapshot, views=write_views)
+        elif write_views:
+            self.save(views=True, snapshot=False)
         return self.result()
 
-    def save(self, force: bool = False, views: bool = False, overwrite: bool = False) -> bool:
+    def save(self, force: bool = False, views: bool = False, overwrite: bool = False, snapshot: bool = True) -> bool:
         """Write the snapshot if due (or ``force``) and the views if they moved; False if locked out."""
         outcome = self.outcome
-        due = self._snapshot_due(force)
+        due = snapshot and self._snapshot_due(force)
         stale = views and self._views_seq != outcome.seq
         if not (due or stale):
             return True
@@ -185,12 +193,14 @@ class Runner:
         try:
             if not (overwrite or self._distrusted) and self.files.read_position().seq > outcome.seq:
                 return True  # another process already wrote newer files
-            if due:
-                self._write_snapshot()
+            # Views first: they are what readers wait for; the snapshot's fsync can follow.
+            # A crash between the two is harmless (views are rewritten at every start).
             if stale:
                 self.projection.write_views(outcome.state, self.loki_dir)
                 self._views_seq = outcome.seq
                 self.files.write_position(outcome.seq, outcome.head_id)
+            if due:
+                self._write_snapshot()
             self._distrusted = self._distrusted and not (due and stale)
             return True
         finally:

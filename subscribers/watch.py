@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from eventlog import EventLogError, FileEventLog, LockTimeoutError
+from eventlog.pending import list_pending
 
 from projections.base import Projection
 from projections.engine import ProjectionState, Runner
@@ -31,6 +33,7 @@ class CycleReport:
     """What one cycle did."""
 
     ingested: int = 0
+    folded_ns: int = 0  # when the last projection had folded the new events (before its views)
     projections: list[ProjectionState] = field(default_factory=list)
     delivered: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -69,7 +72,9 @@ class Watcher:
         for runner in self.runners:
             seen = len(runner.notices)
             try:
-                report.projections.append(runner.catch_up(write_views=True))
+                runner.advance()
+                report.folded_ns = time.time_ns()
+                report.projections.append(runner.catch_up(write_views=True, snapshot=False))
             except EventLogError as exc:
                 report.errors.append(f"projection {runner.projection.name}: {exc}")
             report.notices.extend(runner.notices[seen:])
@@ -81,9 +86,18 @@ class Watcher:
             _log.error("%s", line)
         if self.on_cycle is not None:
             self.on_cycle(report)
+        for runner in self.runners:
+            try:
+                runner.save()  # the snapshot, when due, once the views are out
+            except EventLogError as exc:
+                _log.error("projection %s: snapshot not written: %s", runner.projection.name, exc)
         return report
 
     def _ingest(self, report: CycleReport) -> None:
+        # Look before taking the lock: an appender holds it through its fsync, and waiting for
+        # that on every wake-up would add the writer's fsync to every cycle's latency.
+        if not list_pending(self.log.paths.pending):
+            return
         try:
             report.ingested = self.log.ingest_pending(timeout=0.5).ingested
         except LockTimeoutError:
