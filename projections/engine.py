@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from eventlog import FileEventLog, InvalidEventError, LockTimeoutError, parse_timestamp
+from eventlog import FileEventLog, InvalidEventError, LockTimeoutError, LogCorruptedError, parse_timestamp
+from eventlog.pending import list_pending
 from eventlog.locking import LogLock
 
 from .base import Projection, project
@@ -123,7 +125,9 @@ class Runner:
         start = self.outcome.seq + 1
         if to_seq is not None and to_seq < start:
             return self.outcome
-        events = self._log.read(start, to_seq, ingest=ingest)
+        if ingest:
+            _ingest_if_free(self._log)
+        events = chain.from_iterable(self._log.read_batches(start, to_seq))
         tick = self._tick if progress is None else self._progress_tick(progress, to_seq)
         if self.snapshot_every <= 0:
             tick = None if progress is None else tick
@@ -154,7 +158,8 @@ class Runner:
         else:
             outcome = self._initial()
         if target > outcome.seq:
-            fold(self.projection, outcome, self._log.read(outcome.seq + 1, target, ingest=False), self._restore)
+            events = chain.from_iterable(self._log.read_batches(outcome.seq + 1, target))
+            fold(self.projection, outcome, events, self._restore)
         if outcome.stopped is not None:
             raise ProjectionStoppedError(f"cannot rewind to seq {target}: seq {outcome.stopped.seq} is poison")
         if len(self._rewinds) >= _MAX_REWINDS:
@@ -337,6 +342,16 @@ def health(loki_dir: Path, projections: Iterable[Projection] | None = None) -> l
             "stopped": _letter(snapshot.stopped) if snapshot is not None and snapshot.stopped else None,
         })
     return report
+
+
+def _ingest_if_free(log: FileEventLog) -> None:
+    # As readers do: move the drop box into the log first, but never wait for the lock.
+    if not list_pending(log.paths.pending):
+        return
+    try:
+        log.ingest_pending(timeout=0)
+    except (LockTimeoutError, LogCorruptedError, PermissionError):
+        pass  # a writer holds the lock (and ingests), or a read-only reader still reads
 
 
 def _letter(letter: DeadLetter) -> dict[str, Any]:
