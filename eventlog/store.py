@@ -458,10 +458,14 @@ class FileEventLog:
     def read_batches(self, from_seq: int = 1, to_seq: int | None = None, *,
                      on_bad_line: OnBadLine | None = None) -> Iterator[list[Event]]:
         """Iterate stored events as lists (one per chunk read), in seq order: the fast path for folds."""
-        from .batches import scan_batches
-
         _check_range(from_seq, to_seq)
-        return scan_batches(self.paths.log_dir, from_seq, to_seq, index=self._read_index(), on_bad_line=on_bad_line)
+        return self.scanner(on_bad_line).batches(from_seq, to_seq)
+
+    def scanner(self, on_bad_line: OnBadLine | None = None):
+        """Return a BatchScanner: batch reads that resume where the previous one stopped."""
+        from .batches import BatchScanner
+
+        return BatchScanner(self.paths.log_dir, self._read_index(), on_bad_line)
 
     def get(self, seq: int) -> Event | None:
         """Return the event at ``seq``, or None."""

@@ -70,6 +70,7 @@ class Runner:
         self._lock_timeout = lock_timeout
         self._base: tuple[int, bytes] | None = None  # (seq, encoded state) of the last snapshot
         self._rewinds: dict[int, bytes] = {}         # seq -> encoded state, computed by rewinds
+        self._scanner = None                          # resumes reading where the last fold stopped
         self._snapshot_at = (0, time.monotonic())     # (events folded, when) at the last snapshot
         self._views_seq: int | None = None
         self._distrusted = False  # the files on disk are not to be trusted: overwrite them
@@ -117,6 +118,17 @@ class Runner:
                     return f"the event at seq {seq} is not the one its {what} saw: the log was rewritten"
         return None
 
+    def check_head(self, head: int) -> bool:
+        """Start over from seq 1, with a notice, if the state is past ``head`` (the log lost its tail)."""
+        if self.outcome.seq <= head:
+            return True
+        self.notices.append(f"projection {self.projection.name}: it is at seq {self.outcome.seq} but the log "
+                            f"ends at seq {head}: the log lost its tail; rebuilding it from seq 1")
+        self.outcome = self._initial()
+        self._base, self._rewinds, self._scanner = None, {}, None
+        self._distrusted = True
+        return False
+
     # ------------------------------------------------------------------ folding
 
     def advance(self, to_seq: int | None = None, *, ingest: bool = False,
@@ -127,7 +139,9 @@ class Runner:
             return self.outcome
         if ingest:
             _ingest_if_free(self._log)
-        events = chain.from_iterable(self._log.read_batches(start, to_seq))
+        if self._scanner is None:
+            self._scanner = self._log.scanner()
+        events = chain.from_iterable(self._scanner.batches(start, to_seq))
         tick = self._tick if progress is None else self._progress_tick(progress, to_seq)
         if self.snapshot_every <= 0:
             tick = None if progress is None else tick

@@ -69,9 +69,11 @@ class Watcher:
         """Ingest the drop box, catch every projection up and drain every subscriber once."""
         report = CycleReport()
         self._ingest(report)
+        head = self.log.head_seq
         for runner in self.runners:
             seen = len(runner.notices)
             try:
+                runner.check_head(head)
                 runner.advance()
                 report.folded_ns = time.time_ns()
                 report.projections.append(runner.catch_up(write_views=True, snapshot=False))

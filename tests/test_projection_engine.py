@@ -175,3 +175,13 @@ def test_views_torn_by_a_crash_are_rewritten_on_the_next_start(loki):
 
 def test_snapshot_state_encoding_is_canonical():
     assert encode_state({"b": 1, "a": 2}) == b'{"a":2,"b":1}'
+
+
+def test_runner_past_the_head_starts_over_loudly(loki):
+    _fill(loki, [task("created", f"t{i}") for i in range(4)])
+    with Runner(loki, Counter()) as runner:
+        runner.catch_up()
+        assert runner.check_head(4)
+        assert not runner.check_head(2)
+        assert runner.outcome.seq == 0 and "lost its tail" in runner.notices[-1]
+        assert runner.catch_up().state == {"task": 4}
