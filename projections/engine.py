@@ -218,9 +218,9 @@ class Runner:
                 self.projection.write_views(outcome.state, self.loki_dir)
                 self._views_seq = outcome.seq
                 self.files.write_position(outcome.seq, outcome.head_id)
+                self._distrusted = False  # the bad high-water mark is replaced by ours
             if due:
                 self._write_snapshot()
-            self._distrusted = self._distrusted and not (due and stale)
             return True
         finally:
             self._lock.release()

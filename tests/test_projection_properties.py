@@ -58,7 +58,7 @@ def _snapshot_states(loki: Path) -> dict[str, bytes]:
     return {p: v for p, v in views(loki, "projections").items() if p.endswith("snapshot.json")}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                HealthCheck.too_slow])
 @given(kinds=st.lists(KINDS, min_size=1, max_size=40), cuts=st.lists(st.floats(0, 1), max_size=4),
        every=st.integers(1, 7), live=st.booleans())
