@@ -38,6 +38,7 @@ def test_kill_9_during_snapshot_and_view_writing(loki, tmp_path):
     expected = views(reference, "state", "projections/run-state")
     trials = int(os.environ.get("LOKILOG_CRASH_TRIALS", "20"))
     rng = random.Random(os.environ.get("LOKILOG_CRASH_SEED", "5"))
+    torn = 0  # trials whose kill left a half-written temp file behind: killed mid-write
     for trial in range(trials):
         child = subprocess.Popen([sys.executable, str(CHILD), str(loki), str(trial)],
                                  env=subprocess_env(), stdout=subprocess.PIPE, text=True)
@@ -48,8 +49,10 @@ def test_kill_9_during_snapshot_and_view_writing(loki, tmp_path):
             child.wait(timeout=10)
         finally:
             child.stdout.close()
+        torn += any(p.name.endswith(".tmp") for p in loki.rglob("*.tmp"))
         result = catch_up(loki, RunStateProjection())
         assert result.notices == (), result.notices
         got = views(loki, "state", "projections/run-state")
         got.pop("projections/run-state/lock", None)
         assert got == {k: v for k, v in expected.items() if not k.endswith("/lock")}, f"trial {trial}"
+    print(f"\n{trials} kill -9 trials, {torn} of them left a temp file (killed while writing)")
