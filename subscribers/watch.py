@@ -168,6 +168,9 @@ class Watcher:
                 observer.schedule(_Wake(), str(directory), recursive=False)
             observer.start()
         except OSError as exc:  # e.g. the inotify watch limit: polling still works
+            observer.stop()
+            if observer.is_alive():
+                observer.join(timeout=5)
             _log.warning("file notifications unavailable (%s); polling every %.1fs", exc, self.fallback_interval)
             return None
         self.using_notifications = True

@@ -172,3 +172,17 @@ def test_kill_9_restart_resumes_with_nothing_lost_or_doubled(loki, tmp_path):
     after_restart = views(loki, "state")
     rebuild(loki, [RunStateProjection()])
     assert views(loki, "state") == after_restart
+
+
+def test_polling_fallback_without_notifications(loki):
+    watcher = Watcher(loki, [RunStateProjection()], notifications=False, fallback_interval=0.05)
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        with FileEventLog(loki, settings=LogSettings()) as log:
+            log.append_many([task("created", "t1")])
+        _wait_for(lambda: _run_seq(loki) == 1, what="a polled append")
+        assert not watcher.using_notifications
+    finally:
+        watcher.stop()
+        thread.join(timeout=15)
