@@ -17,8 +17,13 @@ from typing import Iterator
 
 from .events import Event
 from .index import EventIndex
-from .reader import CHUNK_BYTES, BadLine, OnBadLine, _decode, _seek, _start
+from .reader import BadLine, OnBadLine, _decode, _seek, _start
 from .segments import Segment, list_segments
+
+#: Bytes decoded at a time. Smaller than the reader's chunk on purpose: a fold touches each
+#: batch right after decoding it, and a batch that still fits in the CPU cache makes a
+#: run-state rebuild about twice as fast as 1 MB batches do (scripts/bench).
+CHUNK_BYTES = 64 * 1024
 
 
 class BatchScanner:

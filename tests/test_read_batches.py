@@ -22,6 +22,8 @@ def test_batches_equal_read(loki, monkeypatch, data):
         head = log.head_seq
         if head < 60:
             log.append_many([{"type": "task", "source": "t", "payload": {"n": i}} for i in range(60)])
+            log.append("task", "t", {"big": "x" * 1800})  # a line longer than a chunk
+            log.append_many([{"type": "task", "source": "t", "payload": {"n": i}} for i in range(5)])
             head = log.head_seq
         start = data.draw(st.integers(1, head + 2))
         stop = data.draw(st.one_of(st.none(), st.integers(start, head + 3)))
