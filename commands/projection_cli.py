@@ -144,7 +144,7 @@ def status(
 ) -> None:
     """Show the run: session and RARV phase, active agents, tasks by status, quality gates.
 
-    Catches the run-state projection up first (and writes `.loki/state/run.json`).
+    Catches the run-state projection up first (and writes `.loki/state/run/summary.json`).
     """
     from projections.engine import catch_up
     from projections.run_state import RunStateProjection, summary
@@ -183,7 +183,7 @@ def _demo_status(root) -> str:
     from projections.run_state import RunStateProjection, summary
 
     result = catch_up(root, RunStateProjection())
-    return render_status(summary(result.state)) + f"\n\n(views written to {root}/state/run.json and tasks.json)"
+    return render_status(summary(result.state)) + f"\n\n(views written to {root}/state/run/summary.json and tasks.json)"
 
 
 def watch(

@@ -7,7 +7,7 @@ decoded snapshot is one). States are msgspec-encodable (Structs, dicts, lists, s
 ``state_type`` tells the engine how to decode a snapshot.
 
 ``write_views`` is the I/O edge: it writes the projection's materialized views (for example
-`.loki/state/run.json`) from a state. Views must be a function of the state alone, so that
+`.loki/state/run/summary.json`) from a state. Views must be a function of the state alone, so that
 rebuilding twice writes byte-identical files. Write each file whole (``atomic_write``): the
 engine rewrites every view once per process start, so a view torn by a crash is repaired by
 the next run, but a reader in between should see an old file or a new one.

@@ -2,8 +2,9 @@
 phase, active agents and quality-gate results (docs/EVENTS.md: task.*, session.*,
 state.phase, agent.*, quality.gate).
 
-Views, under `.loki/state/`: ``run.json`` (session, phase, agents, task counts, gates) and
-``tasks.json`` (every task with its status and history). Run state is rewindable: a rollback
+Views, under `.loki/state/run/` (a directory of its own: derived files that checkpoints need
+not capture): ``summary.json`` (session, phase, agents, task counts, gates) and ``tasks.json``
+(every task with its status and history). Run state is rewindable: a rollback
 to a checkpoint restores the state as of that checkpoint (see projections/base.py).
 """
 from __future__ import annotations
@@ -17,6 +18,9 @@ from eventlog import Event
 from eventlog.fsutil import atomic_write
 
 STATUSES = ("pending", "in_progress", "completed", "failed")
+
+#: Where the views live, relative to `.loki/`.
+VIEW_DIR = "state/run"
 
 #: Transitions kept per task: enough to debug a task, and a state that does not grow with
 #: the number of times a task is retried.
@@ -115,10 +119,10 @@ class RunStateProjection:
         return state
 
     def write_views(self, state: RunState, loki_dir: Path) -> None:
-        directory = Path(loki_dir) / "state"
+        directory = Path(loki_dir) / VIEW_DIR
         directory.mkdir(parents=True, exist_ok=True)
         # Not fsynced: views are rebuilt from the log, and every engine start rewrites them.
-        atomic_write(directory / "run.json", _pretty(summary(state)), durable=False)
+        atomic_write(directory / "summary.json", _pretty(summary(state)), durable=False)
         atomic_write(directory / "tasks.json", _pretty(tasks_view(state)), durable=False)
 
 
@@ -245,7 +249,7 @@ def counts(state: RunState) -> dict[str, int]:
 
 
 def summary(state: RunState) -> dict[str, Any]:
-    """Return the run's overview: `.loki/state/run.json` and `lokilog status --json`."""
+    """Return the run's overview: `.loki/state/run/summary.json` and `lokilog status --json`."""
     by_status: dict[str, list[str]] = {s: [] for s in STATUSES}
     for task_id in sorted(state.tasks):
         by_status.setdefault(state.tasks[task_id].status, []).append(task_id)
@@ -265,7 +269,7 @@ def summary(state: RunState) -> dict[str, Any]:
 
 
 def tasks_view(state: RunState) -> dict[str, Any]:
-    """Return every task with its history: `.loki/state/tasks.json`."""
+    """Return every task with its history: `.loki/state/run/tasks.json`."""
     return {"seq": state.seq, "tasks": [msgspec.to_builtins(state.tasks[k]) for k in sorted(state.tasks)]}
 
 

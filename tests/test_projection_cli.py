@@ -22,7 +22,7 @@ def test_status_table_and_json(loki, cli):
     assert "failed     task-003" in text.output
     data = json.loads(cli("status", "--json").output)
     assert data["task_counts"]["completed"] == 2 and data["seq"] == 25
-    assert json.loads((loki / "state" / "run.json").read_text()) == data
+    assert json.loads((loki / "state" / "run" / "summary.json").read_text()) == data
 
 
 def test_state_time_travel_and_diff(loki, cli):
@@ -48,7 +48,8 @@ def test_rebuild_json_is_quiet(loki, cli):
     _demo_log(loki)
     result = cli("rebuild", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.output)["rebuilt"] == [{"name": "run-state", "seq": 25, "dead_letters": 0, "stopped": None}]
+    rebuilt = {row["name"]: row for row in json.loads(result.output)["rebuilt"]}
+    assert rebuilt["run-state"] == {"name": "run-state", "seq": 25, "dead_letters": 0, "stopped": None}
 
 
 def test_progress_bar_shows_rate_and_eta(monkeypatch):

@@ -28,7 +28,7 @@ def test_catch_up_writes_snapshot_views_and_high_water_mark(loki):
     files = ProjectionFiles(loki, "run-state")
     assert msgspec.json.decode(files.snapshot.read_bytes())["seq"] == 25
     assert files.read_position().seq == 25
-    run = msgspec.json.decode((loki / "state" / "run.json").read_bytes())
+    run = msgspec.json.decode((loki / "state" / "run" / "summary.json").read_bytes())
     assert run["task_counts"] == {"pending": 0, "in_progress": 0, "completed": 2, "failed": 1}
     assert run["session"]["status"] == "failed" and run["phase"] == "ACT"
 
@@ -168,7 +168,7 @@ def test_views_torn_by_a_crash_are_rewritten_on_the_next_start(loki):
     _fill(loki, simulated_run())
     catch_up(loki, RunStateProjection())
     good = views(loki, "state")
-    (loki / "state" / "run.json").write_bytes(b'{"torn')
+    (loki / "state" / "run" / "summary.json").write_bytes(b'{"torn')
     catch_up(loki, RunStateProjection())
     assert views(loki, "state") == good
 

@@ -39,7 +39,7 @@ def _wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
 
 def _run_seq(loki: Path) -> int:
     try:
-        return msgspec.json.decode((loki / "state" / "run.json").read_bytes())["seq"]
+        return msgspec.json.decode((loki / "state" / "run" / "summary.json").read_bytes())["seq"]
     except (FileNotFoundError, msgspec.DecodeError):
         return -1
 
@@ -78,7 +78,7 @@ def test_watcher_wakes_on_appends_and_redelivers_after_a_failure(loki):
             log.append_many([task("completed", "t1")])  # wakes the watcher: seq 2 is retried
         with recorder.seen:
             assert recorder.seen.wait_for(lambda: len(recorder.ids) == 3, timeout=15)
-        _wait_for(lambda: _run_seq(loki) == 3, what="run.json at seq 3")
+        _wait_for(lambda: _run_seq(loki) == 3, what="summary.json at seq 3")
         assert watcher.using_notifications
     finally:
         watcher.stop()
@@ -105,7 +105,7 @@ def test_run_once_ingests_the_drop_box(loki):
     drop(loki / "events" / "pending", event)
     report = run_once(loki, [RunStateProjection()])
     assert report.ingested == 1 and report.projections[0].seq == 1
-    assert "from-hook" in (loki / "state" / "tasks.json").read_text()
+    assert "from-hook" in (loki / "state" / "run" / "tasks.json").read_text()
 
 
 def test_instance_lock_names_its_holder(loki):

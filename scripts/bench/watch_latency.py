@@ -4,7 +4,7 @@ A watcher (the `lokilog watch` loop, in this process) keeps run-state current; a
 process appends task events one at a time at a steady pace and records when each append
 started. Two moments count: "state", when a watch cycle has folded the event into the
 daemon's in-memory state, and "views", when it has also written the views to disk
-(`.loki/state/*.json`, each an atomic rename).
+(`.loki/state/run/*.json`, each an atomic rename).
 The baseline, measured in the same run, is the same watcher polling every 500 ms without file
 notifications (what the reference system does). Prints one JSON object: p50/p99/max latency
 in ms, medians over --repeat runs, and the ratio of the notified p99 to the baseline's.
