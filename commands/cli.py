@@ -51,6 +51,7 @@ COMMAND_MODULES = (
     "commands.policy_cli",
     "commands.sync_cli",
     "commands.crash_cli",
+    "commands.projection_cli",
 )
 
 

@@ -478,6 +478,18 @@ class FileEventLog:
             return events
         return (e for e in events if filter.matches_envelope(e))
 
+    def read_batches(self, from_seq: int = 1, to_seq: int | None = None, *,
+                     on_bad_line: OnBadLine | None = None) -> Iterator[list[Event]]:
+        """Iterate stored events as lists (one per chunk read), in seq order: the fast path for folds."""
+        _check_range(from_seq, to_seq)
+        return self.scanner(on_bad_line).batches(from_seq, to_seq)
+
+    def scanner(self, on_bad_line: OnBadLine | None = None):
+        """Return a BatchScanner: batch reads that resume where the previous one stopped."""
+        from .batches import BatchScanner
+
+        return BatchScanner(self.paths.log_dir, self._read_index(), on_bad_line)
+
     def get(self, seq: int) -> Event | None:
         """Return the event at ``seq``, or None."""
         for event in self.read(seq, seq, ingest=False):
