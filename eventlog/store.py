@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -16,7 +15,7 @@ from .appends import Prepared, Receipt, plan, prepare
 from .codec import decode_event, encode_event
 from .config import Durability, LogSettings
 from .errors import (
-    EventDecodeError, EventLogError, InvalidEventError, LockTimeoutError, LogCorruptedError,
+    EventLogError, InvalidEventError, LegacyIngestError, LockTimeoutError, LogCorruptedError,
     SyncFailedError,
 )
 from .events import Event, NewEvent, RawEvent
@@ -25,13 +24,9 @@ from .fsutil import fsync_dir, write_all
 from .index import EventIndex, IndexEntry
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
-from .pending import BadPendingFile, PendingWatch, archive, drop, list_pending, read_pending
+from .pending import BadPendingFile, drop
 from .reader import OnBadLine, entries_after, scan
 from .segments import Tail, TailCut, find_tail, is_sealed, list_segments, seal, segment_name
-
-#: Drop-box files moved into the log per lock hold, so ingest never starves appenders.
-_INGEST_BATCH = 5000
-
 
 class LogWriteError(EventLogError, OSError):
     """Writing to the log failed (a full disk, an I/O error); the partial bytes were removed."""
@@ -48,6 +43,9 @@ class IngestReport:
         self.ingested: int = 0
         self.duplicates: int = 0
         self.bad: list[BadPendingFile] = []
+        self.twins: int = 0  # second copies of one event (emit.sh writes a file and a flat line)
+        self.flat_lines: int = 0  # lines read from Loki Mode's flat events.jsonl files
+        self.files_read: int = 0
 
 
 class FileEventLog:
@@ -63,7 +61,7 @@ class FileEventLog:
         self.settings = settings or LogSettings.from_env()
         self.cuts: list[TailCut] = []
         self._lock = LogLock(self.paths.lock_file)
-        self._pending_watch = PendingWatch(self.paths.pending)
+        self._ingester_obj = None
         self._mutex = threading.RLock()
         self._tail: Tail | None = None
         self._fd: int | None = None
@@ -335,51 +333,35 @@ class FileEventLog:
                 self._lock.release()
 
     def _ingest_pending_locked(self, force: bool) -> IngestReport:
+        # The drop box, archive/ and Loki Mode's flat files: see eventlog/ingest.py.
         report = IngestReport()
-        if not force and not self._pending_watch.changed(time.time_ns()):
+        ingester = self._ingester()
+        if not force and not ingester.changed():
             return report
-        while True:
-            files = list_pending(self.paths.pending)[:_INGEST_BATCH]
-            batch, paths = self._read_pending_files(files, report)
-            if batch:
-                result = self._write_locked(batch, durable=True, skip_conflicts=True)
-                self._archive_ingested(paths, result, report)
-            if len(files) < _INGEST_BATCH or not batch:
-                return report
+        try:
+            ingester.run(report)
+        except LegacyIngestError:
+            if force:
+                raise  # an append must not fail because the ingester's own state is unusable
+        return report
 
-    def _read_pending_files(self, files: list[Path], report: IngestReport):
-        batch, paths = [], []
-        for path in files:
-            try:
-                batch.append(prepare(read_pending(path)))
-                paths.append(path)
-            except FileNotFoundError:
-                continue  # another ingester (or Loki Mode's subscriber) took it
-            except (EventDecodeError, InvalidEventError) as exc:
-                report.bad.append(BadPendingFile(path, str(exc)))
-        return batch, paths
+    def _ingester(self):
+        if self._ingester_obj is None:
+            from .ingest import Ingester
 
-    def _archive_ingested(self, paths: list[Path], result, report: IngestReport) -> None:
-        conflicted = {position for position, _ in result.conflicts}
-        for position, _error in result.conflicts:
-            report.bad.append(BadPendingFile(paths[position], str(_error)))
-        for position, (path, receipt) in enumerate(zip(paths, result.receipts)):
-            if position in conflicted:
-                continue
-            report.ingested += receipt.status == "appended"
-            report.duplicates += receipt.status == "duplicate"
-            archive(path, self.paths.archive)
+            self._ingester_obj = Ingester(self)
+        return self._ingester_obj
 
     def _ingest_if_free(self) -> None:
         # Readers ingest first so they see what was emitted, but never wait to do so.
-        if not list_pending(self.paths.pending):
+        if not self._ingester().changed():
             return
         with self._mutex:
             if not self._lock.try_acquire():
                 return
             try:
                 self._ingest_pending_locked(force=True)
-            except (PermissionError, LogCorruptedError):
+            except (PermissionError, LogCorruptedError, LegacyIngestError):
                 pass  # a read-only reader still reads; writers report the problem
             finally:
                 self._lock.release()
@@ -467,6 +449,8 @@ class FileEventLog:
         with self._mutex:
             self._forget_tail()
             self._lock.close()
+            if self._ingester_obj is not None:
+                self._ingester_obj.close()
             for index in (self._index, self._reader_index):
                 if index is not None and self._index_pid in (0, os.getpid()):
                     index.close()

@@ -1,0 +1,497 @@
+"""Ingesting everything writers leave outside the log: the drop box and Loki Mode's files.
+
+One pass, under the log lock, reads (in this order, which is deterministic):
+
+1. the flat files ``.loki/events.jsonl.1`` and ``.loki/events.jsonl`` up to their current
+   size (snapshot only: their lines are ingested in step 4);
+2. every ``*.json`` in ``events/pending/``, then in ``events/archive/`` (a Loki Mode
+   subscriber may move a file between the two at any time: it is found in one of them);
+3. those files, sorted by instant then name;
+4. the flat lines, oldest file first, in file order.
+
+Files are listed *after* the flat snapshot, so the pending copy of every flat line emit.sh
+wrote is already visible and wins: its source and id are kept.
+
+Exactly once. A native file (a strong id, or written by lokilog) is stored under its id and
+de-duplicated by it. A Loki Mode record (weak id, or a flat line) is identified by its match
+key K (instant, type, body). Distinct files with key K (by name) are counted in P(K), flat
+lines in F(K); the log holds S(K) events with key K, ids ``lm-K-0 .. lm-K-(S-1)``, and the
+ingester appends only while max(P, F) > S. S is read from the log itself, and P, F and the
+flat cursors are committed after the log is fsynced: a kill at any point leaves them behind
+the log, and re-counting then finds the events already stored. Two distinct events are never
+merged, because equal keys are counted, not collapsed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import stat as stat_mod
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
+
+import msgspec
+
+from .appends import prepare
+from .errors import EventDecodeError, InvalidEventError, LegacyIngestError
+from .legacy import FlatLine, Record, complete_lines, derived_id, parse_file, parse_flat, salvage
+from .legacy_state import Changes, Cursor, FileMark, LegacyState
+from .pending import BadPendingFile, archive
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import FileEventLog, IngestReport
+
+#: Records per log write (one fsync) and per state transaction.
+BATCH = 2000
+#: Bytes of a flat file read at a time.
+CHUNK = 4 * 1024 * 1024
+#: A flat file's first line identifies it across renames (rotation) and copies.
+_FIRST_LINE_MAX = 64 * 1024
+# Directory and file mtimes tick with a coarse clock: a change within this window of the last
+# look may not show in the stamp yet, so such a stamp is not trusted (as in PendingWatch).
+_AMBIGUOUS_NS = 50_000_000
+
+
+@dataclass
+class _FileItem:
+    path: Path
+    size: int
+    mtime_ns: int
+    record: Record
+
+
+@dataclass
+class _Flat:
+    path: Path
+    handle: BinaryIO
+    generation: str
+    inode: int
+    start: int
+    end: int
+    rewrites: int
+    reset: bool = False
+
+
+@dataclass
+class _Counts:
+    """P, F and S for the keys one batch touches, read from the state and the log, then updated."""
+
+    state: LegacyState
+    lookup: Callable[[str], int | None]
+    stored: dict[str, int] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)
+    flat: dict[str, int] = field(default_factory=dict)
+
+    def stored_count(self, key: str) -> int:
+        count = self.stored.get(key)
+        if count is None:
+            count = 0
+        while self.lookup(derived_id(key, count)) is not None:
+            count += 1
+        self.stored[key] = count
+        return count
+
+    def file_count(self, key: str) -> int:
+        if key not in self.files:
+            self.files[key] = self.state.record_count(key)
+        return self.files[key]
+
+    def flat_count(self, key: str) -> int:
+        if key not in self.flat:
+            self.flat[key] = self.state.flat_count(key)
+        return self.flat[key]
+
+
+class Ingester:
+    """Runs passes for one FileEventLog; remembers what it saw so idle passes cost a few stats."""
+
+    def __init__(self, log: "FileEventLog") -> None:
+        self.log = log
+        self.paths = log.paths
+        self._state: LegacyState | None = None
+        self._state_pid = 0
+        self._marks: dict[str, FileMark] | None = None
+        self._bad: set[str] = set()
+        self._stamp: tuple | None = None
+        self._stamp_ns = 0
+
+    # ----------------------------------------------------------------- change detection
+
+    def changed(self) -> bool:
+        """True when something a pass reads may have changed since this process's last pass."""
+        return self._stamp is None or self._take_stamp() != self._stamp or time.time_ns() - self._stamp_ns < _AMBIGUOUS_NS
+
+    def _take_stamp(self) -> tuple:
+        paths = [self.paths.pending, self.paths.archive, flat_path(self.paths.root, 1), flat_path(self.paths.root, 0)]
+        paths += [self._dir_of(self._marks[n]) / n for n in sorted(self._bad)]
+        return tuple(_stat_key(p) for p in paths)
+
+    def _dir_of(self, mark: FileMark) -> Path:
+        return self.paths.archive if mark.dir == "archive" else self.paths.pending
+
+    # --------------------------------------------------------------------- one pass
+
+    def run(self, report: "IngestReport") -> None:
+        """One full pass under the log lock (the caller holds it)."""
+        try:
+            self._run(report)
+        except sqlite3.Error as exc:
+            self.close()
+            raise LegacyIngestError(f"{legacy_state_path(self.paths.events)}: {exc}") from exc
+
+    def _run(self, report: "IngestReport") -> None:
+        stamp = self._take_stamp()
+        started = time.time_ns()
+        state = self._open_state()
+        if self._marks is None:
+            self._marks = state.file_marks()
+            self._bad = {n for n, m in self._marks.items() if m.status == "bad"}
+        flats = self._flat_snapshot(state)
+        try:
+            items = self._read_files(report)
+            items.sort(key=_item_order)
+            for start in range(0, len(items), BATCH):
+                self._ingest_files(items[start:start + BATCH], report)
+            for flat in flats:
+                self._ingest_flat(flat, report)
+        finally:
+            for flat in flats:
+                flat.handle.close()
+        self._report_known_bad(report)
+        # Taken before the pass: anything that changed during it is seen by the next one.
+        self._stamp, self._stamp_ns = stamp, started
+
+    def _open_state(self) -> LegacyState:
+        if self._state is None or self._state_pid != os.getpid():
+            self.paths.events.mkdir(parents=True, exist_ok=True)
+            self._state = LegacyState(legacy_state_path(self.paths.events))
+            self._state_pid = os.getpid()
+            self._marks = None
+        return self._state
+
+    def close(self) -> None:
+        if self._state is not None and self._state_pid == os.getpid():
+            self._state.close()
+        self._state = None
+
+    # ------------------------------------------------------------------------ files
+
+    def _read_files(self, report: "IngestReport") -> list[_FileItem]:
+        items: list[_FileItem] = []
+        seen: set[str] = set()
+        # pending before archive: a file a Loki Mode subscriber moves in between is in the second.
+        for directory, label in ((self.paths.pending, "pending"), (self.paths.archive, "archive")):
+            for name in _json_names(directory):
+                if name in seen:
+                    continue
+                item = self._read_file(directory / name, label, report)
+                if item is not None:
+                    seen.add(name)
+                    items.append(item)
+        return items
+
+    def _read_file(self, path: Path, label: str, report: "IngestReport") -> _FileItem | None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        mark = self._marks.get(path.name)
+        if mark is not None and (mark.size, mark.mtime_ns) == (st.st_size, st.st_mtime_ns):
+            return None  # unchanged since it was ingested or found bad
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None  # moved to archive/ meanwhile: found there
+        report.files_read += 1
+        try:
+            record = parse_file(path.name, data)
+            if record.native:
+                prepare(record.draft)  # validates now, so a bad file is reported as one
+        except (EventDecodeError, InvalidEventError) as exc:
+            self._mark_bad(path, label, st, str(exc), report)
+            return None
+        return _FileItem(path, st.st_size, st.st_mtime_ns, record)
+
+    def _mark_bad(self, path: Path, label: str, st: os.stat_result, reason: str, report: "IngestReport") -> None:
+        mark = FileMark(path.name, label, st.st_size, st.st_mtime_ns, "bad", reason)
+        self._open_state().apply(Changes([mark], [], {}))
+        self._remember([mark])
+        report.bad.append(BadPendingFile(path, reason))
+
+    def _report_known_bad(self, report: "IngestReport") -> None:
+        reported = {b.path.name for b in report.bad}
+        for name in sorted(self._bad - reported):
+            for path in (self.paths.pending / name, self.paths.archive / name):
+                if path.exists():
+                    report.bad.append(BadPendingFile(path, self._marks[name].reason or "bad"))
+                    break
+
+    def _remember(self, marks: list[FileMark]) -> None:
+        for mark in marks:
+            self._marks[mark.name] = mark
+            if mark.status == "bad":
+                self._bad.add(mark.name)
+            else:
+                self._bad.discard(mark.name)
+
+    def _ingest_files(self, items: list[_FileItem], report: "IngestReport") -> None:
+        counts = self._counts()
+        prepared, plan_for = [], []
+        records: list[tuple[str, str]] = []
+        counted: set[tuple[str, str]] = set()
+        for index, item in enumerate(items):
+            record = item.record
+            if record.native:
+                prepared.append(prepare(record.draft))
+                plan_for.append(index)
+                continue
+            pair = (record.key, item.path.name)
+            if pair in counted or counts.state.has_record(*pair):
+                report.duplicates += 1
+                continue
+            counted.add(pair)
+            records.append(pair)
+            counts.files[record.key] = counts.file_count(record.key) + 1
+            if self._append_if_new(record, counts.files[record.key], counts, prepared):
+                plan_for.append(index)
+            else:
+                report.twins += 1
+        result = self.log._write_locked(prepared, durable=True, skip_conflicts=True) if prepared else None
+        conflicts = self._count_receipts(result, report)
+        marks = []
+        for position, index in enumerate(plan_for):
+            if position in conflicts:
+                item = items[index]
+                reason = conflicts[position]
+                report.bad.append(BadPendingFile(item.path, reason))
+                marks.append(FileMark(item.path.name, _label(item.path), item.size, item.mtime_ns, "bad", reason))
+        bad_names = {m.name for m in marks}
+        marks += [FileMark(i.path.name, _label(i.path), i.size, i.mtime_ns, "done")
+                  for i in items if i.path.name not in bad_names]
+        self._open_state().apply(Changes(marks, records, {}))
+        self._remember(marks)
+        for item in items:  # lokilog's own drop-box files only: Loki Mode's stay for its subscribers
+            if item.record.native and item.path.name not in bad_names and _label(item.path) == "pending":
+                archive(item.path, self.paths.archive)
+
+    def _append_if_new(self, record: Record, copies: int, counts: _Counts, prepared: list) -> bool:
+        stored = counts.stored_count(record.key)
+        if copies <= stored:
+            return False
+        draft = msgspec.structs.replace(record.draft, id=derived_id(record.key, stored))
+        prepared.append(prepare(draft))
+        counts.stored[record.key] = stored + 1
+        return True
+
+    @staticmethod
+    def _count_receipts(result, report: "IngestReport") -> dict[int, str]:
+        if result is None:
+            return {}
+        for receipt in result.receipts:
+            report.ingested += receipt.status == "appended"
+            report.duplicates += receipt.status == "duplicate"
+        return {position: str(error) for position, error in result.conflicts}
+
+    def _counts(self) -> _Counts:
+        self.log._current_tail()
+        index = self.log._caught_up_index()
+        return _Counts(self._open_state(), index.lookup_id)
+
+    # ------------------------------------------------------------------- flat files
+
+    def _flat_snapshot(self, state: LegacyState) -> list[_Flat]:
+        cursors = state.cursors()
+        found: dict[str, _Flat] = {}
+        for rotation in (1, 0):
+            flat = _open_flat(flat_path(self.paths.root, rotation), cursors)
+            if flat is None:
+                continue
+            # A copy being rotated (copytruncate) shows the same first line twice: read the longer.
+            if flat.generation not in found or found[flat.generation].end < flat.end:
+                found[flat.generation] = flat
+        return list(found.values())
+
+    def _ingest_flat(self, flat: _Flat, report: "IngestReport") -> None:
+        advanced = False
+        for lines, end in _read_lines(flat.handle, flat.start, flat.end):
+            self._ingest_lines(flat, lines, end, report)
+            advanced = True
+        if flat.reset and not advanced:  # remember the rewrite even before its first whole line
+            cursor = Cursor(flat.generation, flat.path.name, 0, 0, flat.inode, flat.rewrites)
+            self._open_state().apply(Changes([], [], {}, cursor))
+
+    def _ingest_lines(self, flat: _Flat, lines: list[FlatLine], end: int, report: "IngestReport") -> None:
+        counts = self._counts()
+        prepared, bad = [], []
+        for line in lines:
+            report.flat_lines += 1
+            for record, problem in _flat_records(line):
+                if problem is not None:
+                    bad.append((flat.generation, line.offset, flat.path.name, problem))
+                    report.bad.append(BadPendingFile(flat.path, f"line at byte {line.offset}: {problem}"))
+                    continue
+                counts.flat[record.key] = counts.flat_count(record.key) + 1
+                if not self._append_if_new(record, counts.flat[record.key], counts, prepared):
+                    report.twins += 1
+        result = self.log._write_locked(prepared, durable=True, skip_conflicts=True) if prepared else None
+        self._count_receipts(result, report)
+        cursor = Cursor(flat.generation, flat.path.name, end, end, flat.inode, flat.rewrites)
+        self._open_state().apply(Changes([], [], counts.flat, cursor, bad))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def flat_path(root: Path, rotation: int) -> Path:
+    """`.loki/events.jsonl` (rotation 0) or its rotated copy `.loki/events.jsonl.1`."""
+    return root / ("events.jsonl" if rotation == 0 else f"events.jsonl.{rotation}")
+
+
+def legacy_state_path(events_dir: Path) -> Path:
+    return events_dir / "legacy.sqlite"
+
+
+def _label(path: Path) -> str:
+    return path.parent.name
+
+
+def _item_order(item: _FileItem) -> tuple:
+    from .legacy import instant
+
+    try:
+        moment = instant(item.record.draft.timestamp)
+    except (ValueError, TypeError):
+        moment = ""
+    return (moment, item.path.name)
+
+
+def _json_names(directory: Path) -> list[str]:
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    # *.tmp (being written) and *.json.lock (Loki Mode's write locks) are not events.
+    return sorted(n for n in names if n.endswith(".json"))
+
+
+def _stat_key(path: Path) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _open_flat(path: Path, cursors: dict[str, Cursor]) -> _Flat | None:
+    # The handle stays open for the whole pass: a rotation (a rename) or a second rotation
+    # (replacing .1) during the pass cannot take the bytes away from under it.
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    st = os.fstat(handle.fileno())
+    first = handle.readline(_FIRST_LINE_MAX) if stat_mod.S_ISREG(st.st_mode) else b""
+    if not first.endswith(b"\n"):
+        handle.close()
+        return None  # not even one whole line yet
+    generation = hashlib.sha256(first).hexdigest()[:32]
+    cursor = cursors.get(generation)
+    start, rewrites, reset = (cursor.offset, cursor.rewrites, False) if cursor else (0, 0, False)
+    if st.st_size < start:
+        # Truncated and rewritten with the same first line: read it again from the start.
+        start, rewrites, reset = 0, rewrites + 1, True
+    return _Flat(path, handle, generation, st.st_ino, start, st.st_size, rewrites, reset)
+
+
+def _read_lines(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[list[FlatLine], int]]:
+    offset = start
+    carry = b""
+    handle.seek(start)
+    while offset + len(carry) < end:
+        chunk = handle.read(min(CHUNK, end - offset - len(carry)))
+        if not chunk:
+            return
+        buffer = carry + chunk
+        lines, done = complete_lines(buffer, offset)
+        carry = buffer[done - offset:]
+        if lines:
+            yield lines, done
+        offset = done
+
+
+def _flat_records(line: FlatLine) -> Iterator[tuple[Record | None, str | None]]:
+    try:
+        yield parse_flat(line.data), None
+        return
+    except EventDecodeError as exc:
+        problem = str(exc)
+    split = salvage(line.data)
+    if split is None:
+        yield None, problem
+        return
+    garbage, tail = split
+    yield None, f"{len(garbage)} bytes of an interrupted write before a whole event (kept the event)"
+    yield parse_flat(tail), None
+
+
+def legacy_status(paths) -> dict:
+    """Describe what the ingester knows about a `.loki/` (for `lokilog doctor`); never writes."""
+    out: dict = {"pending_files": 0, "archive_files": 0, "not_yet_ingested": [], "bad_files": [],
+                 "bad_lines": [], "bad_line_count": 0, "cursors": [], "flat_files": []}
+    state = _try_state(paths)
+    marks = state.file_marks() if state else {}
+    for directory, label in ((paths.pending, "pending"), (paths.archive, "archive")):
+        for name in _json_names(directory):
+            out[f"{label}_files"] += 1
+            mark = marks.get(name)
+            try:
+                st = os.stat(directory / name)
+            except FileNotFoundError:
+                continue
+            if mark is None or (mark.size, mark.mtime_ns) != (st.st_size, st.st_mtime_ns):
+                out["not_yet_ingested"].append(str(directory / name))
+            elif mark.status == "bad":
+                out["bad_files"].append({"path": str(directory / name), "reason": mark.reason})
+    cursors = state.cursors() if state else {}
+    for rotation in (1, 0):
+        path = flat_path(paths.root, rotation)
+        info = _flat_info(path, cursors)
+        if info is not None:
+            out["flat_files"].append(info)
+    if state:
+        out["cursors"] = [c.__dict__ for c in cursors.values()]
+        out["bad_lines"] = [{"path": p, "offset": o, "reason": r} for _, o, p, r in state.bad_lines(50)]
+        out["bad_line_count"] = state.bad_line_count()
+        state.close()
+    return out
+
+
+def _try_state(paths) -> LegacyState | None:
+    path = legacy_state_path(paths.events)
+    if not path.exists():
+        return None
+    try:
+        return LegacyState(path, readonly=True)
+    except Exception:
+        return None
+
+
+def _flat_info(path: Path, cursors: dict[str, Cursor]) -> dict | None:
+    flat = _open_flat(path, cursors)
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+    info = {"path": str(path), "size": size, "read_to": 0, "unread_bytes": size, "unterminated_tail": False}
+    if flat is not None:
+        with flat.handle as handle:
+            handle.seek(max(0, size - 1))
+            last = handle.read(1)
+        info.update(read_to=flat.start, unread_bytes=size - flat.start, generation=flat.generation,
+                    unterminated_tail=bool(size) and last != b"\n")
+    return info
+
+
+__all__ = ["Ingester", "LegacyIngestError", "flat_path", "legacy_state_path", "legacy_status"]
