@@ -43,7 +43,7 @@ from .pending import BadPendingFile, archive
 if TYPE_CHECKING:  # pragma: no cover
     from .store import FileEventLog, IngestReport
 
-#: Records per log write (one fsync) and per state transaction.
+#: Records per log write (one fsync) and per state transaction; $LOKI_EVENTS_INGEST_BATCH overrides.
 BATCH = 2000
 #: Bytes of a flat file read at a time.
 CHUNK = 4 * 1024 * 1024
@@ -116,6 +116,7 @@ class Ingester:
         self._bad: set[str] = set()
         self._stamp: tuple | None = None
         self._stamp_ns = 0
+        self.batch = _batch_size(os.environ.get("LOKI_EVENTS_INGEST_BATCH"))
 
     # ----------------------------------------------------------------- change detection
 
@@ -152,8 +153,8 @@ class Ingester:
         try:
             items = self._read_files(report)
             items.sort(key=_item_order)
-            for start in range(0, len(items), BATCH):
-                self._ingest_files(items[start:start + BATCH], report)
+            for start in range(0, len(items), self.batch):
+                self._ingest_files(items[start:start + self.batch], report)
             for flat in flats:
                 self._ingest_flat(flat, report)
         finally:
@@ -315,9 +316,11 @@ class Ingester:
 
     def _ingest_flat(self, flat: _Flat, report: "IngestReport") -> None:
         advanced = False
-        for lines, end in _read_lines(flat.handle, flat.start, flat.end):
-            self._ingest_lines(flat, lines, end, report)
-            advanced = True
+        for lines, _ in _read_lines(flat.handle, flat.start, flat.end):
+            for start in range(0, len(lines), self.batch):
+                group = lines[start:start + self.batch]
+                self._ingest_lines(flat, group, group[-1].end, report)
+                advanced = True
         if flat.reset and not advanced:  # remember the rewrite even before its first whole line
             cursor = Cursor(flat.generation, flat.path.name, 0, 0, flat.inode, flat.rewrites)
             self._open_state().apply(Changes([], [], {}, cursor))
@@ -342,6 +345,13 @@ class Ingester:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _batch_size(raw: str | None) -> int:
+    try:
+        return max(1, int(raw)) if raw else BATCH
+    except ValueError:
+        return BATCH
 
 
 def flat_path(root: Path, rotation: int) -> Path:

@@ -217,3 +217,17 @@ def test_an_unwritable_state_never_fails_an_append(loki):
 
         with pytest.raises(LegacyIngestError, match="legacy.sqlite"):
             log.ingest_pending()
+
+
+def test_a_touched_or_copied_file_is_not_a_new_event(loki):
+    import shutil
+
+    event = nested("a1b2c3d4", "task", "runner", "2026-02-21T10:00:00.000Z", {"action": "x"})
+    path = write_pending(loki, event)
+    ingest(loki)
+    os.utime(path, ns=(1, 1))  # mtime changed, content not
+    (loki / "events" / "archive").mkdir(parents=True)
+    shutil.copy(path, loki / "events" / "archive" / path.name)  # a subscriber that copies
+    report = ingest(loki)
+    assert (report.ingested, report.duplicates) == (0, 1)
+    assert len(events(loki)) == 1
