@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 _SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -130,7 +129,3 @@ class LegacyState:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-
-    def forget_files(self, names: Iterable[str]) -> None:
-        """Drop marks of files that no longer exist anywhere (their records stay)."""
-        self._db.executemany("DELETE FROM files WHERE name = ?", [(n,) for n in names])

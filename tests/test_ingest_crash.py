@@ -16,7 +16,6 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import eventlog.ingest as ingest_module
