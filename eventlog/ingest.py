@@ -38,7 +38,8 @@ from .appends import prepare
 from .errors import EventDecodeError, InvalidEventError, LegacyIngestError
 from .legacy import FlatLine, Record, complete_lines, derived_id, parse_file, parse_flat, salvage
 from .legacy_state import Changes, Cursor, FileMark, LegacyState
-from .pending import BadPendingFile, archive
+from .fsutil import fsync_dir
+from .pending import BadPendingFile
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import FileEventLog, IngestReport
@@ -194,13 +195,17 @@ class Ingester:
         return items
 
     def _read_file(self, path: Path, label: str, report: "IngestReport") -> _FileItem | None:
+        mark = self._marks.get(path.name)
+        if mark is not None and mark.status == "done" and not (label == "pending" and mark.dir == "archive"):
+            # Event files are written once (or appear whole by rename); a name already ingested
+            # is the same event, wherever it moved. Not even a stat: archive/ can be huge.
+            return None
         try:
             st = os.stat(path)
         except FileNotFoundError:
             return None
-        mark = self._marks.get(path.name)
         if mark is not None and (mark.size, mark.mtime_ns) == (st.st_size, st.st_mtime_ns):
-            return None  # unchanged since it was ingested or found bad
+            return None  # still the bad file it was: retried when it changes
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -269,13 +274,14 @@ class Ingester:
                 report.bad.append(BadPendingFile(item.path, reason))
                 marks.append(FileMark(item.path.name, _label(item.path), item.size, item.mtime_ns, "bad", reason))
         bad_names = {m.name for m in marks}
-        marks += [FileMark(i.path.name, _label(i.path), i.size, i.mtime_ns, "done")
+        # A native file is moved to archive/ below: a file of that name back in pending/ is new.
+        marks += [FileMark(i.path.name, "archive" if i.record.native else _label(i.path), i.size, i.mtime_ns, "done")
                   for i in items if i.path.name not in bad_names]
         self._open_state().apply(Changes(marks, records, {}))
         self._remember(marks)
-        for item in items:  # lokilog's own drop-box files only: Loki Mode's stay for its subscribers
-            if item.record.native and item.path.name not in bad_names and _label(item.path) == "pending":
-                archive(item.path, self.paths.archive)
+        # lokilog's own drop-box files only: Loki Mode's stay where they are, for its subscribers.
+        archive_all([i.path for i in items if i.record.native and i.path.name not in bad_names
+                     and _label(i.path) == "pending"], self.paths.archive)
 
     def _append_if_new(self, record: Record, copies: int, counts: _Counts, prepared: list) -> bool:
         stored = counts.stored_count(record.key)
@@ -345,6 +351,19 @@ class Ingester:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def archive_all(paths: list[Path], archive_dir: Path) -> None:
+    """Move ingested drop-box files to archive/, with one directory fsync for the lot."""
+    if not paths:
+        return
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        try:
+            os.replace(path, archive_dir / path.name)
+        except FileNotFoundError:
+            continue  # moved already (another ingester, or a Loki Mode subscriber)
+    fsync_dir(archive_dir)
 
 
 def _batch_size(raw: str | None) -> int:

@@ -219,15 +219,41 @@ def test_an_unwritable_state_never_fails_an_append(loki):
             log.ingest_pending()
 
 
-def test_a_touched_or_copied_file_is_not_a_new_event(loki):
+def test_a_touched_or_copied_file_or_a_lost_state_is_not_a_new_event(loki):
     import shutil
+    import sqlite3
+
+    from eventlog.ingest import legacy_state_path
 
     event = nested("a1b2c3d4", "task", "runner", "2026-02-21T10:00:00.000Z", {"action": "x"})
     path = write_pending(loki, event)
+    append_flat(loki, flat_line("2026-02-21T10:00:01Z", "metric", {"n": 1}))
     ingest(loki)
     os.utime(path, ns=(1, 1))  # mtime changed, content not
     (loki / "events" / "archive").mkdir(parents=True)
     shutil.copy(path, loki / "events" / "archive" / path.name)  # a subscriber that copies
+    assert ingest(loki).ingested == 0
+    state = legacy_state_path(loki / "events")
+    with sqlite3.connect(state) as db:
+        db.execute("DELETE FROM files")  # file marks lost: the counted records still say "seen"
     report = ingest(loki)
     assert (report.ingested, report.duplicates) == (0, 1)
-    assert len(events(loki)) == 1
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{state}{suffix}").unlink(missing_ok=True)
+    report = ingest(loki)  # everything forgotten: re-counted against the log, still nothing new
+    assert (report.ingested, report.twins) == (0, 2)
+    assert len(events(loki)) == 2
+
+
+def test_a_drop_box_retry_after_its_first_copy_was_archived_is_archived_too(loki):
+    from eventlog import Event
+    from eventlog.pending import drop
+
+    event = Event(seq=0, id="retry-me", type="task", source="cli", timestamp="2026-02-21T10:00:00.000Z",
+                  version="1.0", payload={"action": "x"})
+    drop(loki / "events" / "pending", event)
+    assert ingest(loki).ingested == 1
+    drop(loki / "events" / "pending", event)  # the writer retried: same id, same timestamp
+    report = ingest(loki)
+    assert (report.ingested, report.duplicates) == (0, 1)
+    assert list((loki / "events" / "pending").glob("*.json")) == []
