@@ -24,6 +24,7 @@ merged, because equal keys are counted, not collapsed.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import stat as stat_mod
@@ -38,12 +39,14 @@ from .appends import prepare
 from .errors import EventDecodeError, InvalidEventError, LegacyIngestError
 from .legacy import FlatLine, Record, complete_lines, derived_id, parse_file, parse_flat, salvage
 from .legacy_state import Changes, Cursor, FileMark, LegacyState
-from .fsutil import fsync_dir
+from .fsutil import atomic_write, fsync_dir
 from .pending import BadPendingFile
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import FileEventLog, IngestReport
 
+#: What a pass reads, each with its own change stamp.
+PARTS = ("pending", "archive", "flat", "bad")
 #: Records per log write (one fsync) and per state transaction; $LOKI_EVENTS_INGEST_BATCH overrides.
 BATCH = 2000
 #: Bytes of a flat file read at a time.
@@ -115,44 +118,72 @@ class Ingester:
         self._state_pid = 0
         self._marks: dict[str, FileMark] | None = None
         self._bad: set[str] = set()
-        self._stamp: tuple | None = None
-        self._stamp_ns = 0
+        self._stamp: dict | None = None
         self.batch = _batch_size(os.environ.get("LOKI_EVENTS_INGEST_BATCH"))
 
     # ----------------------------------------------------------------- change detection
 
     def changed(self) -> bool:
-        """True when something a pass reads may have changed since this process's last pass."""
-        return self._stamp is None or self._take_stamp() != self._stamp or time.time_ns() - self._stamp_ns < _AMBIGUOUS_NS
+        """True when something a pass reads may have changed since the last pass."""
+        return bool(self.changed_parts())
 
-    def _take_stamp(self) -> tuple:
-        paths = [self.paths.pending, self.paths.archive, flat_path(self.paths.root, 1), flat_path(self.paths.root, 0)]
-        paths += [self._dir_of(self._marks[n]) / n for n in sorted(self._bad)]
-        return tuple(_stat_key(p) for p in paths)
+    def changed_parts(self) -> set[str]:
+        """Which of pending, archive, flat and bad (files found bad) may have changed.
 
-    def _dir_of(self, mark: FileMark) -> Path:
-        return self.paths.archive if mark.dir == "archive" else self.paths.pending
+        Compared with the stamp of the last pass in this process, else the one the last pass
+        of any process saved, so a fresh `lokilog emit` with nothing new does a few stats.
+        """
+        saved = self._stamp if self._stamp is not None else _load_stamp(self._stamp_file)
+        if saved is None:
+            return set(PARTS)
+        current = self._take_stamp([Path(p) for p, _ in saved.get("bad", [])])
+        since = saved.get("taken_ns", 0) - _AMBIGUOUS_NS
+        return {part for part in PARTS if current[part] != saved.get(part) or _recent(current[part], since)}
+
+    def _take_stamp(self, bad_paths: list[Path]) -> dict:
+        root = self.paths.root
+        return {
+            "pending": _stat_key(self.paths.pending),
+            "archive": _stat_key(self.paths.archive),
+            "flat": [_stat_key(flat_path(root, 1)), _stat_key(flat_path(root, 0))],
+            "bad": [[str(p), _stat_key(p)] for p in bad_paths],
+        }
+
+    @property
+    def _stamp_file(self) -> Path:
+        return self.paths.events / "legacy-stamp.json"
+
+    def _bad_paths(self) -> list[Path]:
+        paths = []
+        for name in sorted(self._bad):
+            for folder in (self.paths.pending, self.paths.archive):
+                if (folder / name).exists():
+                    paths.append(folder / name)
+                    break
+        return paths
 
     # --------------------------------------------------------------------- one pass
 
-    def run(self, report: "IngestReport") -> None:
-        """One full pass under the log lock (the caller holds it)."""
+    def run(self, report: "IngestReport", parts: set[str] | None = None) -> None:
+        """One pass under the log lock (the caller holds it), over ``parts`` (default: all)."""
         try:
-            self._run(report)
+            self._run(report, set(PARTS) if parts is None else parts)
         except sqlite3.Error as exc:
             self.close()
             raise LegacyIngestError(f"{legacy_state_path(self.paths.events)}: {exc}") from exc
 
-    def _run(self, report: "IngestReport") -> None:
-        stamp = self._take_stamp()
-        started = time.time_ns()
+    def _run(self, report: "IngestReport", parts: set[str]) -> None:
+        # Taken before the pass: anything that changes during it makes the next one look again.
+        taken = time.time_ns()
         state = self._open_state()
         if self._marks is None:
             self._marks = state.file_marks()
             self._bad = {n for n, m in self._marks.items() if m.status == "bad"}
-        flats = self._flat_snapshot(state)
+        stamp = self._take_stamp(self._bad_paths())
+        flats = self._flat_snapshot(state) if "flat" in parts else []
         try:
-            items = self._read_files(report)
+            folders = [f for f in ("pending", "archive") if f in parts or "bad" in parts]
+            items = self._read_files(report, folders)
             items.sort(key=_item_order)
             for start in range(0, len(items), self.batch):
                 self._ingest_files(items[start:start + self.batch], report)
@@ -162,8 +193,10 @@ class Ingester:
             for flat in flats:
                 flat.handle.close()
         self._report_known_bad(report)
-        # Taken before the pass: anything that changed during it is seen by the next one.
-        self._stamp, self._stamp_ns = stamp, started
+        stamp["taken_ns"] = taken
+        if stamp != self._stamp:
+            _save_stamp(self._stamp_file, stamp)
+        self._stamp = stamp
 
     def _open_state(self) -> LegacyState:
         if self._state is None or self._state_pid != os.getpid():
@@ -180,11 +213,12 @@ class Ingester:
 
     # ------------------------------------------------------------------------ files
 
-    def _read_files(self, report: "IngestReport") -> list[_FileItem]:
+    def _read_files(self, report: "IngestReport", folders: list[str]) -> list[_FileItem]:
         items: list[_FileItem] = []
         seen: set[str] = set()
         # pending before archive: a file a Loki Mode subscriber moves in between is in the second.
-        for directory, label in ((self.paths.pending, "pending"), (self.paths.archive, "archive")):
+        for label in folders:
+            directory = self.paths.pending if label == "pending" else self.paths.archive
             for name in _json_names(directory):
                 if name in seen:
                     continue
@@ -310,15 +344,14 @@ class Ingester:
 
     def _flat_snapshot(self, state: LegacyState) -> list[_Flat]:
         cursors = state.cursors()
-        found: dict[str, _Flat] = {}
-        for rotation in (1, 0):
-            flat = _open_flat(flat_path(self.paths.root, rotation), cursors)
-            if flat is None:
-                continue
-            # A copy being rotated (copytruncate) shows the same first line twice: read the longer.
-            if flat.generation not in found or found[flat.generation].end < flat.end:
-                found[flat.generation] = flat
-        return list(found.values())
+        flats = [f for f in (_open_flat(flat_path(self.paths.root, r), cursors) for r in (1, 0)) if f is not None]
+        # A cursor whose file is gone (rotated away twice, or deleted) must not match a later
+        # file that happens to get the same inode number.
+        present = {f.generation for f in flats} | _present_inodes(self.paths.root)
+        stale = [g for g in cursors if g not in present and g.rsplit(":", 1)[0] not in present]
+        if stale:
+            state.delete_cursors(stale)
+        return flats
 
     def _ingest_flat(self, flat: _Flat, report: "IngestReport") -> None:
         advanced = False
@@ -405,12 +438,34 @@ def _json_names(directory: Path) -> list[str]:
     return sorted(n for n in names if n.endswith(".json"))
 
 
-def _stat_key(path: Path) -> tuple | None:
+def _stat_key(path: Path) -> list[int] | None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _recent(value, since: int) -> bool:
+    # Coarse mtimes: a change in the same tick as the stamp leaves the mtime as it was.
+    if not value:
+        return False
+    if isinstance(value[0], int):
+        return value[2] >= since
+    return any(_recent(v, since) for v in value if v is not None and not isinstance(v, str))
+
+
+def _load_stamp(path: Path) -> dict | None:
+    try:
+        stamp = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
+
+
+def _save_stamp(path: Path, stamp: dict) -> None:
+    # Not fsynced: a lost stamp only costs one full pass.
+    atomic_write(path, json.dumps(stamp).encode(), durable=False)
 
 
 def _open_flat(path: Path, cursors: dict[str, Cursor]) -> _Flat | None:
@@ -425,13 +480,30 @@ def _open_flat(path: Path, cursors: dict[str, Cursor]) -> _Flat | None:
     if not first.endswith(b"\n"):
         handle.close()
         return None  # not even one whole line yet
-    generation = hashlib.sha256(first).hexdigest()[:32]
+    # Loki Mode rotates by rename, which keeps the inode: the file is its inode, and its first
+    # line guards against a truncated and rewritten file. Content alone cannot tell a copy
+    # from a new file that starts with the same line (run.sh repeats lines within a second).
+    generation = f"{_inode_id(st)}:{hashlib.sha256(first).hexdigest()[:32]}"
     cursor = cursors.get(generation)
     start, rewrites, reset = (cursor.offset, cursor.rewrites, False) if cursor else (0, 0, False)
     if st.st_size < start:
         # Truncated and rewritten with the same first line: read it again from the start.
         start, rewrites, reset = 0, rewrites + 1, True
     return _Flat(path, handle, generation, st.st_ino, start, st.st_size, rewrites, reset)
+
+
+def _inode_id(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def _present_inodes(root: Path) -> set[str]:
+    found = set()
+    for rotation in (1, 0):
+        try:
+            found.add(_inode_id(os.stat(flat_path(root, rotation))))
+        except FileNotFoundError:
+            continue
+    return found
 
 
 def _read_lines(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[list[FlatLine], int]]:

@@ -129,3 +129,7 @@ class LegacyState:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def delete_cursors(self, generations: list[str]) -> None:
+        """Forget cursors of flat files that no longer exist."""
+        self._db.executemany("DELETE FROM cursors WHERE generation = ?", [(g,) for g in generations])

@@ -336,10 +336,11 @@ class FileEventLog:
         # The drop box, archive/ and Loki Mode's flat files: see eventlog/ingest.py.
         report = IngestReport()
         ingester = self._ingester()
-        if not force and not ingester.changed():
+        parts = None if force else ingester.changed_parts()
+        if parts is not None and not parts:
             return report
         try:
-            ingester.run(report)
+            ingester.run(report, parts)
         except LegacyIngestError:
             if force:
                 raise  # an append must not fail because the ingester's own state is unusable
@@ -360,7 +361,7 @@ class FileEventLog:
             if not self._lock.try_acquire():
                 return
             try:
-                self._ingest_pending_locked(force=True)
+                self._ingest_pending_locked(force=False)
             except (PermissionError, LogCorruptedError, LegacyIngestError):
                 pass  # a read-only reader still reads; writers report the problem
             finally:

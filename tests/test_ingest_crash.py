@@ -144,7 +144,7 @@ _op = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("LOKI_TEST_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(_op, max_size=25), batch=st.sampled_from([1, 2, 1000]))
 def test_any_interleaving_of_writes_ingests_and_crashes_stores_each_event_once(tmp_path, monkeypatch, ops, batch):
     monkeypatch.setenv("LOKI_EVENTS_INGEST_BATCH", str(batch))
