@@ -6,7 +6,8 @@ One pass, under the log lock, reads (in this order, which is deterministic):
    size (snapshot only: their lines are ingested in step 4);
 2. every ``*.json`` in ``events/pending/``, then in ``events/archive/`` (a Loki Mode
    subscriber may move a file between the two at any time: it is found in one of them);
-3. those files, sorted by instant then name;
+3. those files, in name order (Loki Mode names start with the timestamp), batch by batch,
+   each batch sorted by instant then name;
 4. the flat lines, oldest file first, in file order.
 
 Files are listed *after* the flat snapshot, so the pending copy of every flat line emit.sh
@@ -183,10 +184,11 @@ class Ingester:
         flats = self._flat_snapshot(state) if "flat" in parts else []
         try:
             folders = [f for f in ("pending", "archive") if f in parts or "bad" in parts]
-            items = self._read_files(report, folders)
-            items.sort(key=_item_order)
-            for start in range(0, len(items), self.batch):
-                self._ingest_files(items[start:start + self.batch], report)
+            names = self._candidates(folders)
+            for start in range(0, len(names), self.batch):
+                items = [i for i in (self._read_file(n, report) for n in names[start:start + self.batch]) if i]
+                items.sort(key=_item_order)
+                self._ingest_files(items, report)
             for flat in flats:
                 self._ingest_flat(flat, report)
         finally:
@@ -213,37 +215,37 @@ class Ingester:
 
     # ------------------------------------------------------------------------ files
 
-    def _read_files(self, report: "IngestReport", folders: list[str]) -> list[_FileItem]:
-        items: list[_FileItem] = []
-        seen: set[str] = set()
+    def _candidates(self, folders: list[str]) -> list[str]:
+        """Names to read, in name order (Loki Mode's names start with the timestamp)."""
+        names: set[str] = set()
         # pending before archive: a file a Loki Mode subscriber moves in between is in the second.
         for label in folders:
-            directory = self.paths.pending if label == "pending" else self.paths.archive
-            for name in _json_names(directory):
-                if name in seen:
-                    continue
-                item = self._read_file(directory / name, label, report)
-                if item is not None:
-                    seen.add(name)
-                    items.append(item)
-        return items
+            for name in _json_names(self.paths.pending if label == "pending" else self.paths.archive):
+                mark = self._marks.get(name)
+                # Event files are written once (or appear whole by rename): a name already
+                # ingested is the same event wherever it moved; not even a stat, as archive/ can
+                # be huge. A lokilog file archived by us and back in pending/ is a new one.
+                if mark is None or mark.status != "done" or (label == "pending" and mark.dir == "archive"):
+                    names.add(name)
+        return sorted(names)
 
-    def _read_file(self, path: Path, label: str, report: "IngestReport") -> _FileItem | None:
-        mark = self._marks.get(path.name)
-        if mark is not None and mark.status == "done" and not (label == "pending" and mark.dir == "archive"):
-            # Event files are written once (or appear whole by rename); a name already ingested
-            # is the same event, wherever it moved. Not even a stat: archive/ can be huge.
-            return None
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return None
-        if mark is not None and (mark.size, mark.mtime_ns) == (st.st_size, st.st_mtime_ns):
-            return None  # still the bad file it was: retried when it changes
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None  # moved to archive/ meanwhile: found there
+    def _read_file(self, name: str, report: "IngestReport") -> _FileItem | None:
+        for path in (self.paths.pending / name, self.paths.archive / name):
+            try:
+                st = os.stat(path)
+                mark = self._marks.get(name)
+                if mark is not None and mark.status == "bad" and (mark.size, mark.mtime_ns) == (st.st_size, st.st_mtime_ns):
+                    return None  # still the bad file it was: retried when it changes
+                if mark is not None and mark.status == "done" and _label(path) == mark.dir:
+                    return None
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue  # moved to archive/ meanwhile: found there
+            return self._parse_file(path, st, data, report)
+        return None
+
+    def _parse_file(self, path: Path, st: os.stat_result, data: bytes, report: "IngestReport") -> _FileItem | None:
+        label = _label(path)
         report.files_read += 1
         try:
             record = parse_file(path.name, data)
