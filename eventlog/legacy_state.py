@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 _SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -24,8 +25,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 """
 
 
-@dataclass(frozen=True)
-class FileMark:
+class FileMark(NamedTuple):
     """The last look at a pending/archive file: its size and mtime, and what it was."""
 
     name: str
@@ -83,7 +83,8 @@ class LegacyState:
     def file_marks(self) -> dict[str, FileMark]:
         """Return every file looked at so far, by name."""
         rows = self._db.execute("SELECT name, dir, size, mtime_ns, status, reason FROM files")
-        return {r[0]: FileMark(*r) for r in rows}
+        # A tuple per row, not a dataclass: archive/ may hold hundreds of thousands of files.
+        return {r[0]: FileMark._make(r) for r in rows}
 
     def has_record(self, key: str, name: str) -> bool:
         """True when this file (by name) was already counted under this match key."""

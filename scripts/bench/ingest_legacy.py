@@ -5,6 +5,8 @@ Prints JSON: medians over repeated runs of
   - events/s ingesting N run.sh flat-only lines,
   - the baseline: events/s ingesting N lokilog drop-box files (native ids), same run,
   - the cost of a reader's idle check and of an idle full pass over what was ingested,
+  - the first append of a new FileEventLog (a `lokilog emit`) with nothing new, and with one
+    new Loki Mode file beside the N already ingested (Loki Mode's files stay in pending/),
 with ratios to the baseline.
 
   python3 scripts/bench/ingest_legacy.py [--events 2000] [--repeat 5]
@@ -60,7 +62,18 @@ def measure(kind: str, count: int) -> dict:
             start = time.perf_counter()
             log.ingest_pending()
             idle = time.perf_counter() - start
-    return {"events_per_s": count / elapsed, "idle_check_us": check * 1e6, "idle_pass_ms": idle * 1e3}
+        fresh_idle = _fresh_append(root)
+        dual_write(root, nested("ffffffff", "task", "runner", "2026-02-21T11:00:00.000Z", {"new": 1}))
+        fresh_new = _fresh_append(root)
+    return {"events_per_s": count / elapsed, "idle_check_us": check * 1e6, "idle_pass_ms": idle * 1e3,
+            "fresh_append_idle_ms": fresh_idle * 1e3, "fresh_append_one_new_ms": fresh_new * 1e3}
+
+
+def _fresh_append(root: Path) -> float:
+    start = time.perf_counter()
+    with FileEventLog(root, settings=LogSettings()) as log:
+        log.append("task", "cli", {"action": "x"})
+    return time.perf_counter() - start
 
 
 def main() -> None:
