@@ -37,7 +37,9 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 import msgspec
 
 from .appends import prepare
+from .codec import encode_event
 from .errors import EventDecodeError, InvalidEventError, LegacyIngestError
+from .events import Event
 from .legacy import FlatLine, Record, complete_lines, derived_id, parse_file, parse_flat, salvage
 from .legacy_state import Changes, Cursor, FileMark, LegacyState
 from .fsutil import atomic_write, fsync_dir
@@ -249,12 +251,20 @@ class Ingester:
         report.files_read += 1
         try:
             record = parse_file(path.name, data)
-            if record.native:
-                prepare(record.draft)  # validates now, so a bad file is reported as one
+            self._validate(record)
         except (EventDecodeError, InvalidEventError) as exc:
             self._mark_bad(path, label, st, str(exc), report)
             return None
         return _FileItem(path, st.st_size, st.st_mtime_ns, record)
+
+    def _validate(self, record: Record) -> None:
+        # Now, not at the write: one invalid or oversized event must be reported as bad,
+        # never fail the batch (and so every pass) it would have been written in.
+        item = prepare(record.draft)
+        draft = item.draft
+        encode_event(Event(seq=1, id=draft.id, type=draft.type, source=draft.source, timestamp=draft.timestamp,
+                           version=draft.version, payload=draft.payload, extra=draft.extra),
+                     self.log.settings.max_event_bytes)
 
     def _mark_bad(self, path: Path, label: str, st: os.stat_result, reason: str, report: "IngestReport") -> None:
         mark = FileMark(path.name, label, st.st_size, st.st_mtime_ns, "bad", reason)
@@ -372,6 +382,11 @@ class Ingester:
         for line in lines:
             report.flat_lines += 1
             for record, problem in _flat_records(line):
+                if problem is None:
+                    try:
+                        self._validate(record)
+                    except InvalidEventError as exc:
+                        problem = str(exc)
                 if problem is not None:
                     bad.append((flat.generation, line.offset, flat.path.name, problem))
                     report.bad.append(BadPendingFile(flat.path, f"line at byte {line.offset}: {problem}"))
@@ -479,9 +494,9 @@ def _open_flat(path: Path, cursors: dict[str, Cursor]) -> _Flat | None:
         return None
     st = os.fstat(handle.fileno())
     first = handle.readline(_FIRST_LINE_MAX) if stat_mod.S_ISREG(st.st_mode) else b""
-    if not first.endswith(b"\n"):
+    if not first.endswith(b"\n") and len(first) < _FIRST_LINE_MAX:
         handle.close()
-        return None  # not even one whole line yet
+        return None  # not even one whole line yet (a longer one is identified by its start)
     # Loki Mode rotates by rename, which keeps the inode: the file is its inode, and its first
     # line guards against a truncated and rewritten file. Content alone cannot tell a copy
     # from a new file that starts with the same line (run.sh repeats lines within a second).

@@ -257,3 +257,18 @@ def test_a_drop_box_retry_after_its_first_copy_was_archived_is_archived_too(loki
     report = ingest(loki)
     assert (report.ingested, report.duplicates) == (0, 1)
     assert list((loki / "events" / "pending").glob("*.json")) == []
+
+
+def test_an_invalid_or_oversized_legacy_event_is_reported_and_never_blocks_the_rest(loki):
+    huge = {"blob": "x" * (1024 * 1024)}
+    write_pending(loki, nested("a1b2c3d4", "task", "runner", "2026-02-21T10:00:00.000Z", huge))
+    write_pending(loki, nested("a1b2c3d5", "ta\u0001sk", "runner", "2026-02-21T10:00:00.001Z", {}))
+    write_pending(loki, nested("a1b2c3d6", "task", "runner", "2026-02-21T10:00:00.002Z", {"ok": 1}))
+    append_flat(loki, flat_line("2026-02-21T10:00:01Z", "task", huge))
+    append_flat(loki, flat_line("2026-02-21T10:00:02Z", "task", {"ok": 2}))
+    report = ingest(loki)
+    assert report.ingested == 2
+    reasons = sorted(b.reason for b in report.bad)
+    assert len(reasons) == 3 and sum("bytes encoded; the limit is" in r for r in reasons) == 2
+    assert any("control characters" in r for r in reasons)
+    assert sorted(e.payload["ok"] for e in events(loki)) == [1, 2]
