@@ -56,6 +56,9 @@ BATCH = 2000
 CHUNK = 4 * 1024 * 1024
 #: A flat file's first line identifies it across renames (rotation) and copies.
 _FIRST_LINE_MAX = 64 * 1024
+# A busy writer looks at most this often (as the drop box's PendingWatch does): appends do not
+# pay a few stats each, and an event written meanwhile waits a few ms longer.
+_MIN_INTERVAL_NS = 5_000_000
 # Directory and file mtimes tick with a coarse clock: a change within this window of the last
 # look may not show in the stamp yet, so such a stamp is not trusted (as in PendingWatch).
 _AMBIGUOUS_NS = 50_000_000
@@ -122,6 +125,7 @@ class Ingester:
         self._marks: dict[str, FileMark] | None = None
         self._bad: set[str] = set()
         self._stamp: dict | None = None
+        self._checked_at = 0
         self.batch = _batch_size(os.environ.get("LOKI_EVENTS_INGEST_BATCH"))
 
     # ----------------------------------------------------------------- change detection
@@ -130,12 +134,18 @@ class Ingester:
         """True when something a pass reads may have changed since the last pass."""
         return bool(self.changed_parts())
 
-    def changed_parts(self) -> set[str]:
+    def changed_parts(self, throttle: bool = False) -> set[str]:
         """Which of pending, archive, flat and bad (files found bad) may have changed.
 
         Compared with the stamp of the last pass in this process, else the one the last pass
         of any process saved, so a fresh `lokilog emit` with nothing new does a few stats.
+        ``throttle`` (appends) answers "nothing" when asked again within a few milliseconds.
         """
+        if throttle:
+            now = time.monotonic_ns()
+            if now - self._checked_at < _MIN_INTERVAL_NS:
+                return set()
+            self._checked_at = now
         saved = self._stamp if self._stamp is not None else _load_stamp(self._stamp_file)
         if saved is None:
             return set(PARTS)

@@ -332,11 +332,11 @@ class FileEventLog:
             finally:
                 self._lock.release()
 
-    def _ingest_pending_locked(self, force: bool) -> IngestReport:
+    def _ingest_pending_locked(self, force: bool, throttle: bool = True) -> IngestReport:
         # The drop box, archive/ and Loki Mode's flat files: see eventlog/ingest.py.
         report = IngestReport()
         ingester = self._ingester()
-        parts = None if force else ingester.changed_parts()
+        parts = None if force else ingester.changed_parts(throttle)
         if parts is not None and not parts:
             return report
         try:
@@ -361,7 +361,7 @@ class FileEventLog:
             if not self._lock.try_acquire():
                 return
             try:
-                self._ingest_pending_locked(force=False)
+                self._ingest_pending_locked(force=False, throttle=False)
             except (PermissionError, LogCorruptedError, LegacyIngestError):
                 pass  # a read-only reader still reads; writers report the problem
             finally:
