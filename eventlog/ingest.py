@@ -30,6 +30,7 @@ import os
 import sqlite3
 import stat as stat_mod
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
@@ -40,7 +41,7 @@ from .appends import prepare
 from .codec import encode_event
 from .errors import EventDecodeError, InvalidEventError, LegacyIngestError
 from .events import Event
-from .legacy import FlatLine, Record, complete_lines, derived_id, parse_file, parse_flat, salvage
+from .legacy import FlatLine, Record, complete_lines, derived_id, match_key, parse_file, parse_flat, salvage
 from .legacy_state import Changes, Cursor, FileMark, LegacyState
 from .fsutil import atomic_write, fsync_dir
 from .pending import BadPendingFile
@@ -54,6 +55,8 @@ PARTS = ("pending", "archive", "flat", "bad")
 BATCH = 2000
 #: Bytes of a flat file read at a time.
 CHUNK = 4 * 1024 * 1024
+#: Log events counted per state transaction when catching up the match-key counts.
+_CATCH_UP_CHUNK = 20_000
 #: A flat file's first line identifies it across renames (rotation) and copies.
 _FIRST_LINE_MAX = 64 * 1024
 # A busy writer looks at most this often (as the drop box's PendingWatch does): appends do not
@@ -86,7 +89,7 @@ class _Flat:
 
 @dataclass
 class _Counts:
-    """P, F and S for the keys one batch touches, read from the state and the log, then updated."""
+    """P, F and S for the keys one batch touches, read from the state, then updated."""
 
     state: LegacyState
     lookup: Callable[[str], int | None]
@@ -95,13 +98,9 @@ class _Counts:
     flat: dict[str, int] = field(default_factory=dict)
 
     def stored_count(self, key: str) -> int:
-        count = self.stored.get(key)
-        if count is None:
-            count = 0
-        while self.lookup(derived_id(key, count)) is not None:
-            count += 1
-        self.stored[key] = count
-        return count
+        if key not in self.stored:
+            self.stored[key] = self.state.key_count(key)
+        return self.stored[key]
 
     def file_count(self, key: str) -> int:
         if key not in self.files:
@@ -112,6 +111,35 @@ class _Counts:
         if key not in self.flat:
             self.flat[key] = self.state.flat_count(key)
         return self.flat[key]
+
+    def free_derived_id(self, key: str, taken: set[str]) -> str:
+        n = self.stored_count(key)
+        while derived_id(key, n) in taken or self.lookup(derived_id(key, n)) is not None:
+            n += 1
+        return derived_id(key, n)
+
+
+@dataclass
+class _Batch:
+    """The events one batch appends, with the match key of each (to count it once stored)."""
+
+    prepared: list = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    legacy: list[bool] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+
+    def add(self, draft, key: str, legacy: bool = True) -> None:
+        item = prepare(draft)
+        self.prepared.append(item)
+        self.keys.append(key)
+        self.legacy.append(legacy)
+        self.ids.add(item.draft.id)
+
+    def appended_legacy_ids(self, result) -> list[str]:
+        if result is None:
+            return []
+        return [item.draft.id for item, receipt, legacy in zip(self.prepared, result.receipts, self.legacy)
+                if legacy and receipt.status == "appended"]
 
 
 class Ingester:
@@ -127,6 +155,8 @@ class Ingester:
         self._stamp: dict | None = None
         self._checked_at = 0
         self.batch = _batch_size(os.environ.get("LOKI_EVENTS_INGEST_BATCH"))
+        #: Leave Loki Mode's files in pending/ for its own subscribers (lokilog's own are moved).
+        self.keep_legacy_files = os.environ.get("LOKI_EVENTS_KEEP_LEGACY_FILES", "").lower() in ("1", "true", "yes", "on")
 
     # ----------------------------------------------------------------- change detection
 
@@ -193,6 +223,7 @@ class Ingester:
             self._marks = state.file_marks()
             self._bad = {n for n, m in self._marks.items() if m.status == "bad"}
         stamp = self._take_stamp(self._bad_paths())
+        self._catch_up_keys(state)
         flats = self._flat_snapshot(state) if "flat" in parts else []
         try:
             folders = [f for f in ("pending", "archive") if f in parts or "bad" in parts]
@@ -299,14 +330,14 @@ class Ingester:
                 self._bad.discard(mark.name)
 
     def _ingest_files(self, items: list[_FileItem], report: "IngestReport") -> None:
-        counts = self._counts()
-        prepared, plan_for = [], []
+        counts, batch = self._counts(), _Batch()
+        plan_for: list[int] = []
         records: list[tuple[str, str]] = []
         counted: set[tuple[str, str]] = set()
         for index, item in enumerate(items):
             record = item.record
             if record.native:
-                prepared.append(prepare(record.draft))
+                batch.add(record.draft, _key_of(record.draft), legacy=False)
                 plan_for.append(index)
                 continue
             pair = (record.key, item.path.name)
@@ -316,46 +347,97 @@ class Ingester:
             counted.add(pair)
             records.append(pair)
             counts.files[record.key] = counts.file_count(record.key) + 1
-            if self._append_if_new(record, counts.files[record.key], counts, prepared):
-                plan_for.append(index)
-            else:
-                report.twins += 1
-        result = self.log._write_locked(prepared, durable=True, skip_conflicts=True) if prepared else None
-        conflicts = self._count_receipts(result, report)
-        marks = []
-        for position, index in enumerate(plan_for):
-            if position in conflicts:
-                item = items[index]
-                reason = conflicts[position]
-                report.bad.append(BadPendingFile(item.path, reason))
-                marks.append(FileMark(item.path.name, _label(item.path), item.size, item.mtime_ns, "bad", reason))
-        bad_names = {m.name for m in marks}
-        # A native file is moved to archive/ below: a file of that name back in pending/ is new.
-        marks += [FileMark(i.path.name, "archive" if i.record.native else _label(i.path), i.size, i.mtime_ns, "done")
-                  for i in items if i.path.name not in bad_names]
-        self._open_state().apply(Changes(marks, records, {}))
+            if counts.files[record.key] <= counts.stored_count(record.key):
+                report.twins += 1  # the other copy (emit.sh's flat line) is stored already
+                continue
+            batch.add(msgspec.structs.replace(record.draft, id=self._file_event_id(record, counts, batch)), record.key)
+            counts.stored[record.key] += 1
+            plan_for.append(index)
+        result = self._write(batch, counts, report)
+        conflicts = {position: str(error) for position, error in result.conflicts} if result else {}
+        bad = {}
+        for position, reason in conflicts.items():
+            item = items[plan_for[position]]
+            bad[item.path.name] = reason
+            report.bad.append(BadPendingFile(item.path, reason))
+            records = [r for r in records if r[1] != item.path.name]  # counted once it changes
+        moved = self._archive([i for i in items if i.path.name not in bad])
+        marks = [FileMark(i.path.name, _label(i.path), i.size, i.mtime_ns, "bad", bad[i.path.name])
+                 for i in items if i.path.name in bad]
+        marks += [FileMark(i.path.name, "archive" if i.path.name in moved else _label(i.path), i.size, i.mtime_ns, "done")
+                  for i in items if i.path.name not in bad]
+        self._commit(Changes(marks, records, {}, legacy_ids=batch.appended_legacy_ids(result)), counts, batch)
         self._remember(marks)
-        # lokilog's own drop-box files only: Loki Mode's stay where they are, for its subscribers.
-        archive_all([i.path for i in items if i.record.native and i.path.name not in bad_names
-                     and _label(i.path) == "pending"], self.paths.archive)
 
-    def _append_if_new(self, record: Record, copies: int, counts: _Counts, prepared: list) -> bool:
-        stored = counts.stored_count(record.key)
-        if copies <= stored:
-            return False
-        draft = msgspec.structs.replace(record.draft, id=derived_id(record.key, stored))
-        prepared.append(prepare(draft))
-        counts.stored[record.key] = stored + 1
-        return True
+    def _file_event_id(self, record: Record, counts: _Counts, batch: _Batch) -> str:
+        own = record.legacy_id
+        if own not in batch.ids and counts.lookup(own) is None:
+            return own  # the Loki Mode id, kept while it is free
+        if own in batch.ids or counts.state.is_legacy_id(own):
+            # Two Loki Mode events with one 32-bit id: both are kept, the second under a new id.
+            return counts.free_derived_id(record.key, batch.ids)
+        return own  # a lokilog event has this id: a conflict, reported as such by the append
 
-    @staticmethod
-    def _count_receipts(result, report: "IngestReport") -> dict[int, str]:
-        if result is None:
-            return {}
-        for receipt in result.receipts:
-            report.ingested += receipt.status == "appended"
+    def _write(self, batch: _Batch, counts: _Counts, report: "IngestReport"):
+        if not batch.prepared:
+            return None
+        result = self.log._write_locked(batch.prepared, durable=True, skip_conflicts=True)
+        for receipt, key, legacy in zip(result.receipts, batch.keys, batch.legacy):
+            appended = receipt.status == "appended"
+            report.ingested += appended
             report.duplicates += receipt.status == "duplicate"
-        return {position: str(error) for position, error in result.conflicts}
+            if legacy and not appended:
+                counts.stored[key] -= 1  # raised when planned; the log did not take it
+            elif appended and not legacy and key:
+                counts.stored[key] = counts.stored_count(key) + 1
+        return result
+
+    def _commit(self, changes: Changes, counts: _Counts, batch: _Batch) -> None:
+        if batch.prepared:
+            tail = self.log._current_tail()
+            changes.log_keys = dict(counts.stored)
+            changes.log_position = (tail.head_seq, tail.head_id)
+        self._open_state().apply(changes)
+
+    def _archive(self, items: list[_FileItem]) -> set[str]:
+        """Move ingested files from pending/ to archive/, as Loki Mode's subscribers do."""
+        moved = set()
+        for item in items:
+            if _label(item.path) != "pending" or (not item.record.native and self.keep_legacy_files):
+                continue
+            if _move(item.path, self.paths.archive / item.path.name, clobber=item.record.native):
+                moved.add(item.path.name)
+        if moved:
+            fsync_dir(self.paths.archive)
+        return moved
+
+    # ---------------------------------------------------------------- key counts
+
+    def _catch_up_keys(self, state: LegacyState) -> None:
+        """Count the match key of every log event not counted yet (S is a fold of the log)."""
+        tail = self.log._current_tail()
+        seq, event_id = state.log_position()
+        if seq > tail.head_seq or (seq and self._id_at(seq) != event_id):
+            state.reset_log_keys()  # the log was cut or rewritten (verify --fix): count afresh
+            seq = 0
+        while seq < tail.head_seq:
+            chunk: Counter = Counter()
+            last = None
+            for event in self.log.read(seq + 1, min(seq + _CATCH_UP_CHUNK, tail.head_seq), ingest=False):
+                last = event
+                try:
+                    chunk[match_key(event.timestamp, event.type, event.payload)] += 1
+                except (ValueError, TypeError):
+                    continue  # not a valid instant: no Loki Mode record can match it
+            if last is None:
+                return
+            totals = {key: state.key_count(key) + n for key, n in chunk.items()}
+            state.apply(Changes([], [], {}, log_keys=totals, log_position=(last.seq, last.id)))
+            seq = last.seq
+
+    def _id_at(self, seq: int) -> str | None:
+        event = self.log.get(seq)
+        return event.id if event is not None else None
 
     def _counts(self) -> _Counts:
         self.log._current_tail()
@@ -387,8 +469,8 @@ class Ingester:
             self._open_state().apply(Changes([], [], {}, cursor))
 
     def _ingest_lines(self, flat: _Flat, lines: list[FlatLine], end: int, report: "IngestReport") -> None:
-        counts = self._counts()
-        prepared, bad = [], []
+        counts, batch = self._counts(), _Batch()
+        bad = []
         for line in lines:
             report.flat_lines += 1
             for record, problem in _flat_records(line):
@@ -402,28 +484,41 @@ class Ingester:
                     report.bad.append(BadPendingFile(flat.path, f"line at byte {line.offset}: {problem}"))
                     continue
                 counts.flat[record.key] = counts.flat_count(record.key) + 1
-                if not self._append_if_new(record, counts.flat[record.key], counts, prepared):
-                    report.twins += 1
-        result = self.log._write_locked(prepared, durable=True, skip_conflicts=True) if prepared else None
-        self._count_receipts(result, report)
+                if counts.flat[record.key] <= counts.stored_count(record.key):
+                    report.twins += 1  # its file copy (or an earlier read of it) is stored
+                    continue
+                batch.add(msgspec.structs.replace(record.draft, id=counts.free_derived_id(record.key, batch.ids)),
+                          record.key)
+                counts.stored[record.key] += 1
+        self._write(batch, counts, report)
         cursor = Cursor(flat.generation, flat.path.name, end, end, flat.inode, flat.rewrites)
-        self._open_state().apply(Changes([], [], counts.flat, cursor, bad))
+        self._commit(Changes([], [], counts.flat, cursor, bad), counts, batch)
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def archive_all(paths: list[Path], archive_dir: Path) -> None:
-    """Move ingested drop-box files to archive/, with one directory fsync for the lot."""
-    if not paths:
-        return
-    archive_dir.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        try:
-            os.replace(path, archive_dir / path.name)
-        except FileNotFoundError:
-            continue  # moved already (another ingester, or a Loki Mode subscriber)
-    fsync_dir(archive_dir)
+def _key_of(draft) -> str:
+    try:
+        return match_key(draft.timestamp, draft.type, draft.payload)
+    except (ValueError, TypeError):
+        return ""
+
+
+def _move(source: Path, target: Path, clobber: bool) -> bool:
+    """Move a file; without ``clobber`` never replace one already there (it is not ours)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if clobber:
+            os.replace(source, target)
+            return True
+        os.link(source, target)  # link, unlike rename, refuses to replace an existing file
+    except FileNotFoundError:
+        return False  # moved already (another ingester, or a Loki Mode subscriber)
+    except FileExistsError:
+        return False  # a file of that name is in archive/ already: leave both as they are
+    os.unlink(source)
+    return True
 
 
 def _batch_size(raw: str | None) -> int:

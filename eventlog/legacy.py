@@ -43,10 +43,11 @@ _FLAT_START = re.compile(rb'\{\s*"timestamp"\s*:')
 
 @dataclass(frozen=True)
 class Record:
-    """One legacy event as read: the draft to store (id not yet fixed) and how to identify it.
+    """One legacy event as read: the draft to store and how to identify it.
 
     ``native`` records carry a strong id (or were written by lokilog itself) and are stored
-    under that id; the others are identified by ``key`` and counted.
+    under that id; the others are identified by ``key`` and counted. A Loki Mode file's draft
+    carries its own id (kept when free); a flat line's has none (one is derived).
     """
 
     draft: NewEvent
@@ -119,8 +120,9 @@ def parse_file(name: str, data: bytes) -> Record:
     if native:
         return Record(_native_draft(obj), key="", native=True)
     extra = {k: v for k, v in obj.items() if k not in ENVELOPE_FIELDS}
-    return _mapped(obj["type"], obj["source"], obj["timestamp"], payload, obj.get("version", FORMAT_VERSION),
-                   extra, {"format": "file", "id": event_id}, legacy_id=event_id)
+    record = _mapped(obj["type"], obj["source"], obj["timestamp"], payload, obj.get("version", FORMAT_VERSION),
+                     extra, {}, legacy_id=event_id)
+    return Record(msgspec.structs.replace(record.draft, id=event_id), record.key, legacy_id=event_id)
 
 
 def parse_flat(line: bytes) -> Record:
@@ -219,10 +221,11 @@ def _mapped(raw_type: Any, source: Any, timestamp: Any, payload: dict[str, Any],
     event_type, body = split_compound(raw_type, payload)
     if event_type != raw_type:
         legacy = {**legacy, "type": raw_type}
-    if LEGACY_FIELD in extra:
-        raise EventDecodeError(f"top-level field {LEGACY_FIELD!r} is reserved for lokilog's provenance")
-    draft = NewEvent(type=event_type, source=source, timestamp=timestamp, payload=body, version=version,
-                     extra={**extra, LEGACY_FIELD: legacy})
+    if legacy:
+        if LEGACY_FIELD in extra:
+            raise EventDecodeError(f"top-level field {LEGACY_FIELD!r} is reserved for lokilog's provenance")
+        extra = {**extra, LEGACY_FIELD: legacy}
+    draft = NewEvent(type=event_type, source=source, timestamp=timestamp, payload=body, version=version, extra=extra)
     material = _canonical.encode([key_instant, event_type, body])
     return Record(draft, hashlib.sha256(material).hexdigest(), legacy_id=legacy_id)
 

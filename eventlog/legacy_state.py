@@ -21,6 +21,8 @@ CREATE TABLE IF NOT EXISTS cursors (generation TEXT PRIMARY KEY, path TEXT NOT N
     size INTEGER NOT NULL, inode INTEGER NOT NULL, rewrites INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bad_lines (generation TEXT NOT NULL, offset INTEGER NOT NULL, path TEXT NOT NULL,
     reason TEXT NOT NULL, PRIMARY KEY (generation, offset)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_keys (key TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS legacy_ids (id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 """
 
@@ -57,6 +59,9 @@ class Changes:
     flat_counts: dict[str, int]
     cursor: Cursor | None = None
     bad_lines: list[tuple[str, int, str, str]] | None = None
+    log_keys: dict[str, int] | None = None  # absolute counts of match keys in the log
+    log_position: tuple[int, str] | None = None  # the last event counted: (seq, id)
+    legacy_ids: list[str] | None = None  # ids of events stored from Loki Mode files
 
 
 class LegacyState:
@@ -99,6 +104,25 @@ class LegacyState:
         row = self._db.execute("SELECT n FROM flat_counts WHERE key = ?", (key,)).fetchone()
         return row[0] if row else 0
 
+    def log_position(self) -> tuple[int, str | None]:
+        """The (seq, id) of the last log event whose match key was counted."""
+        rows = dict(self._db.execute("SELECT key, value FROM meta WHERE key IN ('log_seq', 'log_id')").fetchall())
+        return int(rows.get("log_seq") or 0), rows.get("log_id")
+
+    def key_count(self, key: str) -> int:
+        """How many events in the log (up to log_position) have this match key."""
+        row = self._db.execute("SELECT n FROM log_keys WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else 0
+
+    def is_legacy_id(self, event_id: str) -> bool:
+        """True when the event stored under this id came from a Loki Mode file."""
+        return self._db.execute("SELECT 1 FROM legacy_ids WHERE id = ?", (event_id,)).fetchone() is not None
+
+    def reset_log_keys(self) -> None:
+        """Forget the key counts (the log was rewritten or truncated): they are recounted."""
+        self._db.execute("DELETE FROM log_keys")
+        self._db.execute("DELETE FROM meta WHERE key IN ('log_seq', 'log_id')")
+
     def cursors(self) -> dict[str, Cursor]:
         rows = self._db.execute("SELECT generation, path, offset, size, inode, rewrites FROM cursors")
         return {r[0]: Cursor(*r) for r in rows}
@@ -126,6 +150,13 @@ class LegacyState:
                            (c.generation, c.path, c.offset, c.size, c.inode, c.rewrites))
             if changes.bad_lines:
                 db.executemany("INSERT OR REPLACE INTO bad_lines VALUES (?, ?, ?, ?)", changes.bad_lines)
+            if changes.log_keys:
+                db.executemany("INSERT OR REPLACE INTO log_keys VALUES (?, ?)", list(changes.log_keys.items()))
+            if changes.log_position is not None:
+                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                               [("log_seq", changes.log_position[0]), ("log_id", changes.log_position[1])])
+            if changes.legacy_ids:
+                db.executemany("INSERT OR IGNORE INTO legacy_ids VALUES (?)", [(i,) for i in changes.legacy_ids])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

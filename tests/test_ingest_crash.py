@@ -109,7 +109,7 @@ def clean_ingest(loki: Path):
 
 
 def crashing_ingest(loki: Path, monkeypatch, at: int, after: bool) -> bool:
-    """Ingest, dying at the ``at``-th durable step (log write, state commit, archive move)."""
+    """Ingest, dying at the ``at``-th durable step (log write, state commit, a move to archive/)."""
     steps = [0]
 
     def wrap(real):
@@ -126,7 +126,7 @@ def crashing_ingest(loki: Path, monkeypatch, at: int, after: bool) -> bool:
     with monkeypatch.context() as patch:
         patch.setattr(ingest_module.LegacyState, "apply", wrap(ingest_module.LegacyState.apply))
         patch.setattr(FileEventLog, "_write_locked", wrap(FileEventLog._write_locked))
-        patch.setattr(ingest_module, "archive_all", wrap(ingest_module.archive_all))
+        patch.setattr(ingest_module, "_move", wrap(ingest_module._move))
         log = FileEventLog(loki, settings=LogSettings())
         try:
             log.ingest_pending()

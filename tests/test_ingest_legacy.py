@@ -37,7 +37,10 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*"))} if folder.exists() else {}
 
 
-def test_files_from_bus_py_bus_ts_and_emit_sh_are_ingested_and_left_untouched(loki):
+@pytest.mark.parametrize("keep", [False, True])
+def test_files_from_bus_py_bus_ts_and_emit_sh_are_ingested_and_never_rewritten(loki, monkeypatch, keep):
+    if keep:
+        monkeypatch.setenv("LOKI_EVENTS_KEEP_LEGACY_FILES", "1")
     write_pending(loki, nested("a1b2c3d4", "task", "runner", bus_py_timestamp(at(0)), {"action": "claim", "task_id": "t1"}))
     write_pending(loki, nested("k3j9z0a", "user", "vscode", bus_ts_timestamp(at(1)), {"action": "click"}))
     write_pending(loki, nested("0badf00d", "session", "cli", "2026-02-21T10:00:02.000Z", {"action": "start"}), "compact")
@@ -49,9 +52,12 @@ def test_files_from_bus_py_bus_ts_and_emit_sh_are_ingested_and_left_untouched(lo
     stored = events(loki)
     assert (report.ingested, report.bad) == (4, [])
     assert [e.payload.get("action") for e in stored] == ["x", "claim", "click", "start"]  # by instant
-    assert [e.extra["legacy"]["id"] for e in stored] == ["5eed5eed", "a1b2c3d4", "k3j9z0a", "0badf00d"]
+    assert [e.id for e in stored] == ["5eed5eed", "a1b2c3d4", "k3j9z0a", "0badf00d"]  # their own ids
     assert {(e.type, e.source) for e in stored} == {("task", "runner"), ("user", "vscode"), ("session", "cli"), ("task", "api")}
-    assert snapshot(loki / "events" / "pending") == before  # Loki Mode's files: not moved, not rewritten
+    after = {**snapshot(loki / "events" / "pending"), **snapshot(loki / "events" / "archive")}
+    assert after == before  # moved to archive/ (as Loki Mode's subscribers do) or kept: never rewritten
+    events_left = sorted(n for n in snapshot(loki / "events" / "pending") if n.endswith(".json"))
+    assert len(events_left) == (4 if keep else 0)
     assert ingest(loki).ingested == 0 and len(events(loki)) == 4
 
 
@@ -94,7 +100,19 @@ def test_colliding_ids_and_identical_copies_are_never_merged(loki):
     assert report.ingested == 6 and report.twins == 2
     assert Counter(e.type for e in stored) == {"task": 2, "metric": 2, "state": 2}
     assert len({e.id for e in stored}) == 6
+    assert [e.id for e in stored if e.type == "task"][0] == "deadbeef"  # the second got a new id
     assert ingest(loki).ingested == 0
+
+
+def test_a_loki_file_reusing_the_id_of_a_lokilog_event_is_a_conflict_left_in_place(loki):
+    with FileEventLog(loki, settings=LogSettings()) as log:
+        log.append("task", "vscode", {"action": "complete"}, id="abcd1234")
+    path = write_pending(loki, nested("abcd1234", "task", "vscode", "2026-02-21T10:00:00.000Z", {"task_id": "other"}))
+    report = ingest(loki)
+    assert "already stored at seq 1 with different content" in report.bad[0].reason
+    assert path.exists() and len(events(loki)) == 1
+    path.write_text(json.dumps(nested("fresh001", "task", "vscode", "2026-02-21T10:00:00.000Z", {"n": 1})))
+    assert ingest(loki).ingested == 1  # changed: read again
 
 
 def test_compound_types_and_run_sh_string_bodies(loki):
@@ -229,9 +247,9 @@ def test_a_touched_or_copied_file_or_a_lost_state_is_not_a_new_event(loki):
     path = write_pending(loki, event)
     append_flat(loki, flat_line("2026-02-21T10:00:01Z", "metric", {"n": 1}))
     ingest(loki)
-    os.utime(path, ns=(1, 1))  # mtime changed, content not
-    (loki / "events" / "archive").mkdir(parents=True)
-    shutil.copy(path, loki / "events" / "archive" / path.name)  # a subscriber that copies
+    archived = loki / "events" / "archive" / path.name
+    os.utime(archived, ns=(1, 1))  # mtime changed, content not
+    shutil.copy(archived, path)  # and a copy back in pending/
     assert ingest(loki).ingested == 0
     state = legacy_state_path(loki / "events")
     with sqlite3.connect(state) as db:

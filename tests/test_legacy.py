@@ -45,8 +45,8 @@ def test_a_pending_file_maps_to_its_event_and_keeps_the_loki_id(style):
     assert not record.native and record.legacy_id == "a1b2c3d4"
     assert record.draft.type == "session" and record.draft.source == "vscode"
     assert record.draft.payload == {"action": "start", "model": "x"}
-    assert record.draft.extra == {"legacy": {"format": "file", "id": "a1b2c3d4", "type": "session_start"}}
-    assert record.draft.id is None  # fixed at ingest: lm-<key>-<n>
+    assert record.draft.extra == {"legacy": {"type": "session_start"}}
+    assert record.draft.id == "a1b2c3d4"  # kept unless another Loki Mode event already has it
 
 
 def test_unknown_types_sources_and_fields_are_kept_as_written():
