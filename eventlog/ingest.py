@@ -371,12 +371,18 @@ class Ingester:
 
     def _file_event_id(self, record: Record, counts: _Counts, batch: _Batch) -> str:
         own = record.legacy_id
-        if own not in batch.ids and counts.lookup(own) is None:
+        seq = None if own in batch.ids else counts.lookup(own)
+        if own not in batch.ids and seq is None:
             return own  # the Loki Mode id, kept while it is free
-        if own in batch.ids or counts.state.is_legacy_id(own):
-            # Two Loki Mode events with one 32-bit id: both are kept, the second under a new id.
+        if own in batch.ids or counts.state.is_legacy_id(own) or self._key_at(seq) == record.key:
+            # Two Loki Mode events with one 32-bit id (or two identical events, one stored
+            # before a crash under this id): both are kept, this one under a new id.
             return counts.free_derived_id(record.key, batch.ids)
         return own  # a lokilog event has this id: a conflict, reported as such by the append
+
+    def _key_at(self, seq: int | None) -> str | None:
+        event = self.log.get(seq) if seq is not None else None
+        return _key_of(event) if event is not None else None
 
     def _write(self, batch: _Batch, counts: _Counts, report: "IngestReport"):
         if not batch.prepared:
