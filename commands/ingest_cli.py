@@ -18,9 +18,10 @@ Move everything written outside the log into it, exactly once each:
   Mode's bus.py / bus.ts / emit.sh files), and Loki Mode's flat .loki/events.jsonl and its
   rotation .loki/events.jsonl.1 (run.sh, emit.sh).
 
-emit.sh writes each event twice (a file and a flat line): it is stored once. Loki Mode's own
-files are never moved, rewritten or deleted; lokilog's drop-box files move to archive/. A file
-or line that is not an event is reported with its path and reason, left in place, and
+emit.sh writes each event twice (a file and a flat line): it is stored once. Files are never
+rewritten or deleted: once stored, a pending file moves to archive/ under its name, as Loki
+Mode's subscribers move them (LOKI_EVENTS_KEEP_LEGACY_FILES=1 leaves Loki Mode's in place).
+A file or line that is not an event is reported with its path and reason, left in place, and
 retried when it changes. Readers (tail, replay, projections) run the same ingest first.
 
 --watch keeps ingesting as files appear until Ctrl-C (or SIGTERM).
@@ -40,17 +41,22 @@ def ingest(
     json: bool = typer.Option(False, "--json", help="Print each report as one JSON line."),
 ) -> None:
     log = open_log(ctx)
-    report = log.ingest_pending()
-    _show(report, json, quiet_if_idle=False)
-    if watch:
-        _watch(log, interval, json)
-    elif report.bad:
-        raise typer.Exit(1)
-
-
-def _watch(log, interval: float, json: bool) -> None:
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Installed before the first pass, so a SIGTERM at any moment ends the watch cleanly.
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if watch else None
+    try:
+        report = log.ingest_pending()
+        _show(report, json, quiet_if_idle=False)
+        if watch:
+            _watch(log, interval, json, stop)
+        elif report.bad:
+            raise typer.Exit(1)
+    finally:
+        if watch:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _watch(log, interval: float, json: bool, stop: threading.Event) -> None:
     try:
         while not stop.wait(interval):
             if not log._ingester().changed():
@@ -61,8 +67,6 @@ def _watch(log, interval: float, json: bool) -> None:
                 continue  # a writer held the lock past its bound: look again next time
     except KeyboardInterrupt:
         pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _show(report, json: bool, quiet_if_idle: bool) -> None:

@@ -16,11 +16,15 @@ wrote is already visible and wins: its source and id are kept.
 Exactly once. A native file (a strong id, or written by lokilog) is stored under its id and
 de-duplicated by it. A Loki Mode record (weak id, or a flat line) is identified by its match
 key K (instant, type, body). Distinct files with key K (by name) are counted in P(K), flat
-lines in F(K); the log holds S(K) events with key K, ids ``lm-K-0 .. lm-K-(S-1)``, and the
-ingester appends only while max(P, F) > S. S is read from the log itself, and P, F and the
-flat cursors are committed after the log is fsynced: a kill at any point leaves them behind
-the log, and re-counting then finds the events already stored. Two distinct events are never
-merged, because equal keys are counted, not collapsed.
+lines in F(K); S(K), the number of log events with key K, is a fold of the log itself (caught
+up from the last counted seq at the start of every pass); the ingester appends only while
+max(P, F) > S. P, F, the flat cursors and S's position are committed after the log is fsynced:
+a kill at any point leaves them behind the log, and re-counting then finds the events already
+stored. Two distinct events are never merged, because equal keys are counted, not collapsed;
+the id (the file's own while free, else ``lm-<K>-<n>``) only names the new event.
+
+Once stored, pending files move to archive/ (never over an existing file), as Loki Mode's own
+subscribers move them; $LOKI_EVENTS_KEEP_LEGACY_FILES=1 leaves Loki Mode's files in place.
 """
 from __future__ import annotations
 
