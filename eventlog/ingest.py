@@ -97,6 +97,7 @@ class _Counts:
 
     state: LegacyState
     lookup: Callable[[str], int | None]
+    keyed: bool = True  # S caught up with the log (needed only for Loki Mode records)
     stored: dict[str, int] = field(default_factory=dict)
     files: dict[str, int] = field(default_factory=dict)
     flat: dict[str, int] = field(default_factory=dict)
@@ -227,7 +228,6 @@ class Ingester:
             self._marks = state.file_marks()
             self._bad = {n for n, m in self._marks.items() if m.status == "bad"}
         stamp = self._take_stamp(self._bad_paths())
-        self._catch_up_keys(state)
         flats = self._flat_snapshot(state) if "flat" in parts else []
         try:
             folders = [f for f in ("pending", "archive") if f in parts or "bad" in parts]
@@ -334,7 +334,9 @@ class Ingester:
                 self._bad.discard(mark.name)
 
     def _ingest_files(self, items: list[_FileItem], report: "IngestReport") -> None:
-        counts, batch = self._counts(), _Batch()
+        # Only Loki Mode records are counted by key: a batch of lokilog's own files (the drop
+        # box under lock contention) never pays for catching up the key counts.
+        counts, batch = self._counts(keyed=any(not i.record.native for i in items)), _Batch()
         plan_for: list[int] = []
         records: list[tuple[str, str]] = []
         counted: set[tuple[str, str]] = set()
@@ -398,12 +400,12 @@ class Ingester:
             report.duplicates += receipt.status == "duplicate"
             if legacy and not appended:
                 counts.stored[key] -= 1  # raised when planned; the log did not take it
-            elif appended and not legacy and key:
+            elif appended and not legacy and key and counts.keyed:
                 counts.stored[key] = counts.stored_count(key) + 1
         return result
 
     def _commit(self, changes: Changes, counts: _Counts, batch: _Batch) -> None:
-        if batch.prepared:
+        if batch.prepared and counts.keyed:
             tail = self.log._current_tail()
             changes.log_keys = dict(counts.stored)
             changes.log_position = (tail.head_seq, tail.head_id)
@@ -449,10 +451,13 @@ class Ingester:
         event = self.log.get(seq)
         return event.id if event is not None else None
 
-    def _counts(self) -> _Counts:
+    def _counts(self, keyed: bool = True) -> _Counts:
         self.log._current_tail()
         index = self.log._caught_up_index()
-        return _Counts(self._open_state(), index.lookup_id)
+        state = self._open_state()
+        if keyed:
+            self._catch_up_keys(state)
+        return _Counts(state, index.lookup_id, keyed=keyed)
 
     # ------------------------------------------------------------------- flat files
 
