@@ -688,9 +688,11 @@ def legacy_status(paths) -> dict:
                 st = os.stat(directory / name)
             except FileNotFoundError:
                 continue
-            if mark is None or (mark.size, mark.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            if mark is not None and mark.status == "done" and not (label == "pending" and mark.dir == "archive"):
+                continue  # as the ingester sees it: a name already ingested is that event
+            if mark is None or (mark.size, mark.mtime_ns) != (st.st_size, st.st_mtime_ns) or mark.status == "done":
                 out["not_yet_ingested"].append(str(directory / name))
-            elif mark.status == "bad":
+            else:
                 out["bad_files"].append({"path": str(directory / name), "reason": mark.reason})
     cursors = state.cursors() if state else {}
     for rotation in (1, 0):
