@@ -253,3 +253,35 @@ signal.signal(signal.SIGTERM, lambda *_: stop.set())
 while not stop.wait(0.005):
     loki_subscriber_pass(Path(sys.argv[1]))
 """
+
+
+def test_ingest_beside_a_node_writer_that_writes_files_in_place(loki):
+    """bus.ts writes each file in place: an ingest may read one half written, report it, and
+    must read it again once it is whole."""
+    import shutil
+
+    from legacy_fixtures import REPO
+
+    node = shutil.which("node")
+    if node is None:
+        import pytest
+
+        pytest.skip("node is not installed")
+    loki.mkdir(parents=True)
+    writer = subprocess.Popen([node, str(REPO / "tests" / "fixtures" / "loki_bus_writer.js"), str(loki), "150", "w"])
+    seen_bad = 0
+    try:
+        with FileEventLog(loki, settings=LogSettings()) as log:
+            while writer.poll() is None:
+                seen_bad += len(log.ingest_pending().bad)
+        assert writer.wait(timeout=60) == 0
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait(timeout=30)
+    clean_ingest(loki)
+    with FileEventLog(loki, settings=LogSettings()) as log:
+        stored = list(log.read(ingest=False))
+    assert sorted(e.payload["n"] for e in stored) == list(range(150))
+    assert {e.source for e in stored} == {"vscode"}
+    assert not list((loki / "events" / "pending").glob("*.json"))  # all whole, stored and archived
