@@ -43,6 +43,8 @@ app = typer.Typer(
 #: keep `lokilog emit` fast: start-up cost is paid by every hook that emits.
 COMMAND_MODULES = (
     "commands.log_cli",
+    "commands.ingest_cli",
+    "commands.doctor_cli",
     "commands.demo_cli",
     "commands.checkpoint_cli",
     "commands.audit_cli",
