@@ -20,6 +20,32 @@ def register(app: typer.Typer) -> None:
     from .demo_cli import add_section
 
     add_section("Run state (lokilog status)", _demo_status)
+    from .doctor_cli import add_check
+
+    add_check("projections", _doctor_projections)
+
+
+def _doctor_projections(paths):
+    """Each projection's position and lag, its dead letters, and whether it stopped or ran ahead."""
+    from projections.engine import health
+
+    from .doctor_cli import OK, PROBLEM, WARN, Section
+
+    rows = health(paths.root) if paths.log_dir.is_dir() else []
+    section = Section(OK, [], {"projections": rows})
+    for row in rows:
+        line = f"{row['name']}: at seq {max(row['snapshot_seq'], row['views_seq'])} of {row['head_seq']}"
+        if row["dead_letter_count"]:
+            line += f", {row['dead_letter_count']} dead letter(s), last: {row['dead_letters'][-1]}"
+            section.status = WARN if section.status == OK else section.status
+        if row["stopped"]:
+            line += f", STOPPED at {row['stopped']}"
+            section.status = PROBLEM
+        if row["ahead_of_log"]:
+            line += ", AHEAD OF THE LOG (it is rebuilt at its next run)"
+            section.status = PROBLEM
+        section.lines.append(line)
+    return section
 
 
 def _select(names: List[str]):
