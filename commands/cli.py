@@ -43,6 +43,8 @@ app = typer.Typer(
 #: keep `lokilog emit` fast: start-up cost is paid by every hook that emits.
 COMMAND_MODULES = (
     "commands.log_cli",
+    "commands.ingest_cli",
+    "commands.doctor_cli",
     "commands.demo_cli",
     "commands.checkpoint_cli",
     "commands.audit_cli",
@@ -51,6 +53,7 @@ COMMAND_MODULES = (
     "commands.policy_cli",
     "commands.sync_cli",
     "commands.crash_cli",
+    "commands.projection_cli",
 )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from eventlog import EventLogError, FileEventLog, InvalidEventError
-from eventlog.scrub import validate_payload
+from eventlog.scrub import WHITELIST, validate_payload
 
 ENDPOINT_ENV = "LOKI_CRASH_ENDPOINT"
 ISSUES_URL_ENV = "LOKI_CRASH_ISSUES_URL"
@@ -49,7 +49,13 @@ class Report:
 
     @property
     def payload(self) -> Any:
-        return self.body.get("payload") if isinstance(self.body, dict) else None
+        """The payload with its keys in whitelist order, however the stored file orders them."""
+        payload = self.body.get("payload") if isinstance(self.body, dict) else None
+        if not isinstance(payload, dict):
+            return payload
+        ordered = {key: payload[key] for key in WHITELIST if key in payload}
+        ordered.update((key, value) for key, value in payload.items() if key not in ordered)
+        return ordered
 
 
 def refresh(loki_dir: Path) -> None:

@@ -1,4 +1,4 @@
-"""Core log commands: emit, tail, replay, verify, stats, ingest."""
+"""Core log commands: emit, tail, replay, verify, stats."""
 from __future__ import annotations
 
 import collections
@@ -22,7 +22,6 @@ def register(app: typer.Typer) -> None:
     app.command()(replay)
     app.command()(verify)
     app.command()(stats)
-    app.command()(ingest)
 
 
 EMIT_HELP = """\
@@ -210,19 +209,3 @@ def stats(
         typer.echo("")
         typer.echo(table([[k, v] for k, v in counts.items()], [title, "events"]))
 
-
-def ingest(
-    ctx: typer.Context,
-    json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-) -> None:
-    """Move events waiting in .loki/events/pending/ into the log, exactly once each."""
-    report = open_log(ctx).ingest_pending()
-    if json:
-        echo_json({"ingested": report.ingested, "duplicates": report.duplicates,
-                   "bad": [{"path": str(b.path), "reason": b.reason} for b in report.bad]})
-        return
-    typer.echo(f"ingested {report.ingested}, already stored {report.duplicates}, bad {len(report.bad)}")
-    for bad in report.bad:
-        typer.echo(f"bad: {bad.path}: {bad.reason}")
-    if report.bad:
-        raise typer.Exit(1)

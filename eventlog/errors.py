@@ -48,3 +48,7 @@ class TornWriteError(LogCorruptedError):
 
 class SyncFailedError(EventLogError, OSError):
     """fsync failed: the bytes were rolled back and the append was not acknowledged."""
+
+
+class LegacyIngestError(EventLogError):
+    """The ingester's own state (`.loki/events/legacy.sqlite`) could not be read or written."""

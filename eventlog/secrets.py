@@ -185,7 +185,7 @@ DEFAULT_DETECTORS: tuple[Detector, ...] = (
     detector("github_token", SECRET,
              r"(?:gh[pousr]_(?<![A-Za-z0-9_]....)[A-Za-z0-9]{36,255}|github_pat_(?<![A-Za-z0-9_].{11})[A-Za-z0-9_]{22,255})"
              r"(?![A-Za-z0-9_])",
-             requires=("gh",)),
+             requires=("gh", "github_pat_")),
     detector("anthropic_key", SECRET, r"sk-ant-(?<![\w-]sk-ant-)[A-Za-z0-9_-]{20,255}", requires=("sk-ant-",)),
     detector("openai_key", SECRET, r"sk-(?<![\w-]sk-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,255}", requires=("sk-",)),
     detector("slack_token", SECRET, r"xox[abposr]-(?<![\w-]xox.-)[A-Za-z0-9-]{10,255}", requires=("xox",)),

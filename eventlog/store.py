@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -18,7 +17,7 @@ from .appends import Prepared, Receipt, complete, plan, prepare
 from .codec import check_name, check_payload, encode_event, encode_events
 from .config import Durability, LogSettings
 from .errors import (
-    EventDecodeError, EventLogError, InvalidEventError, LockTimeoutError, LogCorruptedError,
+    EventLogError, InvalidEventError, LegacyIngestError, LockTimeoutError, LogCorruptedError,
     SyncFailedError,
 )
 from .events import FORMAT_VERSION, Event, NewEvent, RawEvent, new_event_id, now_timestamp
@@ -27,14 +26,10 @@ from .fsutil import fsync_dir
 from .index import EventIndex, IndexEntry
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
-from .pending import BadPendingFile, PendingWatch, archive, drop, list_pending, read_pending
+from .pending import BadPendingFile, drop
 from .reader import OnBadLine, entries_after, scan
 from .verify import high_water_mark, rewind_cursors
 from .segments import Tail, TailCut, find_tail, is_sealed, list_segments, seal, segment_name
-
-#: Drop-box files moved into the log per lock hold, so ingest never starves appenders.
-_INGEST_BATCH = 5000
-
 
 class LogWriteError(EventLogError, OSError):
     """Writing to the log failed (a full disk, an I/O error); the partial bytes were removed."""
@@ -51,6 +46,9 @@ class IngestReport:
         self.ingested: int = 0
         self.duplicates: int = 0
         self.bad: list[BadPendingFile] = []
+        self.twins: int = 0  # second copies of one event (emit.sh writes a file and a flat line)
+        self.flat_lines: int = 0  # lines read from Loki Mode's flat events.jsonl files
+        self.files_read: int = 0
 
 
 class FileEventLog:
@@ -66,7 +64,7 @@ class FileEventLog:
         self.settings = settings or LogSettings.from_env()
         self.cuts: list[TailCut] = []
         self._lock = LogLock(self.paths.lock_file)
-        self._pending_watch = PendingWatch(self.paths.pending)
+        self._ingester_obj = None
         self._tail: Tail | None = None
         self._fd: int | None = None
         self._generation = forks.generation
@@ -396,56 +394,36 @@ class FileEventLog:
         finally:
             self._lock.release()
 
-    def _ingest_pending_locked(self, force: bool) -> IngestReport | None:
-        if not force and not self._pending_watch.changed(time.time_ns()):
+    def _ingest_pending_locked(self, force: bool, throttle: bool = True) -> IngestReport | None:
+        # The drop box, archive/ and Loki Mode's flat files: see eventlog/ingest.py.
+        ingester = self._ingester()
+        parts = None if force else ingester.changed_parts(throttle)
+        if parts is not None and not parts:
             return None
         report = IngestReport()
-        while True:
-            files = list_pending(self.paths.pending)[:_INGEST_BATCH]
-            batch, paths = self._read_pending_files(files, report)
-            if batch:
-                result = self._write_locked(batch, durable=True, skip_conflicts=True)
-                self._archive_ingested(paths, result, report)
-            if len(files) < _INGEST_BATCH or not batch:
-                return report
+        try:
+            ingester.run(report, parts)
+        except LegacyIngestError:
+            if force:
+                raise  # an append must not fail because the ingester's own state is unusable
+        return report
 
-    def _read_pending_files(self, files: list[Path], report: IngestReport):
-        batch, paths = [], []
-        for path in files:
-            try:
-                batch.append(prepare(read_pending(path)))
-                paths.append(path)
-            except FileNotFoundError:
-                continue  # another ingester (or Loki Mode's subscriber) took it
-            except (EventDecodeError, InvalidEventError) as exc:
-                report.bad.append(BadPendingFile(path, str(exc)))
-        return batch, paths
+    def _ingester(self):
+        if self._ingester_obj is None:
+            from .ingest import Ingester
 
-    def _archive_ingested(self, paths: list[Path], result, report: IngestReport) -> None:
-        conflicted = {position for position, _ in result.conflicts}
-        for position, _error in result.conflicts:
-            report.bad.append(BadPendingFile(paths[position], str(_error)))
-        for position, (path, receipt) in enumerate(zip(paths, result.receipts)):
-            if position in conflicted:
-                continue
-            report.ingested += receipt.status == "appended"
-            report.duplicates += receipt.status == "duplicate"
-            try:
-                archive(path, self.paths.archive)
-            except OSError as exc:
-                # The event is stored; its file stays and the next pass finds it by id. Tidying
-                # the drop box must not fail the append that happened to trigger this pass.
-                report.bad.append(BadPendingFile(path, f"stored, but not moved to archive/: {exc.strerror or exc}"))
+            self._ingester_obj = Ingester(self)
+        return self._ingester_obj
 
     def _ingest_if_free(self) -> None:
         # Readers ingest first so they see what was emitted, but never wait to do so.
-        if not list_pending(self.paths.pending):
+        if not self._ingester().changed():
             return
         if not self._lock.try_acquire():
             return
         try:
-            self._ingest_pending_locked(force=True)
-        except (PermissionError, LogCorruptedError):
+            self._ingest_pending_locked(force=False, throttle=False)
+        except (PermissionError, LogCorruptedError, LegacyIngestError):
             pass  # a read-only reader still reads; writers report the problem
         finally:
             self._lock.release()
@@ -490,6 +468,18 @@ class FileEventLog:
             return events
         return (e for e in events if filter.matches_envelope(e))
 
+    def read_batches(self, from_seq: int = 1, to_seq: int | None = None, *,
+                     on_bad_line: OnBadLine | None = None) -> Iterator[list[Event]]:
+        """Iterate stored events as lists (one per chunk read), in seq order: the fast path for folds."""
+        _check_range(from_seq, to_seq)
+        return self.scanner(on_bad_line).batches(from_seq, to_seq)
+
+    def scanner(self, on_bad_line: OnBadLine | None = None):
+        """Return a BatchScanner: batch reads that resume where the previous one stopped."""
+        from .batches import BatchScanner
+
+        return BatchScanner(self.paths.log_dir, self._read_index(), on_bad_line)
+
     def get(self, seq: int) -> Event | None:
         """Return the event at ``seq``, or None."""
         for event in self.read(seq, seq, ingest=False):
@@ -531,6 +521,8 @@ class FileEventLog:
         """Close file descriptors; the log may be used again afterwards (it reopens)."""
         self._forget_tail()
         self._lock.close()
+        if self._ingester_obj is not None:
+            self._ingester_obj.close()
         for index in (self._index, self._reader_index):
             if index is not None and self._index_generation in (-1, forks.generation):
                 index.close()

@@ -7,10 +7,39 @@ decoded snapshot is one). States are msgspec-encodable (Structs, dicts, lists, s
 ``state_type`` tells the engine how to decode a snapshot.
 
 ``write_views`` is the I/O edge: it writes the projection's materialized views (for example
-`.loki/state/run.json`) from a state. Views must be a function of the state alone, so that
-rebuilding twice writes byte-identical files. A projection lists the files or directories its
-views occupy, relative to `.loki/`, in an optional ``views`` attribute: they come from the log, so checkpoints do not
-capture them and a rollback does not restore them (it rewrites them from the log instead).
+`.loki/state/run/summary.json`) from a state. Views must be a function of the state alone, so that
+rebuilding twice writes byte-identical files. Write each file whole (``atomic_write``): the
+engine rewrites every view once per process start, so a view torn by a crash is repaired by
+the next run, but a reader in between should see an old file or a new one.
+
+Optional attributes lokilog honours (read with ``getattr``, so a projection that does not
+declare them gets the defaults):
+
+``version`` (schema version)
+    Bump it whenever the state's shape or meaning changes: a snapshot written by another
+    version is thrown away and the projection is rebuilt from seq 1, by itself.
+
+``on_error = "dead_letter"`` (default) or ``"stop"``: the poison-event policy.
+    An event whose ``apply`` raises is either skipped into the projection's dead-letter list
+    (seq, id, type, error; shown by ``lokilog doctor`` and ``projections.engine.health``) and
+    folding goes on, or the projection stops at the seq before it and stays there, retrying
+    that event on every catch-up, until the projection (or the log) is fixed. ``apply`` must
+    therefore check an event before changing the state: raise first, mutate second.
+
+``rewindable = False`` (default) or ``True``: rollback semantics.
+    Run state can be rewound to a checkpoint; ledgers (audit, cost, metrics) never go back.
+    The rollback command appends an event of type ``checkpoint`` with payload
+    ``{"action": "rolled_back", "checkpoint_id": ..., "to_seq": N, ...}``. For a rewindable
+    projection the engine replaces the state, when it folds that event, by the state the
+    projection had at seq N (itself computed with these rules, so rollbacks nest), and then
+    applies the rollback event to that restored state, so the projection can record that a
+    rollback happened; folding continues after it. A ledger folds the rollback event like any
+    other. A rollback event whose ``to_seq`` is missing, not an integer, or not before the
+    event itself is a poison event for rewindable projections.
+
+``views = ()``: the files or directories the views occupy, relative to `.loki/`.
+    They come from the log, so checkpoints do not capture them and a rollback does not
+    restore them: it rewrites them from the log instead.
 """
 from __future__ import annotations
 
@@ -20,6 +49,13 @@ from typing import Any, Generic, Iterable, Protocol, TypeVar, runtime_checkable
 from eventlog import Event
 
 S = TypeVar("S")
+
+#: The rollback contract shared with the checkpoint command (see the module docstring).
+ROLLBACK_TYPE = "checkpoint"
+ROLLBACK_ACTION = "rolled_back"
+
+DEAD_LETTER = "dead_letter"
+STOP = "stop"
 
 
 @runtime_checkable
@@ -41,9 +77,39 @@ class Projection(Protocol, Generic[S]):
 
 
 def project(projection: Projection[S], events: Iterable[Event], state: S | None = None) -> S:
-    """Fold events into a state, starting from ``state`` or the projection's initial state."""
+    """Fold events into a state, starting from ``state`` or the projection's initial state.
+
+    This is the plain fold: no rollback handling and no poison policy (an error propagates).
+    The engine's fold (``projections.fold``) adds both.
+    """
     current = projection.initial() if state is None else state
     apply = projection.apply
     for event in events:
         current = apply(current, event)
     return current
+
+
+def is_rewindable(projection: Projection) -> bool:
+    """Return whether the projection rewinds on rollback events (run state) or not (ledgers)."""
+    return bool(getattr(projection, "rewindable", False))
+
+
+def error_policy(projection: Projection) -> str:
+    """Return the projection's poison-event policy: ``dead_letter`` or ``stop``."""
+    policy = getattr(projection, "on_error", DEAD_LETTER)
+    if policy not in (DEAD_LETTER, STOP):
+        raise ValueError(f"projection {projection.name!r}: on_error must be 'dead_letter' or 'stop', not {policy!r}")
+    return policy
+
+
+def rollback_target(event: Event) -> int | None:
+    """Return ``to_seq`` when ``event`` is a rollback event, else None.
+
+    Raises ValueError for a rollback event that names no usable seq.
+    """
+    if event.type != ROLLBACK_TYPE or event.payload.get("action") != ROLLBACK_ACTION:
+        return None
+    target = event.payload.get("to_seq")
+    if type(target) is not int or target < 0 or target >= event.seq:
+        raise ValueError(f"rollback event at seq {event.seq}: to_seq must be an integer in [0, {event.seq}), got {target!r}")
+    return target

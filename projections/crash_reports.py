@@ -92,7 +92,8 @@ def _compact_time(timestamp: str) -> str:
 
 
 def _encode(report: dict[str, Any]) -> bytes:
-    return msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n"
+    # Sorted keys: a state resumed from a snapshot must write the same bytes as a fresh fold.
+    return msgspec.json.format(msgspec.json.encode(report, order="deterministic"), indent=2) + b"\n"
 
 
 def _read(path: Path) -> bytes | None:

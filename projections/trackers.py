@@ -341,10 +341,16 @@ def _add_op(state: TrackerState, target: Target, kind: str, task_id: str, value:
 
 def outbox(state: TrackerState, tracker: str | None = None, include_given_up: bool = False) -> list[Op]:
     """Return the ops still to send, oldest cause first."""
-    return [
-        op for op in state.pending.values()
-        if (tracker is None or op.tracker == tracker) and (include_given_up or not op.gave_up)
-    ]
+    # Sorted, not insertion order: a state resumed from a snapshot has its dicts re-ordered.
+    return sorted(
+        (op for op in state.pending.values()
+         if (tracker is None or op.tracker == tracker) and (include_given_up or not op.gave_up)),
+        key=lambda op: (op.origin_seq, _KIND_ORDER.get(op.kind, 3), op.id),
+    )
+
+
+#: Within one cause, the order the projection plans them in: status, then comment, then sub-task.
+_KIND_ORDER = {"status": 0, "comment": 1, "subtask": 2}
 
 
 __all__ = [

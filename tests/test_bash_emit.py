@@ -43,7 +43,8 @@ _text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters
        action=_text, type_=st.text(st.characters(min_codepoint=0x20, blacklist_categories=("Cs",), blacklist_characters="\x7f"), min_size=1, max_size=20))
 def test_every_string_round_trips(tmp_path_factory, values, action, type_):
     loki = tmp_path_factory.mktemp("esc") / ".loki"
-    args = [type_, "hook", action] + [f"{k}={v}" for k, v in values]
+    # "--" ends the options, as for any command: a type like "--" or "-x" is then positional.
+    args = ["--", type_, "hook", action] + [f"{k}={v}" for k, v in values]
     _ok(bash_emit(*args, loki=loki))
     [line] = log_lines(loki)
     stored = json.loads(line)

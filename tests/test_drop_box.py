@@ -86,3 +86,16 @@ def test_unknown_top_level_fields_in_a_dropped_file_are_kept(loki):
     with FileEventLog(loki) as log:
         log.ingest_pending()
         assert next(log.read()).extra == {"hook": {"name": "PostToolUse"}}
+
+
+def test_a_move_to_archive_killed_between_link_and_unlink_is_finished(loki):
+    name = pending_file_name("2026-02-21T10:04:25.265Z", "1e11e1da")  # a Loki Mode file, 32-bit id
+    _drop(loki, name, _nested("1e11e1da", "2026-02-21T10:04:25.265Z", n=265))
+    with FileEventLog(loki) as log:
+        log.ingest_pending()
+    os.link(loki / "events" / "archive" / name, loki / "events" / "pending" / name)
+    with FileEventLog(loki) as log:
+        log.ingest_pending()
+        assert log.head_seq == 1
+    assert not (loki / "events" / "pending" / name).exists()
+    assert (loki / "events" / "archive" / name).exists()

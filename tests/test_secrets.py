@@ -198,3 +198,11 @@ def test_case_folded_detectors_work_on_any_text():
     assert redact("café İstanbul Bearer ABCDEFGHIJKLMNOP1234 ok") == "café İstanbul Bearer [REDACTED:bearer_token] ok"
     with pytest.raises(ValueError, match="lower case"):
         detector("loud", SECRET, r"TOKEN=[a-z]{1,9}", fold_case=True)
+
+
+def test_a_fine_grained_github_token_is_found_without_gh_anywhere_in_it():
+    from eventlog.secrets import scan
+
+    text = "token github_pat_11ABCDEF0123456789xyzxyzxyzxyzxyz here"
+    assert "gh" not in text
+    assert [f.detector for f in scan(text)] == ["github_token"]

@@ -1,0 +1,263 @@
+"""`lokilog rebuild`, `state`, `status` and `watch`: projections from the command line."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import List, Optional, Tuple
+
+import typer
+
+from .context import loki_dir
+from .errors import bad_input
+from .output import echo_json, table
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(rebuild)
+    app.command()(state)
+    app.command()(status)
+    app.command()(watch)
+    from .demo_cli import add_section
+
+    add_section("Run state (lokilog status)", _demo_status)
+    from .doctor_cli import add_check
+
+    add_check("projections", _doctor_projections)
+
+
+def _doctor_projections(paths):
+    """Each projection's position and lag, its dead letters, and whether it stopped or ran ahead."""
+    from projections.engine import health
+
+    from .doctor_cli import OK, PROBLEM, WARN, Section
+
+    rows = health(paths.root) if paths.log_dir.is_dir() else []
+    section = Section(OK, [], {"projections": rows})
+    for row in rows:
+        line = f"{row['name']}: at seq {max(row['snapshot_seq'], row['views_seq'])} of {row['head_seq']}"
+        if row["dead_letter_count"]:
+            line += f", {row['dead_letter_count']} dead letter(s), last: {row['dead_letters'][-1]}"
+            section.status = WARN if section.status == OK else section.status
+        if row["stopped"]:
+            line += f", STOPPED at {row['stopped']}"
+            section.status = PROBLEM
+        if row["ahead_of_log"]:
+            line += ", AHEAD OF THE LOG (it is rebuilt at its next run)"
+            section.status = PROBLEM
+        section.lines.append(line)
+    return section
+
+
+def _select(names: List[str]):
+    from projections.registry import all_projections
+
+    known = {p.name: p for p in all_projections()}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise bad_input(f"unknown projection(s) {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}")
+    return [known[n] for n in names] if names else list(known.values())
+
+
+def _notices(results) -> None:
+    for result in results:
+        for line in result.notices:
+            typer.echo(f"lokilog: warning: {line}", err=True)
+
+
+def rebuild(
+    ctx: typer.Context,
+    names: Optional[List[str]] = typer.Argument(None, help="Projections to rebuild (default: all)."),
+    json: bool = typer.Option(False, "--json", help="Print one JSON object; no progress bar."),
+) -> None:
+    """Rebuild projections from seq 1 and swap in their snapshots and views atomically.
+
+    Views are byte-identical however often you rebuild. A progress bar (events/s, ETA) shows
+    on a terminal.
+
+    Examples:  lokilog rebuild          lokilog rebuild run-state --json
+    """
+    from projections.engine import rebuild as run_rebuild
+
+    chosen = _select(names or [])
+    bar = _ProgressBar() if not json and sys.stderr.isatty() else None
+    started = time.monotonic()
+    results = run_rebuild(loki_dir(ctx), chosen, progress=bar)
+    elapsed = time.monotonic() - started
+    if bar is not None:
+        bar.finish()
+    rows = [{"name": r.name, "seq": r.seq, "dead_letters": r.dead_letters,
+             "stopped": r.stopped.seq if r.stopped else None} for r in results]
+    if json:
+        echo_json({"rebuilt": rows, "seconds": round(elapsed, 3)})
+        return
+    for row in rows:
+        extra = f", {row['dead_letters']} dead letter(s)" if row["dead_letters"] else ""
+        stop = f", STOPPED at seq {row['stopped']}" if row["stopped"] else ""
+        typer.echo(f"rebuilt {row['name']} to seq {row['seq']}{extra}{stop}")
+    typer.echo(f"({elapsed:.2f}s)")
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr: done/total, events/s and ETA."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.last = 0.0
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1 and done < total:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        eta = (total - done) / rate if rate else 0
+        width = 30
+        filled = int(width * done / total) if total else width
+        sys.stderr.write(f"\r{name} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
+                         f"{rate:,.0f} ev/s ETA {eta:.0f}s ")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        sys.stderr.write("\n")
+
+
+def state(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The projection, e.g. run-state."),
+    at_seq: Optional[int] = typer.Option(None, "--at-seq", help="State as of this seq (inclusive)."),
+    at: Optional[str] = typer.Option(None, "--at", help="State as of this time (RFC 3339, inclusive)."),
+    diff: Optional[Tuple[str, str]] = typer.Option(
+        None, "--diff", help="Two points A B (seqs or timestamps): show what changed between them.",
+        show_default=False,
+    ),
+) -> None:
+    """Print a projection's state now, or as of a seq or time; or what changed between two points.
+
+    The debugging tool for "what did the system believe before this failed?". Output is JSON.
+
+    Examples:  lokilog state run-state --at-seq 120
+               lokilog state run-state --at 2026-02-21T10:05:00Z
+               lokilog state run-state --diff 100 140
+    """
+    import msgspec
+
+    from projections.diff import diff_states
+    from projections.engine import state_at
+
+    (projection,) = _select([name])
+    root = loki_dir(ctx)
+    if diff:
+        if at_seq is not None or at is not None:
+            raise bad_input("--diff A B cannot be combined with --at or --at-seq")
+        before, after = (state_at(root, projection, **_point(p)) for p in diff)
+        echo_json({"name": name, "from_seq": before.seq, "to_seq": after.seq,
+                   "changes": diff_states(before.state, after.state)})
+        return
+    if at_seq is not None and at is not None:
+        raise bad_input("give --at-seq or --at, not both")
+    result = state_at(root, projection, seq=at_seq, timestamp=at)
+    _notices([result])
+    echo_json({"name": name, "seq": result.seq, "state": msgspec.to_builtins(result.state)})
+
+
+def _point(text: str) -> dict:
+    return {"seq": int(text)} if text.isdigit() else {"timestamp": text}
+
+
+def status(
+    ctx: typer.Context,
+    json: bool = typer.Option(False, "--json", help="Print the run state as JSON."),
+) -> None:
+    """Show the run: session and RARV phase, active agents, tasks by status, quality gates.
+
+    Catches the run-state projection up first (and writes `.loki/state/run/summary.json`).
+    """
+    from projections.engine import catch_up
+    from projections.run_state import RunStateProjection, summary
+
+    result = catch_up(loki_dir(ctx), RunStateProjection())
+    _notices([result])
+    view = summary(result.state)
+    if json:
+        echo_json(view)
+        return
+    typer.echo(render_status(view))
+
+
+def render_status(view: dict) -> str:
+    """Render the run-state summary as text for people."""
+    session = view["session"] or {}
+    lines = [
+        f"session  {session.get('id', '-')}  {session.get('status', '-')}  phase {view['phase'] or '-'}"
+        f"  iteration {session.get('iteration') if session.get('iteration') is not None else '-'}  (seq {view['seq']})",
+        "agents   " + (", ".join(f"{a['id']} ({a['type']})" for a in view["agents"]) or "none"),
+        "tasks    " + "  ".join(f"{k} {v}" for k, v in view["task_counts"].items()),
+    ]
+    rows = [[status, ", ".join(ids[:8]) + (f" (+{len(ids) - 8})" if len(ids) > 8 else "")]
+            for status, ids in view["tasks_by_status"].items() if ids]
+    if rows:
+        lines += ["", table(rows, ["STATUS", "TASKS"])]
+    gates = view["gates"]["results"]
+    if gates:
+        lines += ["", table([[g["task_id"] or "-", g["gate"], g["result"], g["seq"]] for g in gates[-10:]],
+                            ["TASK", "GATE", "RESULT", "SEQ"])]
+    return "\n".join(lines)
+
+
+def _demo_status(root) -> str:
+    from projections.engine import catch_up
+    from projections.run_state import RunStateProjection, summary
+
+    result = catch_up(root, RunStateProjection())
+    return render_status(summary(result.state)) + f"\n\n(views written to {root}/state/run/summary.json and tasks.json)"
+
+
+def watch(
+    ctx: typer.Context,
+    once: bool = typer.Option(False, "--once", help="Run one cycle (ingest, catch up, drain) and exit."),
+    poll_interval: float = typer.Option(2.0, "--poll-interval", help="Seconds between safety polls."),
+    no_notify: bool = typer.Option(False, "--no-notify", help="Poll only (every 0.5s), no file notifications."),
+    json: bool = typer.Option(False, "--json", help="With --once: print the cycle's report as JSON."),
+) -> None:
+    """Keep every projection and enabled subscriber current as events arrive.
+
+    Woken by file notifications on the log and the drop box, with a polling fallback; ingests
+    the drop box as it fills. One instance per .loki/ (a second start says who runs it).
+    SIGINT/SIGTERM stop it cleanly; after kill -9 a restart resumes with nothing lost or doubled.
+
+    Examples:  lokilog watch          lokilog watch --once --json
+    """
+    import logging
+    import os
+    import signal
+
+    from projections.registry import all_projections
+    from subscribers.instance import InstanceLock
+    from subscribers.registry import enabled_subscribers
+    from subscribers.watch import Watcher, run_once
+
+    if poll_interval <= 0:
+        raise bad_input("--poll-interval must be > 0")
+    logging.basicConfig(format="lokilog: %(levelname)s: %(message)s", level=logging.WARNING)
+    root = loki_dir(ctx)
+    with InstanceLock(root):
+        subs = enabled_subscribers(root, os.environ)
+        if once:
+            report = run_once(root, all_projections(), subs)
+            out = {"ingested": report.ingested, "projections": {p.name: p.seq for p in report.projections},
+                   "delivered": report.delivered, "errors": report.errors, "notices": report.notices}
+            if json:
+                echo_json(out)
+            else:
+                typer.echo(" ".join(f"{k}={v}" for k, v in out["projections"].items()) or "no projections")
+            if report.errors:
+                raise typer.Exit(1)
+            return
+        watcher = Watcher(root, all_projections(), subs, poll_interval=poll_interval, notifications=not no_notify)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: watcher.stop())
+        typer.echo(f"lokilog watch: {root} (pid {os.getpid()}); projections: "
+                   f"{', '.join(r.projection.name for r in watcher.runners) or 'none'}; subscribers: "
+                   f"{', '.join(s.name for s in subs) or 'none'}", err=True)
+        watcher.run()
+        typer.echo("lokilog watch: stopped", err=True)

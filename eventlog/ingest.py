@@ -1,0 +1,749 @@
+"""Ingesting everything writers leave outside the log: the drop box and Loki Mode's files.
+
+One pass, under the log lock, reads (in this order, which is deterministic):
+
+1. the flat files ``.loki/events.jsonl.1`` and ``.loki/events.jsonl`` up to their current
+   size (snapshot only: their lines are ingested in step 4);
+2. every ``*.json`` in ``events/pending/``, then in ``events/archive/`` (a Loki Mode
+   subscriber may move a file between the two at any time: it is found in one of them);
+3. those files, in name order (Loki Mode names start with the timestamp), batch by batch,
+   each batch sorted by instant then name;
+4. the flat lines, oldest file first, in file order.
+
+Files are listed *after* the flat snapshot, so the pending copy of every flat line emit.sh
+wrote is already visible and wins: its source and id are kept.
+
+Exactly once. A native file (a strong id, or written by lokilog) is stored under its id and
+de-duplicated by it. A Loki Mode record (weak id, or a flat line) is identified by its match
+key K (instant, type, body). Distinct files with key K (by name) are counted in P(K), flat
+lines in F(K); S(K), the number of log events with key K, is a fold of the log itself (caught
+up from the last counted seq at the start of every pass); the ingester appends only while
+max(P, F) > S. P, F, the flat cursors and S's position are committed after the log is fsynced:
+a kill at any point leaves them behind the log, and re-counting then finds the events already
+stored. Two distinct events are never merged, because equal keys are counted, not collapsed;
+the id (the file's own while free, else ``lm-<K>-<n>``) only names the new event.
+
+Once stored, pending files move to archive/ (never over an existing file), as Loki Mode's own
+subscribers move them; $LOKI_EVENTS_KEEP_LEGACY_FILES=1 leaves Loki Mode's files in place.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import stat as stat_mod
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
+
+import msgspec
+
+from .appends import prepare
+from .codec import encode_event
+from .errors import EventDecodeError, InvalidEventError, LegacyIngestError
+from .events import Event
+from .legacy import FlatLine, Record, complete_lines, derived_id, match_key, parse_file, parse_flat, salvage
+from .legacy_state import Changes, Cursor, FileMark, LegacyState
+from .fsutil import atomic_write, fsync_dir
+from .pending import BadPendingFile
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import FileEventLog, IngestReport
+
+#: What a pass reads, each with its own change stamp.
+PARTS = ("pending", "archive", "flat", "bad")
+#: Records per log write (one fsync) and per state transaction; $LOKI_EVENTS_INGEST_BATCH overrides.
+BATCH = 2000
+#: Bytes of a flat file read at a time.
+CHUNK = 4 * 1024 * 1024
+#: Log events counted per state transaction when catching up the match-key counts.
+_CATCH_UP_CHUNK = 20_000
+#: A flat file's first line identifies it across renames (rotation) and copies.
+_FIRST_LINE_MAX = 64 * 1024
+# A busy writer looks at most this often (as the drop box's PendingWatch does): appends do not
+# pay a few stats each, and an event written meanwhile waits a few ms longer.
+_MIN_INTERVAL_NS = 5_000_000
+# Directory and file mtimes tick with a coarse clock: a change within this window of the last
+# look may not show in the stamp yet, so such a stamp is not trusted (as in PendingWatch).
+_AMBIGUOUS_NS = 50_000_000
+
+
+@dataclass
+class _FileItem:
+    path: Path
+    size: int
+    mtime_ns: int
+    record: Record
+
+
+@dataclass
+class _Flat:
+    path: Path
+    handle: BinaryIO
+    generation: str
+    inode: int
+    start: int
+    end: int
+    rewrites: int
+    reset: bool = False
+
+
+@dataclass
+class _Counts:
+    """P, F and S for the keys one batch touches, read from the state, then updated."""
+
+    state: LegacyState
+    lookup: Callable[[str], int | None]
+    keyed: bool = True  # S caught up with the log (needed only for Loki Mode records)
+    stored: dict[str, int] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)
+    flat: dict[str, int] = field(default_factory=dict)
+
+    def stored_count(self, key: str) -> int:
+        if key not in self.stored:
+            self.stored[key] = self.state.key_count(key)
+        return self.stored[key]
+
+    def file_count(self, key: str) -> int:
+        if key not in self.files:
+            self.files[key] = self.state.record_count(key)
+        return self.files[key]
+
+    def flat_count(self, key: str) -> int:
+        if key not in self.flat:
+            self.flat[key] = self.state.flat_count(key)
+        return self.flat[key]
+
+    def free_derived_id(self, key: str, taken: set[str]) -> str:
+        n = self.stored_count(key)
+        while derived_id(key, n) in taken or self.lookup(derived_id(key, n)) is not None:
+            n += 1
+        return derived_id(key, n)
+
+
+@dataclass
+class _Batch:
+    """The events one batch appends, with the match key of each (to count it once stored)."""
+
+    prepared: list = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    legacy: list[bool] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+
+    def add(self, draft, key: str, legacy: bool = True) -> None:
+        item = prepare(draft)
+        self.prepared.append(item)
+        self.keys.append(key)
+        self.legacy.append(legacy)
+        self.ids.add(item.draft.id)
+
+    def appended_legacy_ids(self, result) -> list[str]:
+        if result is None:
+            return []
+        return [item.draft.id for item, receipt, legacy in zip(self.prepared, result.receipts, self.legacy)
+                if legacy and receipt.status == "appended"]
+
+
+class Ingester:
+    """Runs passes for one FileEventLog; remembers what it saw so idle passes cost a few stats."""
+
+    def __init__(self, log: "FileEventLog") -> None:
+        self.log = log
+        self.paths = log.paths
+        self._state: LegacyState | None = None
+        self._state_pid = 0
+        self._marks: dict[str, FileMark] | None = None
+        self._bad: set[str] = set()
+        self._stamp: dict | None = None
+        self._checked_at = 0
+        self.batch = _batch_size(os.environ.get("LOKI_EVENTS_INGEST_BATCH"))
+        #: Leave Loki Mode's files in pending/ for its own subscribers (lokilog's own are moved).
+        self.keep_legacy_files = os.environ.get("LOKI_EVENTS_KEEP_LEGACY_FILES", "").lower() in ("1", "true", "yes", "on")
+
+    # ----------------------------------------------------------------- change detection
+
+    def changed(self) -> bool:
+        """True when something a pass reads may have changed since the last pass."""
+        return bool(self.changed_parts())
+
+    def changed_parts(self, throttle: bool = False) -> set[str]:
+        """Which of pending, archive, flat and bad (files found bad) may have changed.
+
+        Compared with the stamp of the last pass in this process, else the one the last pass
+        of any process saved, so a fresh `lokilog emit` with nothing new does a few stats.
+        ``throttle`` (appends) answers "nothing" when asked again within a few milliseconds.
+        """
+        if throttle:
+            now = time.monotonic_ns()
+            if now - self._checked_at < _MIN_INTERVAL_NS:
+                return set()
+            self._checked_at = now
+        saved = self._stamp if self._stamp is not None else _load_stamp(self._stamp_file)
+        if saved is None:
+            return set(PARTS)
+        current = self._take_stamp([Path(p) for p, _ in saved.get("bad", [])])
+        since = saved.get("taken_ns", 0) - _AMBIGUOUS_NS
+        return {part for part in PARTS if current[part] != saved.get(part) or _recent(current[part], since)}
+
+    def _take_stamp(self, bad_paths: list[Path]) -> dict:
+        root = self.paths.root
+        return {
+            "pending": _stat_key(self.paths.pending),
+            "archive": _stat_key(self.paths.archive),
+            "flat": [_stat_key(flat_path(root, 1)), _stat_key(flat_path(root, 0))],
+            "bad": [[str(p), _stat_key(p)] for p in bad_paths],
+        }
+
+    @property
+    def _stamp_file(self) -> Path:
+        return self.paths.events / "legacy-stamp.json"
+
+    def _bad_paths(self) -> list[Path]:
+        paths = []
+        for name in sorted(self._bad):
+            for folder in (self.paths.pending, self.paths.archive):
+                if (folder / name).exists():
+                    paths.append(folder / name)
+                    break
+        return paths
+
+    # --------------------------------------------------------------------- one pass
+
+    def run(self, report: "IngestReport", parts: set[str] | None = None) -> None:
+        """One pass under the log lock (the caller holds it), over ``parts`` (default: all)."""
+        try:
+            self._run(report, set(PARTS) if parts is None else parts)
+        except sqlite3.Error as exc:
+            self.close()
+            raise LegacyIngestError(f"{legacy_state_path(self.paths.events)}: {exc}") from exc
+
+    def _run(self, report: "IngestReport", parts: set[str]) -> None:
+        # Taken before the pass: anything that changes during it makes the next one look again.
+        taken = time.time_ns()
+        state = self._open_state()
+        if self._marks is None:
+            self._marks = state.file_marks()
+            self._bad = {n for n, m in self._marks.items() if m.status == "bad"}
+        stamp = self._take_stamp(self._bad_paths())
+        flats = self._flat_snapshot(state) if "flat" in parts else []
+        try:
+            folders = [f for f in ("pending", "archive") if f in parts or "bad" in parts]
+            names = self._candidates(folders)
+            for start in range(0, len(names), self.batch):
+                items = [i for i in (self._read_file(n, report) for n in names[start:start + self.batch]) if i]
+                items.sort(key=_item_order)
+                self._ingest_files(items, report)
+            for flat in flats:
+                self._ingest_flat(flat, report)
+        finally:
+            for flat in flats:
+                flat.handle.close()
+        self._report_known_bad(report)
+        stamp["taken_ns"] = taken
+        if stamp != self._stamp:
+            _save_stamp(self._stamp_file, stamp)
+        self._stamp = stamp
+
+    def _open_state(self) -> LegacyState:
+        if self._state is None or self._state_pid != os.getpid():
+            self.paths.events.mkdir(parents=True, exist_ok=True)
+            self._state = LegacyState(legacy_state_path(self.paths.events))
+            self._state_pid = os.getpid()
+            self._marks = None
+        return self._state
+
+    def close(self) -> None:
+        if self._state is not None and self._state_pid == os.getpid():
+            self._state.close()
+        self._state = None
+
+    # ------------------------------------------------------------------------ files
+
+    def _candidates(self, folders: list[str]) -> list[str]:
+        """Names to read, in name order (Loki Mode's names start with the timestamp)."""
+        names: set[str] = set()
+        # pending before archive: a file a Loki Mode subscriber moves in between is in the second.
+        for label in folders:
+            for name in _json_names(self.paths.pending if label == "pending" else self.paths.archive):
+                mark = self._marks.get(name)
+                # Event files are written once (or appear whole by rename): a name already
+                # ingested is the same event wherever it moved; not even a stat, as archive/ can
+                # be huge. A lokilog file archived by us and back in pending/ is a new one.
+                if mark is None or mark.status != "done" or (label == "pending" and mark.dir == "archive"):
+                    names.add(name)
+        return sorted(names)
+
+    def _read_file(self, name: str, report: "IngestReport") -> _FileItem | None:
+        for path in (self.paths.pending / name, self.paths.archive / name):
+            try:
+                st = os.stat(path)
+                mark = self._marks.get(name)
+                if mark is not None and mark.status == "bad" and (mark.size, mark.mtime_ns) == (st.st_size, st.st_mtime_ns):
+                    return None  # still the bad file it was: retried when it changes
+                if mark is not None and mark.status == "done" and _label(path) == mark.dir:
+                    return None
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue  # moved to archive/ meanwhile: found there
+            return self._parse_file(path, st, data, report)
+        return None
+
+    def _parse_file(self, path: Path, st: os.stat_result, data: bytes, report: "IngestReport") -> _FileItem | None:
+        label = _label(path)
+        report.files_read += 1
+        try:
+            record = parse_file(path.name, data)
+            self._validate(record)
+        except (EventDecodeError, InvalidEventError) as exc:
+            self._mark_bad(path, label, st, str(exc), report)
+            return None
+        return _FileItem(path, st.st_size, st.st_mtime_ns, record)
+
+    def _validate(self, record: Record) -> None:
+        # Now, not at the write: one invalid or oversized event must be reported as bad,
+        # never fail the batch (and so every pass) it would have been written in.
+        item = prepare(record.draft)
+        draft = item.draft
+        encode_event(Event(seq=1, id=draft.id, type=draft.type, source=draft.source, timestamp=draft.timestamp,
+                           version=draft.version, payload=draft.payload, extra=draft.extra),
+                     self.log.settings.max_event_bytes)
+
+    def _mark_bad(self, path: Path, label: str, st: os.stat_result, reason: str, report: "IngestReport") -> None:
+        mark = FileMark(path.name, label, st.st_size, st.st_mtime_ns, "bad", reason)
+        self._open_state().apply(Changes([mark], [], {}))
+        self._remember([mark])
+        report.bad.append(BadPendingFile(path, reason))
+
+    def _report_known_bad(self, report: "IngestReport") -> None:
+        reported = {b.path.name for b in report.bad}
+        for name in sorted(self._bad - reported):
+            for path in (self.paths.pending / name, self.paths.archive / name):
+                if path.exists():
+                    report.bad.append(BadPendingFile(path, self._marks[name].reason or "bad"))
+                    break
+
+    def _remember(self, marks: list[FileMark]) -> None:
+        for mark in marks:
+            self._marks[mark.name] = mark
+            if mark.status == "bad":
+                self._bad.add(mark.name)
+            else:
+                self._bad.discard(mark.name)
+
+    def _ingest_files(self, items: list[_FileItem], report: "IngestReport") -> None:
+        # Only Loki Mode records are counted by key: a batch of lokilog's own files (the drop
+        # box under lock contention) never pays for catching up the key counts.
+        counts, batch = self._counts(keyed=any(not i.record.native for i in items)), _Batch()
+        plan_for: list[int] = []
+        records: list[tuple[str, str]] = []
+        counted: set[tuple[str, str]] = set()
+        for index, item in enumerate(items):
+            record = item.record
+            if record.native:
+                batch.add(record.draft, _key_of(record.draft), legacy=False)
+                plan_for.append(index)
+                continue
+            pair = (record.key, item.path.name)
+            if pair in counted or counts.state.has_record(*pair):
+                report.duplicates += 1
+                continue
+            counted.add(pair)
+            records.append(pair)
+            counts.files[record.key] = counts.file_count(record.key) + 1
+            if counts.files[record.key] <= counts.stored_count(record.key):
+                report.twins += 1  # the other copy (emit.sh's flat line) is stored already
+                continue
+            batch.add(msgspec.structs.replace(record.draft, id=self._file_event_id(record, counts, batch)), record.key)
+            counts.stored[record.key] += 1
+            plan_for.append(index)
+        result = self._write(batch, counts, report)
+        conflicts = {position: str(error) for position, error in result.conflicts} if result else {}
+        bad = {}
+        for position, reason in conflicts.items():
+            item = items[plan_for[position]]
+            bad[item.path.name] = reason
+            report.bad.append(BadPendingFile(item.path, reason))
+            records = [r for r in records if r[1] != item.path.name]  # counted once it changes
+        moved = self._archive([i for i in items if i.path.name not in bad])
+        marks = [FileMark(i.path.name, _label(i.path), i.size, i.mtime_ns, "bad", bad[i.path.name])
+                 for i in items if i.path.name in bad]
+        marks += [FileMark(i.path.name, "archive" if i.path.name in moved else _label(i.path), i.size, i.mtime_ns, "done")
+                  for i in items if i.path.name not in bad]
+        self._commit(Changes(marks, records, {}, legacy_ids=batch.appended_legacy_ids(result)), counts, batch)
+        self._remember(marks)
+
+    def _file_event_id(self, record: Record, counts: _Counts, batch: _Batch) -> str:
+        own = record.legacy_id
+        seq = None if own in batch.ids else counts.lookup(own)
+        if own not in batch.ids and seq is None:
+            return own  # the Loki Mode id, kept while it is free
+        if own in batch.ids or counts.state.is_legacy_id(own) or self._key_at(seq) == record.key:
+            # Two Loki Mode events with one 32-bit id (or two identical events, one stored
+            # before a crash under this id): both are kept, this one under a new id.
+            return counts.free_derived_id(record.key, batch.ids)
+        return own  # a lokilog event has this id: a conflict, reported as such by the append
+
+    def _key_at(self, seq: int | None) -> str | None:
+        event = self.log.get(seq) if seq is not None else None
+        return _key_of(event) if event is not None else None
+
+    def _write(self, batch: _Batch, counts: _Counts, report: "IngestReport"):
+        if not batch.prepared:
+            return None
+        result = self.log._write_locked(batch.prepared, durable=True, skip_conflicts=True)
+        for receipt, key, legacy in zip(result.receipts, batch.keys, batch.legacy):
+            appended = receipt.status == "appended"
+            report.ingested += appended
+            report.duplicates += receipt.status == "duplicate"
+            if legacy and not appended:
+                counts.stored[key] -= 1  # raised when planned; the log did not take it
+            elif appended and not legacy and key and counts.keyed:
+                counts.stored[key] = counts.stored_count(key) + 1
+        return result
+
+    def _commit(self, changes: Changes, counts: _Counts, batch: _Batch) -> None:
+        if batch.prepared and counts.keyed:
+            tail = self.log._current_tail()
+            changes.log_keys = dict(counts.stored)
+            changes.log_position = (tail.head_seq, tail.head_id)
+        self._open_state().apply(changes)
+
+    def _archive(self, items: list[_FileItem]) -> set[str]:
+        """Move ingested files from pending/ to archive/, as Loki Mode's subscribers do."""
+        moved = set()
+        for item in items:
+            if _label(item.path) != "pending" or (not item.record.native and self.keep_legacy_files):
+                continue
+            if _move(item.path, self.paths.archive / item.path.name, clobber=item.record.native):
+                moved.add(item.path.name)
+        if moved:
+            fsync_dir(self.paths.archive)
+        return moved
+
+    # ---------------------------------------------------------------- key counts
+
+    def _catch_up_keys(self, state: LegacyState) -> None:
+        """Count the match key of every log event not counted yet (S is a fold of the log)."""
+        tail = self.log._current_tail()
+        seq, event_id = state.log_position()
+        if seq > tail.head_seq or (seq and self._id_at(seq) != event_id):
+            state.reset_log_keys()  # the log was cut or rewritten (verify --fix): count afresh
+            seq = 0
+        while seq < tail.head_seq:
+            chunk: Counter = Counter()
+            last = None
+            for event in self.log.read(seq + 1, min(seq + _CATCH_UP_CHUNK, tail.head_seq), ingest=False):
+                last = event
+                try:
+                    chunk[match_key(event.timestamp, event.type, event.payload)] += 1
+                except (ValueError, TypeError):
+                    continue  # not a valid instant: no Loki Mode record can match it
+            if last is None:
+                return
+            totals = {key: state.key_count(key) + n for key, n in chunk.items()}
+            state.apply(Changes([], [], {}, log_keys=totals, log_position=(last.seq, last.id)))
+            seq = last.seq
+
+    def _id_at(self, seq: int) -> str | None:
+        event = self.log.get(seq)
+        return event.id if event is not None else None
+
+    def _counts(self, keyed: bool = True) -> _Counts:
+        self.log._current_tail()
+        index = self.log._caught_up_index()
+        state = self._open_state()
+        if keyed:
+            self._catch_up_keys(state)
+        return _Counts(state, index.lookup_id, keyed=keyed)
+
+    # ------------------------------------------------------------------- flat files
+
+    def _flat_snapshot(self, state: LegacyState) -> list[_Flat]:
+        cursors = state.cursors()
+        flats = [f for f in (_open_flat(flat_path(self.paths.root, r), cursors) for r in (1, 0)) if f is not None]
+        # A cursor whose file is gone (rotated away twice, or deleted) must not match a later
+        # file that happens to get the same inode number.
+        present = {f.generation for f in flats} | _present_inodes(self.paths.root)
+        stale = [g for g in cursors if g not in present and g.rsplit(":", 1)[0] not in present]
+        if stale:
+            state.delete_cursors(stale)
+        return flats
+
+    def _ingest_flat(self, flat: _Flat, report: "IngestReport") -> None:
+        advanced = False
+        for lines, _ in _read_lines(flat.handle, flat.start, flat.end):
+            for start in range(0, len(lines), self.batch):
+                group = lines[start:start + self.batch]
+                self._ingest_lines(flat, group, group[-1].end, report)
+                advanced = True
+        if flat.reset and not advanced:  # remember the rewrite even before its first whole line
+            cursor = Cursor(flat.generation, flat.path.name, 0, 0, flat.inode, flat.rewrites)
+            self._open_state().apply(Changes([], [], {}, cursor))
+
+    def _ingest_lines(self, flat: _Flat, lines: list[FlatLine], end: int, report: "IngestReport") -> None:
+        counts, batch = self._counts(), _Batch()
+        bad = []
+        for line in lines:
+            report.flat_lines += 1
+            for record, problem in _flat_records(line):
+                if problem is None:
+                    try:
+                        self._validate(record)
+                    except InvalidEventError as exc:
+                        problem = str(exc)
+                if problem is not None:
+                    bad.append((flat.generation, line.offset, flat.path.name, problem))
+                    report.bad.append(BadPendingFile(flat.path, f"line at byte {line.offset}: {problem}"))
+                    continue
+                counts.flat[record.key] = counts.flat_count(record.key) + 1
+                if counts.flat[record.key] <= counts.stored_count(record.key):
+                    report.twins += 1  # its file copy (or an earlier read of it) is stored
+                    continue
+                batch.add(msgspec.structs.replace(record.draft, id=counts.free_derived_id(record.key, batch.ids)),
+                          record.key)
+                counts.stored[record.key] += 1
+        self._write(batch, counts, report)
+        cursor = Cursor(flat.generation, flat.path.name, end, end, flat.inode, flat.rewrites)
+        self._commit(Changes([], [], counts.flat, cursor, bad), counts, batch)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _key_of(draft) -> str:
+    try:
+        return match_key(draft.timestamp, draft.type, draft.payload)
+    except (ValueError, TypeError):
+        return ""
+
+
+def _move(source: Path, target: Path, clobber: bool) -> bool:
+    """Move a file; without ``clobber`` never replace one already there (it is not ours)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if clobber:
+            os.replace(source, target)
+            return True
+        os.link(source, target)  # link, unlike rename, refuses to replace an existing file
+    except FileNotFoundError:
+        return False  # moved already (another ingester, or a Loki Mode subscriber)
+    except FileExistsError:
+        if not _same_file(source, target):
+            return False  # a file of that name is in archive/ already: leave both as they are
+        # The same inode under both names: a move killed between link and unlink. Finish it.
+    try:
+        os.unlink(source)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def _batch_size(raw: str | None) -> int:
+    try:
+        return max(1, int(raw)) if raw else BATCH
+    except ValueError:
+        return BATCH
+
+
+def flat_path(root: Path, rotation: int) -> Path:
+    """`.loki/events.jsonl` (rotation 0) or its rotated copy `.loki/events.jsonl.1`."""
+    return root / ("events.jsonl" if rotation == 0 else f"events.jsonl.{rotation}")
+
+
+def legacy_state_path(events_dir: Path) -> Path:
+    return events_dir / "legacy.sqlite"
+
+
+def _label(path: Path) -> str:
+    return path.parent.name
+
+
+def _item_order(item: _FileItem) -> tuple:
+    from .legacy import instant
+
+    try:
+        moment = instant(item.record.draft.timestamp)
+    except (ValueError, TypeError):
+        moment = ""
+    return (moment, item.path.name)
+
+
+def _json_names(directory: Path) -> list[str]:
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    # *.tmp (being written) and *.json.lock (Loki Mode's write locks) are not events.
+    return sorted(n for n in names if n.endswith(".json"))
+
+
+def _stat_key(path: Path) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _recent(value, since: int) -> bool:
+    # Coarse mtimes: a change in the same tick as the stamp leaves the mtime as it was.
+    if not value:
+        return False
+    if isinstance(value[0], int):
+        return value[2] >= since
+    return any(_recent(v, since) for v in value if v is not None and not isinstance(v, str))
+
+
+def _load_stamp(path: Path) -> dict | None:
+    try:
+        stamp = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
+
+
+def _save_stamp(path: Path, stamp: dict) -> None:
+    # Not fsynced: a lost stamp only costs one full pass.
+    atomic_write(path, json.dumps(stamp).encode(), durable=False)
+
+
+def _open_flat(path: Path, cursors: dict[str, Cursor]) -> _Flat | None:
+    # The handle stays open for the whole pass: a rotation (a rename) or a second rotation
+    # (replacing .1) during the pass cannot take the bytes away from under it.
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    st = os.fstat(handle.fileno())
+    first = handle.readline(_FIRST_LINE_MAX) if stat_mod.S_ISREG(st.st_mode) else b""
+    if not first.endswith(b"\n") and len(first) < _FIRST_LINE_MAX:
+        handle.close()
+        return None  # not even one whole line yet (a longer one is identified by its start)
+    # Loki Mode rotates by rename, which keeps the inode: the file is its inode, and its first
+    # line guards against a truncated and rewritten file. Content alone cannot tell a copy
+    # from a new file that starts with the same line (run.sh repeats lines within a second).
+    generation = f"{_inode_id(st)}:{hashlib.sha256(first).hexdigest()[:32]}"
+    cursor = cursors.get(generation)
+    start, rewrites, reset = (cursor.offset, cursor.rewrites, False) if cursor else (0, 0, False)
+    if st.st_size < start:
+        # Truncated and rewritten with the same first line: read it again from the start.
+        start, rewrites, reset = 0, rewrites + 1, True
+    return _Flat(path, handle, generation, st.st_ino, start, st.st_size, rewrites, reset)
+
+
+def _inode_id(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def _present_inodes(root: Path) -> set[str]:
+    found = set()
+    for rotation in (1, 0):
+        try:
+            found.add(_inode_id(os.stat(flat_path(root, rotation))))
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def _read_lines(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[list[FlatLine], int]]:
+    offset = start
+    carry = b""
+    handle.seek(start)
+    while offset + len(carry) < end:
+        chunk = handle.read(min(CHUNK, end - offset - len(carry)))
+        if not chunk:
+            return
+        buffer = carry + chunk
+        lines, done = complete_lines(buffer, offset)
+        carry = buffer[done - offset:]
+        if lines:
+            yield lines, done
+        offset = done
+
+
+def _flat_records(line: FlatLine) -> Iterator[tuple[Record | None, str | None]]:
+    try:
+        yield parse_flat(line.data), None
+        return
+    except EventDecodeError as exc:
+        problem = str(exc)
+    split = salvage(line.data)
+    if split is None:
+        yield None, problem
+        return
+    garbage, tail = split
+    yield None, f"{len(garbage)} bytes of an interrupted write before a whole event (kept the event)"
+    yield parse_flat(tail), None
+
+
+def legacy_status(paths) -> dict:
+    """Describe what the ingester knows about a `.loki/` (for `lokilog doctor`); never writes."""
+    out: dict = {"pending_files": 0, "archive_files": 0, "not_yet_ingested": [], "bad_files": [],
+                 "bad_lines": [], "bad_line_count": 0, "cursors": [], "flat_files": []}
+    state = _try_state(paths)
+    marks = state.file_marks() if state else {}
+    for directory, label in ((paths.pending, "pending"), (paths.archive, "archive")):
+        for name in _json_names(directory):
+            out[f"{label}_files"] += 1
+            mark = marks.get(name)
+            try:
+                st = os.stat(directory / name)
+            except FileNotFoundError:
+                continue
+            if mark is not None and mark.status == "done" and not (label == "pending" and mark.dir == "archive"):
+                continue  # as the ingester sees it: a name already ingested is that event
+            if mark is None or (mark.size, mark.mtime_ns) != (st.st_size, st.st_mtime_ns) or mark.status == "done":
+                out["not_yet_ingested"].append(str(directory / name))
+            else:
+                out["bad_files"].append({"path": str(directory / name), "reason": mark.reason})
+    cursors = state.cursors() if state else {}
+    for rotation in (1, 0):
+        path = flat_path(paths.root, rotation)
+        info = _flat_info(path, cursors)
+        if info is not None:
+            out["flat_files"].append(info)
+    if state:
+        out["cursors"] = [c.__dict__ for c in cursors.values()]
+        out["bad_lines"] = [{"path": p, "offset": o, "reason": r} for _, o, p, r in state.bad_lines(50)]
+        out["bad_line_count"] = state.bad_line_count()
+        state.close()
+    return out
+
+
+def _try_state(paths) -> LegacyState | None:
+    path = legacy_state_path(paths.events)
+    if not path.exists():
+        return None
+    try:
+        return LegacyState(path, readonly=True)
+    except Exception:
+        return None
+
+
+def _flat_info(path: Path, cursors: dict[str, Cursor]) -> dict | None:
+    flat = _open_flat(path, cursors)
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+    info = {"path": str(path), "size": size, "read_to": 0, "unread_bytes": size, "unterminated_tail": False}
+    if flat is not None:
+        with flat.handle as handle:
+            handle.seek(max(0, size - 1))
+            last = handle.read(1)
+        info.update(read_to=flat.start, unread_bytes=size - flat.start, generation=flat.generation,
+                    unterminated_tail=bool(size) and last != b"\n")
+    return info
+
+
+__all__ = ["Ingester", "LegacyIngestError", "flat_path", "legacy_state_path", "legacy_status"]

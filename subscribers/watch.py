@@ -1,0 +1,187 @@
+"""The watch daemon: keeps every projection and enabled subscriber current as the log grows.
+
+Each cycle ingests the drop box, folds new events into every projection (runners stay in
+memory between cycles; snapshots are written every N events or T seconds and at shutdown)
+and drains every subscriber from its own cursor. Cycles are woken by watchdog notifications
+on the log and drop-box directories; a notification only means "look again", the log is
+always re-read from each position. A poll every ``poll_interval`` seconds backs them up (and
+replaces them where notifications cannot start).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from eventlog import EventLogError, FileEventLog, LockTimeoutError
+from eventlog.pending import list_pending
+
+from projections.base import Projection
+from projections.engine import ProjectionState, Runner
+
+from .base import Subscriber, check_cursor, drain
+from .cursor import Cursor
+
+_log = logging.getLogger("lokilog.watch")
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did."""
+
+    ingested: int = 0
+    folded_ns: int = 0  # when the last projection had folded the new events (before its views)
+    projections: list[ProjectionState] = field(default_factory=list)
+    delivered: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+
+class Watcher:
+    """Runs projections and subscribers over one `.loki/` (the caller holds the InstanceLock)."""
+
+    def __init__(
+        self, loki_dir: Path, projections: Iterable[Projection], subscribers: Iterable[Subscriber] = (),
+        *, poll_interval: float = 2.0, fallback_interval: float = 0.5, notifications: bool = True,
+        snapshot_every: int = 50_000, snapshot_seconds: float = 5.0,
+        on_cycle: Callable[[CycleReport], None] | None = None,
+    ) -> None:
+        self.loki_dir = Path(loki_dir)
+        self.log = FileEventLog(self.loki_dir)
+        self.runners = [Runner(self.loki_dir, p, log=self.log, snapshot_every=snapshot_every,
+                               snapshot_seconds=snapshot_seconds) for p in projections]
+        self.subscribers = list(subscribers)
+        self.poll_interval = poll_interval
+        self.fallback_interval = fallback_interval
+        self.notifications = notifications
+        self.on_cycle = on_cycle
+        self.wake = threading.Event()
+        self.stopped = threading.Event()
+        self._checked: set[str] = set()
+        self.using_notifications = False
+
+    # ------------------------------------------------------------------ one cycle
+
+    def cycle(self) -> CycleReport:
+        """Ingest the drop box, catch every projection up and drain every subscriber once."""
+        report = CycleReport()
+        self._ingest(report)
+        head = self.log.head_seq
+        for runner in self.runners:
+            seen = len(runner.notices)
+            try:
+                runner.check_head(head)
+                runner.advance()
+                report.folded_ns = time.time_ns()
+                report.projections.append(runner.catch_up(write_views=True, snapshot=False))
+            except EventLogError as exc:
+                report.errors.append(f"projection {runner.projection.name}: {exc}")
+            report.notices.extend(runner.notices[seen:])
+        for subscriber in self.subscribers:
+            self._drain(subscriber, report)
+        for line in report.notices:
+            _log.warning("%s", line)
+        for line in report.errors:
+            _log.error("%s", line)
+        if self.on_cycle is not None:
+            self.on_cycle(report)
+        for runner in self.runners:
+            try:
+                runner.save()  # the snapshot, when due, once the views are out
+            except EventLogError as exc:
+                _log.error("projection %s: snapshot not written: %s", runner.projection.name, exc)
+        return report
+
+    def _ingest(self, report: CycleReport) -> None:
+        # Look before taking the lock: an appender holds it through its fsync, and waiting for
+        # that on every wake-up would add the writer's fsync to every cycle's latency.
+        if not list_pending(self.log.paths.pending):
+            return
+        try:
+            report.ingested = self.log.ingest_pending(timeout=0.5).ingested
+        except LockTimeoutError:
+            pass  # a writer holds the log; it ingests the drop box itself, or the next cycle does
+        except (EventLogError, OSError) as exc:
+            report.errors.append(f"ingesting the drop box: {exc}")
+
+    def _drain(self, subscriber: Subscriber, report: CycleReport) -> None:
+        try:
+            if subscriber.name not in self._checked:
+                check_cursor(self.log, Cursor(self.loki_dir, subscriber.name))
+                self._checked.add(subscriber.name)
+            report.delivered[subscriber.name] = drain(self.loki_dir, subscriber, log=self.log, check=False)
+        except Exception as exc:  # a failing side effect is retried next cycle; others go on
+            report.errors.append(f"subscriber {subscriber.name}: {type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        """Cycle until :meth:`stop`; then write final snapshots."""
+        observer = self._start_observer() if self.notifications else None
+        interval = self.poll_interval if observer is not None else self.fallback_interval
+        try:
+            while not self.stopped.is_set():
+                self.wake.clear()  # before the cycle: a change during it wakes the next one
+                self.cycle()
+                self.wake.wait(interval)
+        finally:
+            if observer is not None:
+                observer.stop()
+                observer.join(timeout=5)
+            self.shutdown()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish its cycle and return (safe from signal handlers and threads)."""
+        self.stopped.set()
+        self.wake.set()
+
+    def shutdown(self) -> None:
+        """Write every projection's snapshot and close files."""
+        for runner in self.runners:
+            try:
+                runner.save(force=True)
+            except EventLogError as exc:
+                _log.error("projection %s: final snapshot not written: %s", runner.projection.name, exc)
+            runner.close()
+        self.log.close()
+
+    def _start_observer(self):
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:
+            return None
+        wake = self.wake
+
+        class _Wake(FileSystemEventHandler):
+            # Runs on watchdog's one dispatcher thread: only set a flag.
+            def on_any_event(self, event) -> None:
+                wake.set()
+
+        observer = Observer()
+        try:
+            for directory in (self.log.paths.log_dir, self.log.paths.pending):
+                directory.mkdir(parents=True, exist_ok=True)
+                observer.schedule(_Wake(), str(directory), recursive=False)
+            observer.start()
+        except OSError as exc:  # e.g. the inotify watch limit: polling still works
+            observer.stop()
+            if observer.is_alive():
+                observer.join(timeout=5)
+            _log.warning("file notifications unavailable (%s); polling every %.1fs", exc, self.fallback_interval)
+            return None
+        self.using_notifications = True
+        return observer
+
+
+def run_once(loki_dir: Path, projections: Iterable[Projection], subscribers: Iterable[Subscriber] = ()) -> CycleReport:
+    """Run one cycle and write final snapshots: `lokilog watch --once`."""
+    watcher = Watcher(loki_dir, projections, subscribers, notifications=False)
+    try:
+        return watcher.cycle()
+    finally:
+        watcher.shutdown()
+
