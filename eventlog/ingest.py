@@ -534,10 +534,16 @@ def _move(source: Path, target: Path, clobber: bool) -> bool:
         if not _same_file(source, target):
             return False  # a file of that name is in archive/ already: leave both as they are
         # The same inode under both names: a move killed between link and unlink. Finish it.
+    except OSError:
+        # archive/ on another device, read-only, full: the event is stored and its file stays
+        # where it is. Tidying up must not fail the append that happened to trigger this pass.
+        return False
     try:
         os.unlink(source)
     except FileNotFoundError:
         return False
+    except OSError:
+        return False  # linked but not unlinked: both names stay; the event is stored once
     return True
 
 
@@ -613,8 +619,12 @@ def _load_stamp(path: Path) -> dict | None:
 
 
 def _save_stamp(path: Path, stamp: dict) -> None:
-    # Not fsynced: a lost stamp only costs one full pass.
-    atomic_write(path, json.dumps(stamp).encode(), durable=False)
+    # Not fsynced: a lost stamp only costs one full pass. For the same reason a stamp that
+    # cannot be written (a full disk, a failed rename) must not fail the append it rode on.
+    try:
+        atomic_write(path, json.dumps(stamp).encode(), durable=False)
+    except OSError:
+        pass
 
 
 def _open_flat(path: Path, cursors: dict[str, Cursor]) -> _Flat | None:
