@@ -27,7 +27,7 @@ from scripts.torture.common import HANG_SECONDS, Result, acked_ids, child_env, p
 
 HERE = Path(__file__).resolve().parent
 #: Kinds that acknowledge nothing: judged by what they saw or wrote, not by acks.
-READ_ONLY = ("reader", "projector")
+READ_ONLY = ("reader", "projector", "watch")
 
 
 @dataclass
@@ -57,6 +57,9 @@ def _argv(slot: Slot, root: Path) -> list[str]:
         return [sys.executable, str(HERE / "reader.py"), str(root)]
     if slot.kind == "projector":
         return [sys.executable, str(HERE / "projector.py"), str(root)]
+    if slot.kind == "watch":
+        # The daemon: woken by notifications and a fast poll, it ingests and catches up.
+        return [sys.executable, "-m", "commands", "--loki-dir", str(root), "watch", "--poll-interval", "0.2"]
     return EXTRA_KINDS[slot.kind](root, slot)
 
 
@@ -98,8 +101,8 @@ def _reap(slot: Slot, result: Result, kill: bool) -> None:
 
 
 def _account(slot: Slot, text: str, result: Result) -> None:
-    if slot.kind == "projector":
-        return  # judged at the end: its views against a clean rebuild
+    if slot.kind in ("projector", "watch"):
+        return  # judged at the end: their views against a clean rebuild
     if slot.kind == "reader":
         for line in text.splitlines()[:-1] if not text.endswith("\n") else text.splitlines():
             parts = line.split()
@@ -122,7 +125,7 @@ def _account(slot: Slot, text: str, result: Result) -> None:
 
 
 def _slots(extra_kinds) -> list[Slot]:
-    kinds = ["python", "python-ids", "python-batch", "cli", "reader", "projector", *extra_kinds]
+    kinds = ["python", "python-ids", "python-batch", "cli", "reader", "projector", "watch", *extra_kinds]
     return [Slot(kind, f"{kind}{i}") for i, kind in enumerate(kinds)]
 
 
@@ -130,7 +133,7 @@ def run(trials: int = 40, seed: int = 0, kinds: tuple[str, ...] | None = None) -
     """Run ``trials`` kills against concurrent writers; return the table row."""
     rng = random.Random(seed)
     extra = tuple(EXTRA_KINDS) if kinds is None else kinds
-    result = Result(f"kill -9 loop (py,cli{''.join(',' + k for k in extra)},proj)")
+    result = Result(f"kill -9 loop (py,cli{''.join(',' + k for k in extra)},proj,watch)")
     with scratch() as work:
         root = work / ".loki"
         slots = _slots(extra)
