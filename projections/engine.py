@@ -25,7 +25,7 @@ from eventlog.locking import LogLock
 
 from .base import Projection, project
 from .fold import DeadLetter, FoldOutcome, fold
-from .snapshots import ProjectionFiles, Snapshot, decode_state, encode_state
+from .snapshots import ProjectionFiles, Snapshot, decode_state, encode_state, intact
 
 #: States remembered from rollback rewinds (by seq), per runner.
 _MAX_REWINDS = 64
@@ -109,6 +109,8 @@ class Runner:
             return f"its snapshot belongs to {snapshot.name!r}"
         if snapshot.version != self.projection.version:
             return f"its schema version changed from {snapshot.version} to {self.projection.version}"
+        if not intact(snapshot):
+            return "its snapshot was damaged at rest (its digest does not match)"
         for seq, event_id, what in ((snapshot.seq, snapshot.head_id, "snapshot"), (mark.seq, mark.id, "views")):
             if seq > head:
                 return f"its {what} is at seq {seq} but the log ends at seq {head}: the log lost its tail"
