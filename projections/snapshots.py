@@ -74,8 +74,8 @@ class ProjectionFiles:
             return None
         try:
             return msgspec.json.decode(data, type=Snapshot)
-        except msgspec.DecodeError:
-            return None  # written by a future format or damaged by hand: rebuilt
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            return None  # written by a future format or damaged (by hand, or bits at rest): rebuilt
 
     def write_snapshot(self, name: str, version: int, outcome: FoldOutcome) -> bytes:
         """Durably replace the snapshot with ``outcome``; return the encoded state."""
@@ -93,7 +93,7 @@ class ProjectionFiles:
     def read_position(self) -> Position:
         try:
             return msgspec.json.decode(self.position.read_bytes(), type=Position)
-        except (FileNotFoundError, msgspec.DecodeError):
+        except (FileNotFoundError, msgspec.DecodeError, UnicodeDecodeError):
             return Position()
 
     def write_position(self, seq: int, event_id: str | None) -> None:

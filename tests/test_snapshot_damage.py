@@ -20,3 +20,12 @@ def test_a_bit_flipped_in_a_snapshot_state_is_noticed_and_rebuilt(loki):
     result = catch_up(loki, _run_state())
     assert result.state == clean
     assert "damaged at rest" in result.notices[0]
+
+
+def test_a_snapshot_that_is_no_longer_utf8_is_rebuilt(loki):
+    with FileEventLog(loki) as log:
+        log.append("task", "runner", {"action": "claim", "task_id": "task-0"})
+    clean = catch_up(loki, _run_state()).state
+    snapshot = loki / "projections" / "run-state" / "snapshot.json"
+    snapshot.write_bytes(snapshot.read_bytes().replace(b'"task-0"', b'"task\xb0-0"', 1))
+    assert catch_up(loki, _run_state()).state == clean
