@@ -1,10 +1,11 @@
-"""Bit flips at rest: one flipped bit in a sealed segment or in the audit chain must be caught.
+"""Bit flips at rest: one flipped bit in a sealed segment, the audit chain or a snapshot is caught.
 
-A log with several sealed segments and an audit chain over it is built once; each trial
-copies it, flips one random bit in a sealed segment or an audit chain file, and runs the
-verifiers (`lokilog verify`'s check of the log, `lokilog audit verify`'s check of the chain
-against the log). Verification fails closed: a flip that every verifier calls valid is a
-miss, and a verifier that crashes instead of reporting is a failure.
+A log with several sealed segments, its audit chain and every projection's snapshot and views
+are built once; each trial copies them and flips one random bit. In a sealed segment or an
+audit chain file the verifiers (`lokilog verify`'s check of the log, `lokilog audit verify`'s
+check of the chain against the log) must report it: a flip every verifier calls valid is a
+miss, and a verifier that crashes instead of reporting is a failure. In a snapshot, the next
+catch-up must not resume from it: the views it writes must equal the undamaged ones.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from eventlog import FileEventLog, LogSettings
 from eventlog.verify import verify_log
 from projections.audit.trail import verify_trail
 from projections.audit.writer import sync_chain
+from scripts.torture.kill9 import _view_files
+from scripts.torture.projector import catch_up_all
 
 SEGMENT_BYTES = 4096
 
@@ -31,6 +34,7 @@ def build(root: Path, events: int = 120) -> None:
         for i in range(events):
             log.append("task", "runner", {"action": "claim", "task_id": f"t{i}", "note": "ok " * (i % 5)})
     sync_chain(root)
+    catch_up_all(root)  # snapshots and views of every projection
 
 
 def targets(root: Path) -> dict[str, list[Path]]:
@@ -38,7 +42,8 @@ def targets(root: Path) -> dict[str, list[Path]]:
     segments = sorted((root / "events" / "log").glob("*.jsonl"))[:-1]
     audit = sorted(p for p in (root / "audit").rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json")
                    and "lock" not in p.name)
-    return {"sealed segment": segments, "audit chain": audit}
+    snapshots = sorted((root / "projections").rglob("snapshot.json"))
+    return {"sealed segment": segments, "audit chain": audit, "snapshot": snapshots}
 
 
 def flip(path: Path, rng: random.Random) -> str:
@@ -51,6 +56,20 @@ def flip(path: Path, rng: random.Random) -> str:
     path.write_bytes(bytes(data))
     path.chmod(0o444) if "events/log" in str(path) else None
     return f"{path.name} byte {offset} bit {bit}"
+
+
+def views(root: Path) -> dict[str, bytes]:
+    """The projections' views (not their snapshots): what users read."""
+    return {k: v for k, v in _view_files(root).items() if not k.startswith("projections/")}
+
+
+def healed(root: Path, clean: dict[str, bytes]) -> tuple[bool, str | None]:
+    """A damaged snapshot must not be resumed from: after catch-up the views are the clean ones."""
+    try:
+        catch_up_all(root)
+    except Exception as exc:  # the engine must rebuild or report, not crash
+        return True, f"{type(exc).__name__}: {exc}"
+    return views(root) == clean, None
 
 
 def detected(root: Path) -> tuple[bool, str | None]:
@@ -74,6 +93,7 @@ def run(trials: int = 40, seed: int = 0) -> Result:
         if not detected(pristine)[0] is False:
             result.fail("the undamaged log and chain do not verify")
         kinds = targets(pristine)
+        clean = views(pristine)
         for number in range(trials):
             kind = list(kinds)[number % len(kinds)]
             copy = work / "copy" / ".loki"
@@ -81,7 +101,7 @@ def run(trials: int = 40, seed: int = 0) -> Result:
             shutil.copytree(pristine, copy)
             victim = copy / rng.choice(kinds[kind]).relative_to(pristine)
             where = flip(victim, rng)
-            caught, crash = detected(copy)
+            caught, crash = healed(copy, clean) if kind == "snapshot" else detected(copy)
             result.trials += 1
             if crash:
                 result.fail(f"{kind}, {where}: a verifier crashed: {crash}")
