@@ -184,6 +184,8 @@ def _decode_object(data: bytes, what: str) -> dict[str, Any]:
         obj = _decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise EventDecodeError(f"not valid JSON (torn or still being written?): {exc}") from exc
+    except UnicodeDecodeError as exc:  # msgspec's error for a string that is not UTF-8
+        raise EventDecodeError(f"not UTF-8 text: {exc}") from exc
     if not isinstance(obj, dict):
         raise EventDecodeError(f"{what} is a JSON object, not {type(obj).__name__}")
     return obj

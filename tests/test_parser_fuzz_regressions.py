@@ -16,3 +16,17 @@ def test_a_json_pair_that_is_not_utf8_is_rejected_clearly():
 def test_a_policy_file_with_control_characters_is_rejected_clearly(text):
     with pytest.raises(PolicyLoadError, match="invalid YAML: unacceptable character"):
         parse_policies(text)
+
+
+def test_a_loki_mode_file_that_is_not_utf8_is_reported_and_blocks_nothing(loki):
+    from eventlog import FileEventLog
+
+    pending = loki / "events" / "pending"
+    pending.mkdir(parents=True)
+    (pending / "2026-01-01T00-00-00.000Z_ab12.json").write_bytes(
+        b'{"id":"ab12","type":"task","source":"hook","timestamp":"2026-01-01T00:00:00Z","pay\xe4load":{}}')
+    (loki / "events.jsonl").write_bytes(b'{"timestamp":"2026-01-01T00:00:00Z","type":"x","d\xd0ta":{}}\n')
+    with FileEventLog(loki) as log:
+        report = log.ingest_pending()
+        assert any("not UTF-8" in bad.reason for bad in report.bad)
+        assert log.append("task", "after").seq == 1
