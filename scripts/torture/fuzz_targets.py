@@ -119,7 +119,37 @@ def audit_chain(data: bytes) -> None:
     verify_lines(data.split(b"\n"))
 
 
+def flat_line(data: bytes) -> None:
+    from eventlog.legacy import complete_lines, parse_flat, salvage
+
+    for line in data.split(b"\n"):
+        salvage(line)
+        parse_flat(line)
+    complete_lines(data, 0)
+
+
+def loki_mode_file(data: bytes) -> None:
+    from eventlog.legacy import parse_file
+
+    parse_file("2026-01-01T00-00-00.000Z_abc.json", data)
+
+
+def loki_dir_ingest(data: bytes) -> None:
+    """The bytes as Loki Mode's flat log and a drop-box file, ingested by a lock holder."""
+    with tempfile.TemporaryDirectory(dir=_SCRATCH) as scratch:
+        root = Path(scratch) / ".loki"
+        (root / "events" / "pending").mkdir(parents=True)
+        (root / "events.jsonl").write_bytes(data)
+        (root / "events" / "pending" / "2026-01-01T00-00-00.000Z_fz.json").write_bytes(data)
+        with FileEventLog(root) as log:
+            log.ingest_pending(timeout=5)
+            seqs = [e.seq for e in log.read()]
+            if seqs != list(range(1, len(seqs) + 1)):
+                raise AssertionError(f"after ingest the seqs are {seqs}")
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
+    "flat line": flat_line, "Loki Mode file": loki_mode_file, "Loki Mode .loki/ ingest": loki_dir_ingest,
     "log line": log_line, "log line (raw)": log_line_raw, "log chunk": log_chunk,
     "segment tail": segment_tail, "pending file": pending_file, "CLI payload": cli_payload,
     "CLI key=value": cli_pair, "timestamp": timestamp, "policy file (YAML)": policy_yaml,
@@ -127,7 +157,10 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 }
 
 #: Valid inputs the fuzzers mutate, so they reach past the first byte check.
+_FLAT = b'{"timestamp":"2026-01-01T00:00:00.000Z","type":"session_start","data":{"source":"runner","id":"r1"}}'
+_FILE = b'{"id":"ab12cd34","type":"task","source":"hook","timestamp":"2026-01-01T00:00:00Z","payload":{"action":"x"},"version":"1.0"}'
 SEEDS: dict[str, list[bytes]] = {
+    "flat line": [_FLAT + b"\n" + _FLAT], "Loki Mode file": [_FILE], "Loki Mode .loki/ ingest": [_FLAT + b"\n", _FILE],
     "log line": [VALID_LINE], "log line (raw)": [VALID_LINE], "log chunk": [VALID_LINE + b"\n" + VALID_LINE],
     "segment tail": [VALID_LINE.replace(b'"seq":1', b'"seq":2') + b"\n"],
     "pending file": [b'{"id":"x1","type":"task","source":"hook","timestamp":"2026-01-01T00:00:00Z","payload":{}}'],
