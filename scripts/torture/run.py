@@ -20,7 +20,7 @@ SCENARIOS = {
     "sigstop": (2, 20),
     "syscall_faults": (1, 6),
     "bitflips": (60, 5000),
-    "fuzz": (60, 2000),
+    "fuzz": (60, 1000),
     "clock_skew": (1, 10),
 }
 
