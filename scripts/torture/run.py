@@ -32,7 +32,7 @@ def run_one(name: str, trials: int, seed: int) -> Result:
     return module.run(trials=trials, seed=seed)
 
 
-WIDTHS = (30, 7, 12, 5, 10, 9, 11, 5)
+WIDTHS = (40, 7, 12, 5, 10, 9, 11, 5)
 
 
 def table(rows: list[dict]) -> str:
