@@ -46,6 +46,7 @@ COMMAND_MODULES = (
     "commands.ingest_cli",
     "commands.doctor_cli",
     "commands.demo_cli",
+    "commands.projection_cli",
     "commands.checkpoint_cli",
     "commands.audit_cli",
     "commands.cost_cli",
@@ -53,7 +54,6 @@ COMMAND_MODULES = (
     "commands.policy_cli",
     "commands.sync_cli",
     "commands.crash_cli",
-    "commands.projection_cli",
 )
 
 

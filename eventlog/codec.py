@@ -52,8 +52,11 @@ def encode_events(events: list[Event], max_bytes: int = DEFAULT_MAX_EVENT_BYTES)
     Plain batches are encoded in one call; anything unusual (extra fields, a null that may be a
     NaN, a possibly oversize line) takes the checked path of :func:`encode_event`.
     """
+    if len(events) == 1:
+        line = encode_event(events[0], max_bytes)
+        return line, lambda: [line]
     data = None
-    if len(events) > 1 and not any(e.extra for e in events):
+    if not any(e.extra for e in events):
         data = _encoder.encode_lines(events)
         if b"null" in data or (len(data) > max_bytes and max(map(len, data.split(b"\n"))) >= max_bytes):
             data = None

@@ -16,7 +16,9 @@ from .events import Event, RawEvent
 from .index import EventIndex
 from .segments import Segment, list_segments
 
-CHUNK_BYTES = 1024 * 1024
+#: Bytes decoded at a time. A batch that still fits in the CPU cache when a fold touches it
+#: makes a run-state rebuild about twice as fast as 1 MB chunks do (scripts/bench).
+CHUNK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -42,27 +44,101 @@ def scan(
     on_bad_line: OnBadLine | None = None,
 ) -> Iterator[Event] | Iterator[RawEvent]:
     """Yield stored events with ``from_seq <= seq <= to_seq`` in seq order."""
-    segments = list_segments(log_dir)
-    position = _start(segments, from_seq)
-    last_seq = from_seq - 1
-    while position is not None:
-        seg_index = position
-        segment = segments[seg_index]
-        is_last = seg_index == len(segments) - 1
-        offset, expect = _seek(index, segment, from_seq) if last_seq < from_seq else (0, None)
-        for event in _scan_segment(segment, offset, expect, raw, is_last, on_bad_line):
-            if event.seq < from_seq:
-                continue
-            if to_seq is not None and event.seq > to_seq:
-                return
-            last_seq = event.seq
-            yield event
-        position = seg_index + 1 if seg_index + 1 < len(segments) else None
-        if position is None:
-            # Writers may have rotated while we read: pick up segments created since.
-            fresh = [s for s in list_segments(log_dir) if s.first_seq > segment.first_seq]
-            if fresh:
-                segments, position = fresh, 0
+    for batch in BatchScanner(log_dir, index, on_bad_line, raw=raw).batches(from_seq, to_seq):
+        yield from batch
+
+
+class BatchScanner:
+    """Batch reads over one log directory, resuming where the previous read stopped.
+
+    Each batch is the events of one chunk of a segment, as a list: folds iterate them with
+    ``itertools.chain.from_iterable`` and skip a generator hop per event. The scanner also
+    remembers the byte position where its last read stopped, so a follower that reads
+    "everything after seq N" again and again (the watch daemon) starts there. A remembered
+    position, like an index mark, is checked: if the event found there is not the one
+    expected, the segment is read from its start.
+    """
+
+    def __init__(self, log_dir: Path, index: EventIndex | None = None, on_bad_line: OnBadLine | None = None,
+                 raw: bool = False) -> None:
+        self.log_dir = log_dir
+        self.index = index
+        self.on_bad_line = on_bad_line
+        self.raw = raw
+        self._mark: tuple[int, int, int] | None = None  # (segment first seq, offset, next seq)
+
+    def batches(self, from_seq: int = 1, to_seq: int | None = None) -> Iterator[list]:
+        """Yield non-empty lists of stored events with ``from_seq <= seq <= to_seq``, in seq order."""
+        segments = list_segments(self.log_dir)
+        position = _start(segments, from_seq)
+        last_seq = from_seq - 1
+        while position is not None:
+            segment = segments[position]
+            is_last = position == len(segments) - 1
+            offset, expect = self._seek(segment, from_seq) if last_seq < from_seq else (0, None)
+            for batch, end in self._segment(segment, offset, expect, is_last):
+                whole = batch[0].seq >= from_seq and (to_seq is None or batch[-1].seq <= to_seq)
+                if not whole:
+                    batch = [e for e in batch if e.seq >= from_seq and (to_seq is None or e.seq <= to_seq)]
+                # Only a batch read to its end says where the next read may start.
+                self._mark = (segment.first_seq, end, batch[-1].seq + 1) if whole and batch else None
+                if batch:
+                    last_seq = batch[-1].seq
+                    yield batch
+                if to_seq is not None and last_seq >= to_seq:
+                    return
+            position = position + 1 if position + 1 < len(segments) else None
+            if position is None:
+                # Writers may have rotated while we read: pick up segments created since.
+                fresh = [s for s in list_segments(self.log_dir) if s.first_seq > segment.first_seq]
+                if fresh:
+                    segments, position = fresh, 0
+
+    def _seek(self, segment: Segment, from_seq: int) -> tuple[int, int | None]:
+        mark = self._mark
+        if mark is not None and mark[0] == segment.first_seq and mark[2] == from_seq and not segment.compressed:
+            return mark[1], from_seq
+        return _seek(self.index, segment, from_seq)
+
+    def _segment(self, segment: Segment, offset: int, expect: int | None, is_last: bool):
+        try:
+            handle = segment.open()
+        except FileNotFoundError:  # compressed or removed between listing and opening
+            return
+        with handle:
+            if offset:
+                handle.seek(offset)
+            leftover = b""
+            base = offset
+            first = True
+            while True:
+                data = handle.read(CHUNK_BYTES)
+                if not data:
+                    break
+                buffer = leftover + data if leftover else data
+                cut = buffer.rfind(b"\n") + 1
+                leftover = buffer[cut:]
+                if not cut:
+                    continue
+                events = _decode(buffer[:cut], base, segment, self.raw, self.on_bad_line)
+                if first and expect is not None and events and events[0].seq != expect:
+                    # The mark no longer matches the file: read this segment from the start.
+                    yield from self._segment(segment, 0, None, is_last)
+                    return
+                first = False
+                base += cut
+                if events:
+                    yield events, base
+            if leftover and not is_last and self.on_bad_line:
+                self.on_bad_line(BadLine(segment.path, base, len(leftover), "sealed segment ends without a newline"))
+
+
+def scan_batches(
+    log_dir: Path, from_seq: int = 1, to_seq: int | None = None, *,
+    index: EventIndex | None = None, on_bad_line: OnBadLine | None = None,
+) -> Iterator[list[Event]]:
+    """Yield non-empty lists of stored events with ``from_seq <= seq <= to_seq``, in seq order."""
+    return BatchScanner(log_dir, index, on_bad_line).batches(from_seq, to_seq)
 
 
 def _start(segments: list[Segment], from_seq: int) -> int | None:
@@ -82,38 +158,6 @@ def _seek(index: EventIndex | None, segment: Segment, from_seq: int) -> tuple[in
     if mark is None or mark[1] != segment.first_seq:
         return 0, None
     return mark[2], mark[0]
-
-
-def _scan_segment(segment, offset, expect, raw, is_last, on_bad_line):
-    try:
-        handle = segment.open()
-    except FileNotFoundError:  # compressed or removed between listing and opening
-        return
-    with handle:
-        if offset:
-            handle.seek(offset)
-        leftover = b""
-        base = offset
-        first = True
-        while True:
-            data = handle.read(CHUNK_BYTES)
-            if not data:
-                break
-            buffer = leftover + data if leftover else data
-            cut = buffer.rfind(b"\n") + 1
-            leftover = buffer[cut:]
-            if not cut:
-                continue
-            events = _decode(buffer[:cut], base, segment, raw, on_bad_line)
-            if first and expect is not None and events and events[0].seq != expect:
-                # The index's mark no longer matches the file: read this segment from the start.
-                yield from _scan_segment(segment, 0, None, raw, is_last, on_bad_line)
-                return
-            first = False
-            base += cut
-            yield from events
-        if leftover and not is_last and on_bad_line:
-            on_bad_line(BadLine(segment.path, base, len(leftover), "sealed segment ends without a newline"))
 
 
 def _decode(chunk: bytes, base: int, segment: Segment, raw: bool, on_bad_line) -> list:

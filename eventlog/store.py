@@ -27,7 +27,7 @@ from .index import EventIndex, IndexEntry
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
 from .pending import BadPendingFile, drop
-from .reader import OnBadLine, entries_after, scan
+from .reader import BatchScanner, OnBadLine, entries_after, scan
 from .verify import high_water_mark, rewind_cursors
 from .segments import Tail, TailCut, find_tail, is_sealed, list_segments, seal, segment_name
 
@@ -476,8 +476,6 @@ class FileEventLog:
 
     def scanner(self, on_bad_line: OnBadLine | None = None):
         """Return a BatchScanner: batch reads that resume where the previous one stopped."""
-        from .batches import BatchScanner
-
         return BatchScanner(self.paths.log_dir, self._read_index(), on_bad_line)
 
     def get(self, seq: int) -> Event | None:

@@ -15,9 +15,6 @@ import eventlog.reader as reader
 @given(data=st.data())
 def test_batches_equal_read(loki, monkeypatch, data):
     monkeypatch.setattr(reader, "CHUNK_BYTES", 700)  # several chunks per segment
-    import eventlog.batches as batches
-
-    monkeypatch.setattr(batches, "CHUNK_BYTES", 700)
     with FileEventLog(loki, settings=LogSettings(durability="never", segment_max_bytes=2000)) as log:
         head = log.head_seq
         if head < 60:
