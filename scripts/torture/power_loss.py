@@ -186,16 +186,18 @@ def run(trials: int = 12, seed: int = 0, garbage_every: int = 5) -> Result:
     with scratch() as work:
         steps = record(work / "recorded" / ".loki", trials, seed)
         image_root = _image_dir(work) / ".loki"
-        for number, step in enumerate(steps):
-            for label, image in crash_images(step, rng, garbage_every):
-                materialize(image, image_root)
-                problems = check_image(image_root, step)
-                result.trials += 1
-                result.lost += sum("lost" in p for p in problems)
-                result.duplicated += sum("times" in p for p in problems)
-                for problem in problems:
-                    result.fail(f"step {number}, {label}: {problem}")
-        shutil.rmtree(image_root.parent, ignore_errors=True)
+        try:
+            for number, step in enumerate(steps):
+                for label, image in crash_images(step, rng, garbage_every):
+                    materialize(image, image_root)
+                    problems = check_image(image_root, step)
+                    result.trials += 1
+                    result.lost += sum("lost" in p for p in problems)
+                    result.duplicated += sum("times" in p for p in problems)
+                    for problem in problems:
+                        result.fail(f"step {number}, {label}: {problem}")
+        finally:
+            shutil.rmtree(image_root.parent, ignore_errors=True)
         result.acknowledged = len(steps[-1].acked_after) if steps else 0
     return result
 
