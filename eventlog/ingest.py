@@ -63,11 +63,11 @@ CHUNK = 4 * 1024 * 1024
 _CATCH_UP_CHUNK = 20_000
 #: A flat file's first line identifies it across renames (rotation) and copies.
 _FIRST_LINE_MAX = 64 * 1024
-# A busy writer looks at most this often (as the drop box's PendingWatch does): appends do not
+# A busy writer looks at most this often: appends do not
 # pay a few stats each, and an event written meanwhile waits a few ms longer.
 _MIN_INTERVAL_NS = 5_000_000
 # Directory and file mtimes tick with a coarse clock: a change within this window of the last
-# look may not show in the stamp yet, so such a stamp is not trusted (as in PendingWatch).
+# look may not show in the stamp yet, so such a stamp is not trusted.
 _AMBIGUOUS_NS = 50_000_000
 
 

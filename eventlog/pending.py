@@ -15,7 +15,7 @@ import msgspec
 from .codec import check_id
 from .errors import EventDecodeError, InvalidEventError
 from .events import ENVELOPE_FIELDS, Event, NewEvent
-from .fsutil import create_exclusive, fsync_dir
+from .fsutil import create_exclusive
 
 _decoder = msgspec.json.Decoder()
 
@@ -75,42 +75,3 @@ def read_pending(path: Path) -> NewEvent:
     except (msgspec.ValidationError, InvalidEventError) as exc:
         raise EventDecodeError(f"{path.name}: {exc}") from exc
     return draft
-
-
-def archive(path: Path, archive_dir: Path) -> None:
-    """Move an ingested file to ``archive/``; a file already gone was archived by someone else."""
-    archive_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        os.replace(path, archive_dir / path.name)
-    except FileNotFoundError:
-        return
-    fsync_dir(archive_dir)
-
-
-class PendingWatch:
-    """Tells a writer cheaply whether the drop box may have new files since it last looked."""
-
-    # Directory mtimes tick with the kernel's coarse clock: a file dropped within the same tick
-    # as our last listing leaves the mtime unchanged, so a recent mtime means "look again".
-    _AMBIGUOUS_NS = 50_000_000
-    # A busy writer looks at most this often: a dropped event waits a few ms longer, and
-    # appends do not pay a stat each.
-    _MIN_INTERVAL_NS = 5_000_000
-
-    def __init__(self, pending_dir: Path) -> None:
-        self.pending_dir = pending_dir
-        self._seen_mtime: int | None = None
-        self._checked_at = 0
-
-    def changed(self, now_ns: int) -> bool:
-        if now_ns - self._checked_at < self._MIN_INTERVAL_NS:
-            return False
-        self._checked_at = now_ns
-        try:
-            mtime = os.stat(self.pending_dir).st_mtime_ns
-        except FileNotFoundError:
-            return False
-        if mtime != self._seen_mtime or now_ns - mtime < self._AMBIGUOUS_NS:
-            self._seen_mtime = mtime
-            return True
-        return False

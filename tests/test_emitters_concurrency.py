@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from eventlog import FileEventLog, LogSettings
 from eventlog.layout import LokiPaths

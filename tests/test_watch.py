@@ -129,7 +129,7 @@ def test_watch_daemon_end_to_end(loki, tmp_path):
     proc = _start_daemon(loki)
     try:
         second = run_lokilog("watch", "--once", loki=loki)
-        assert second.returncode == 1 and f"already runs" in second.stderr and f"pid {proc.pid}" in second.stderr
+        assert second.returncode == 1 and "already runs" in second.stderr and f"pid {proc.pid}" in second.stderr
         _wait_for(lambda: _run_seq(loki) == 1, what="the existing event")
         run_lokilog("emit", "task", "--source", "runner", "-p", '{"action":"started","task_id":"t1"}', loki=loki)
         _wait_for(lambda: _run_seq(loki) == 2, what="an append from another process")
