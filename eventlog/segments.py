@@ -7,6 +7,7 @@ be gzip-compressed (``.jsonl.gz``); readers open them transparently.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import stat
 import time
@@ -18,7 +19,7 @@ import msgspec
 
 from .codec import decode_event
 from .errors import EventDecodeError
-from .fsutil import fsync_dir, write_new_file
+from .fsutil import atomic_write, fsync_dir, write_new_file
 
 SUFFIX = ".jsonl"
 GZ_SUFFIX = ".jsonl.gz"
@@ -77,8 +78,38 @@ def is_sealed(mode: int) -> bool:
 
 
 def seal(path: Path) -> None:
-    """Seal a segment: drop its write bits so stale writers notice rotation with one stat."""
+    """Seal a segment: drop its write bits so stale writers notice rotation with one stat, and
+    record the sha256 of its bytes, so a bit flipped later (even inside a payload, where the
+    line still parses) is caught by ``lokilog verify``."""
     os.chmod(path, 0o444)
+    first = parse_segment_name(path.name)
+    sidecar = checksum_path(path.parent, first)
+    if first is not None and not sidecar.exists():
+        digest = file_digest(Segment(first, path))
+        atomic_write(sidecar, f"{digest}  {segment_name(first)}\n".encode())
+
+
+def checksum_path(log_dir: Path, first_seq: int | None) -> Path:
+    """Where a sealed segment's checksum lives: ``<first seq>.sha256``, in sha256sum's format."""
+    return log_dir / f"{first_seq or 0:020d}.sha256"
+
+
+def file_digest(segment: Segment) -> str:
+    """The sha256 of a segment's (uncompressed) bytes."""
+    digest = hashlib.sha256()
+    with segment.open() as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def recorded_digest(segment: Segment) -> str | None:
+    """The sha256 recorded when the segment was sealed, or None (not sealed by this version)."""
+    try:
+        text = checksum_path(segment.path.parent, segment.first_seq).read_text()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    return text.split(maxsplit=1)[0] if text.strip() else ""
 
 
 @dataclass(frozen=True)

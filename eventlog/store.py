@@ -262,7 +262,8 @@ class FileEventLog:
         tail = self._load_tail(active.path, active.first_seq, reuse_fd=False)
         self._check_high_water(tail)
         if is_sealed(os.stat(active.path).st_mode):
-            # A rotation was interrupted after sealing: finish it.
+            # A rotation was interrupted after sealing: finish it (its checksum included).
+            seal(active.path)
             return self._create_segment(tail.head_seq + 1)
         return tail
 

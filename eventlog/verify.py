@@ -5,6 +5,7 @@ repairs (``lokilog verify --fix``) are done by the store, under the lock.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -15,7 +16,7 @@ from .errors import EventDecodeError
 from .fsutil import atomic_write
 from .index import EventIndex
 from .layout import LokiPaths
-from .segments import Segment, is_sealed, list_segments
+from .segments import Segment, is_sealed, list_segments, recorded_digest
 
 _CHUNK = 4 * 1024 * 1024
 
@@ -90,17 +91,26 @@ def _verify_segment(segment: Segment, newest: bool, expected: int, report: Verif
         report.findings.append(Finding("unsealed_segment", "an older segment is still writable", name))
     offset = 0
     leftover = b""
+    recorded = None if newest else recorded_digest(segment)
+    digest = hashlib.sha256()
     with segment.open() as handle:
         while True:
             data = handle.read(_CHUNK)
             if not data:
                 break
+            digest.update(data)
             buffer = leftover + data
             cut = buffer.rfind(b"\n") + 1
             leftover = buffer[cut:]
             expected = _verify_lines(buffer[:cut], offset, name, expected, report)
             offset += cut
     report.bytes += offset + len(leftover)
+    if recorded is not None and recorded != digest.hexdigest():
+        report.findings.append(Finding(
+            "sealed_segment_changed",
+            "its bytes no longer match the sha256 recorded when it was sealed (a bit flip or an edit)",
+            name, None, segment.first_seq,
+        ))
     if leftover:
         kind = "torn_tail" if newest else "sealed_segment_torn"
         report.findings.append(Finding(

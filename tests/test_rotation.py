@@ -80,3 +80,22 @@ def test_compressed_sealed_segments_are_read_transparently(loki):
         assert [e.seq for e in log.read()] == list(range(1, 61))
         assert log.append("more", "x").seq == 61
     assert verify_log(log.paths).ok
+
+
+def test_a_bit_flipped_inside_a_payload_of_a_sealed_segment_is_reported(loki):
+    import subprocess
+
+    _fill(loki, 60)
+    first = list_segments(loki / "events" / "log")[0]
+    assert verify_log(FileEventLog(loki).paths).ok
+    # The recorded checksum is in sha256sum's format.
+    subprocess.run(["sha256sum", "--check", "--quiet", "00000000000000000001.sha256"],
+                   cwd=first.path.parent, check=True, timeout=30)
+    data = bytearray(first.path.read_bytes())
+    spot = data.index(b'"pad":"x') + 8
+    data[spot] ^= 0x01  # "x" becomes "y": the line still parses, the seq is still right
+    os.chmod(first.path, 0o644)
+    first.path.write_bytes(bytes(data))
+    os.chmod(first.path, 0o444)
+    findings = verify_log(FileEventLog(loki).paths).findings
+    assert [(f.kind, f.segment) for f in findings] == [("sealed_segment_changed", first.path.name)]
