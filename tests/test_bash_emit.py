@@ -38,7 +38,9 @@ _text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(values=st.lists(st.tuples(_text.filter(lambda k: k and "=" not in k and k != "action"), _text), max_size=4,
+# A key ending in ":" would make "key:=value", the syntax for a JSON value: not a string pair.
+@given(values=st.lists(st.tuples(_text.filter(lambda k: k and "=" not in k and k != "action" and not k.endswith(":")),
+                                 _text), max_size=4,
                        unique_by=lambda kv: kv[0]),
        action=_text, type_=st.text(st.characters(min_codepoint=0x20, blacklist_categories=("Cs",), blacklist_characters="\x7f"), min_size=1, max_size=20))
 def test_every_string_round_trips(tmp_path_factory, values, action, type_):
