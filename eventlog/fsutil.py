@@ -68,3 +68,17 @@ def create_exclusive(path: Path, data: bytes, durable: bool = True, mode: int = 
         os.unlink(tmp)
     if durable and sync_dir:
         fsync_dir(path.parent)
+
+
+def is_tmpfs(path: Path) -> bool:
+    """True if ``path`` is on a memory file system, where fsync promises nothing (Linux only)."""
+    best, kind = "", ""
+    try:
+        with open("/proc/mounts") as mounts:
+            for line in mounts:
+                _, point, fstype, *_ = line.split()
+                if str(path).startswith(point) and len(point) > len(best):
+                    best, kind = point, fstype
+    except OSError:
+        return False
+    return kind in ("tmpfs", "ramfs")

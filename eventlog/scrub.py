@@ -227,16 +227,11 @@ def find_spans(text: str, detectors: Iterable[Detector] = CRASH_DETECTORS) -> li
 
 
 def _replace(text: str, findings: list[Finding]) -> str:
-    if not findings:
-        return text
-    parts: list[str] = []
-    cursor = 0
-    for found in findings:
-        parts.append(text[cursor:found.start])
-        parts.append("~" if found.detector == HOME_PATH else _secrets.label(found.detector))
-        cursor = found.end
-    parts.append(text[cursor:])
-    return "".join(parts)
+    return _secrets.replace_spans(text, findings, _scrub_label)
+
+
+def _scrub_label(name: str) -> str:
+    return "~" if name == HOME_PATH else _secrets.label(name)
 
 
 def scrub_tree(value: Any, detectors: Iterable[Detector] = CRASH_DETECTORS, _depth: int = 0) -> tuple[Any, int]:

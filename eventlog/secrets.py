@@ -291,17 +291,19 @@ def label(name: str) -> str:
 
 def redact(text: str, detectors: Iterable[Detector] = DEFAULT_DETECTORS) -> str:
     """Replace every secret and PII span in ``text`` with a ``[REDACTED:name]`` label."""
-    return _replace(text, scan(text, detectors))
+    return replace_spans(text, scan(text, detectors))
 
 
-def _replace(text: str, findings: list[Finding]) -> str:
+def replace_spans(text: str, findings: list[Finding], labeller: Callable[[str], str] | None = None) -> str:
+    """Replace each finding's span (sorted, not overlapping) with ``labeller(detector name)``."""
     if not findings:
         return text
+    labeller = labeller or label
     parts: list[str] = []
     cursor = 0
     for finding in findings:
         parts.append(text[cursor:finding.start])
-        parts.append(label(finding.detector))
+        parts.append(labeller(finding.detector))
         cursor = finding.end
     parts.append(text[cursor:])
     return "".join(parts)
@@ -312,7 +314,7 @@ def redact_tree(value: Any, detectors: Iterable[Detector] = DEFAULT_DETECTORS) -
     detectors = tuple(detectors)
     if isinstance(value, str):
         findings = scan(value, detectors)
-        return _replace(value, findings), len(findings)
+        return replace_spans(value, findings), len(findings)
     if isinstance(value, dict):
         out, total = {}, 0
         for key, item in value.items():

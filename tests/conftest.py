@@ -11,25 +11,16 @@ import pytest
 from typer.testing import CliRunner
 
 from eventlog import FileEventLog, LogSettings
+from eventlog.fsutil import is_tmpfs
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _is_tmpfs(path: Path) -> bool:
-    best, fstype = "", ""
-    with open("/proc/mounts") as mounts:
-        for line in mounts:
-            _, mount_point, kind, *_ = line.split()
-            if str(path).startswith(mount_point) and len(mount_point) > len(best):
-                best, fstype = mount_point, kind
-    return fstype in ("tmpfs", "ramfs")
 
 
 @pytest.fixture
 def loki(tmp_path: Path) -> Path:
     """A fresh `.loki/` directory on a disk-backed file system (fsync means something there)."""
     root = tmp_path / ".loki"
-    if sys.platform.startswith("linux") and _is_tmpfs(tmp_path):
+    if sys.platform.startswith("linux") and is_tmpfs(tmp_path):
         pytest.skip("durability tests need a disk-backed directory, not tmpfs")
     return root
 

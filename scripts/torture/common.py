@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from eventlog import FileEventLog  # noqa: E402
+from eventlog.fsutil import is_tmpfs  # noqa: E402
 from eventlog.verify import verify_log  # noqa: E402
 
 #: A writer that stalls longer than this with nothing to show for it counts as a hang.
@@ -109,21 +110,11 @@ def score(result: Result, root: Path, acknowledged: Iterable[str], *, verify: bo
     return audit
 
 
-def _is_tmpfs(path: Path) -> bool:
-    best, kind = "", ""
-    with open("/proc/mounts") as mounts:
-        for line in mounts:
-            _, point, fstype, *_ = line.split()
-            if str(path).startswith(point) and len(point) > len(best):
-                best, kind = point, fstype
-    return kind in ("tmpfs", "ramfs")
-
-
 @contextmanager
 def scratch(base: Path | None = None) -> Iterator[Path]:
     """A disk-backed scratch directory (fsync means nothing on tmpfs), removed afterwards."""
     parent = base or Path(os.environ.get("LOKILOG_TORTURE_DIR", tempfile.gettempdir()))
-    if sys.platform.startswith("linux") and _is_tmpfs(parent.resolve()):
+    if sys.platform.startswith("linux") and is_tmpfs(parent.resolve()):
         parent = ROOT / ".torture-scratch"
     parent.mkdir(parents=True, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix="torture-", dir=parent))
