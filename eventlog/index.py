@@ -26,6 +26,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 """
 
 
+def readonly_uri(path: Path) -> str:
+    """A read-only SQLite URI for ``path``, quoted: a `#` or `?` in a directory name would
+    otherwise end the path and open some other file."""
+    return path.resolve().as_uri() + "?mode=ro"
+
+
 @dataclass(frozen=True)
 class IndexedPosition:
     """The last event the index has seen: its seq, id, segment and byte offset."""
@@ -58,7 +64,7 @@ class EventIndex:
 
     def _open(self, readonly: bool) -> sqlite3.Connection:
         if readonly:
-            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=1.0, check_same_thread=False)
+            db = sqlite3.connect(readonly_uri(self.path), uri=True, timeout=1.0, check_same_thread=False)
         else:
             db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
             # A rebuildable cache: losing its last writes to power loss is harmless, so it

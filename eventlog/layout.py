@@ -38,6 +38,11 @@ class LokiPaths:
         return self.events / "log.lock"
 
     @property
+    def tail_file(self) -> Path:
+        """The tail sidecar: the high-water mark and the active segment's size (eventlog/tailmark.py)."""
+        return self.events / "log.tail"
+
+    @property
     def pending(self) -> Path:
         return self.events / "pending"
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from .index import readonly_uri
+
 _SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, dir TEXT NOT NULL, size INTEGER NOT NULL,
@@ -70,7 +72,7 @@ class LegacyState:
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
         if readonly:
-            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0, check_same_thread=False)
+            self._db = sqlite3.connect(readonly_uri(path), uri=True, timeout=1.0, check_same_thread=False)
             return
         self._db = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -52,6 +52,7 @@ class LogLock:
         self.path = path
         self._fd: int | None = None
         self._generation = -1
+        self._identity: tuple[int, int] = (0, 0)  # (inode, device) of the file self._fd locks
         self._threads = threading.Lock()
 
     def acquire(self, timeout: float) -> None:
@@ -60,9 +61,19 @@ class LogLock:
         if not self._threads.acquire(False) and not self._threads.acquire(timeout=max(timeout, 0)):
             raise LockTimeoutError(f"{self.path}: another thread held the lock for {timeout}s")
         try:
-            fd = self._fd if self._generation == forks.generation and self._fd is not None else self._descriptor()
-            if not _try_lock(fd):
-                self._wait_for_file_lock(fd, deadline, timeout)
+            while True:
+                fd = self._fd if self._generation == forks.generation and self._fd is not None else self._descriptor()
+                if not _try_lock(fd):
+                    self._wait_for_file_lock(fd, deadline, timeout)
+                if self._still_named(fd):
+                    return
+                # Someone removed or replaced log.lock (a "stale lock" clean-up) while we
+                # waited: the lock we hold is on a file nobody else will open, so two writers
+                # would each hold "the" lock. Let go and lock what the path names now.
+                _unlock(fd)
+                self.close()
+                if time.monotonic() > deadline + 1.0:
+                    raise LockTimeoutError(f"{self.path}: the lock file kept being replaced for {timeout}s")
         except BaseException:
             self._threads.release()
             raise
@@ -100,6 +111,14 @@ class LogLock:
             time.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
+    def _still_named(self, fd: int) -> bool:
+        """True when the lock file's path still names the inode ``fd`` has locked."""
+        try:
+            named = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (named.st_ino, named.st_dev) == self._identity
+
     def _descriptor(self) -> int:
         # A descriptor inherited across fork shares the parent's open file description, and
         # so its flock: a child must open its own.
@@ -107,4 +126,6 @@ class LogLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             self._generation = forks.generation
+            held = os.fstat(self._fd)
+            self._identity = (held.st_ino, held.st_dev)
         return self._fd

@@ -22,6 +22,8 @@ from .errors import EventDecodeError
 from .fsutil import atomic_write, fsync_dir, write_new_file
 
 SUFFIX = ".jsonl"
+#: Quarantine files holding a whole, valid event that had to be cut (reported by verify).
+QUARANTINED_EVENT = ".event"
 GZ_SUFFIX = ".jsonl.gz"
 _BLOCK = 64 * 1024
 
@@ -155,7 +157,11 @@ def find_tail(
             head_seq, head_id = event.seq, event.id
             break
         if quarantine is not None:
-            cuts.append(_cut(fd, segment, start, size, quarantine, reason))
+            # A whole, valid event is never an interrupted write: something else went wrong
+            # (two writers without one lock, an edited file). It is saved as `.event`, which
+            # verify reports, never cut silently.
+            suffix = QUARANTINED_EVENT if _is_event(line, complete) else ".torn"
+            cuts.append(_cut(fd, segment, start, size, quarantine, reason, suffix))
         size = start
     st = os.fstat(fd)
     return Tail(segment, first_seq, head_seq, head_id, size, st.st_ino), cuts
@@ -209,11 +215,48 @@ def _last_line(fd: int, end: int) -> tuple[int, bytes, bool] | None:
     return pos, line, complete
 
 
-def _cut(fd: int, segment: Path, offset: int, size: int, quarantine: Path, reason: str) -> TailCut:
+def _is_event(line: bytes, complete: bool) -> bool:
+    if not complete:
+        return False
+    try:
+        decode_event(line)
+        return True
+    except EventDecodeError:
+        return False
+
+
+def cut_unfinished(
+    fd: int, segment: Path, first_seq: int, end: int, last_seq: int, quarantine: Path
+) -> TailCut | None:
+    """Cut everything after ``end``, where the last completed append (seq ``last_seq``) ended.
+
+    The bytes after it were written by a lock holder that died or failed before it recorded
+    its append as complete (eventlog/tailmark.py), so none of them was acknowledged: a batch
+    cut short by kill -9 goes whole, not only its torn last line. Nothing is cut unless the
+    line ending at ``end`` really is seq ``last_seq`` (a sidecar that does not describe this
+    file is not trusted).
+    """
+    size = os.fstat(fd).st_size
+    if end >= size:
+        return None
+    if end == 0:
+        if last_seq != first_seq - 1:
+            return None
+    else:
+        last = _last_line(fd, end)
+        if last is None or not last[2] or _seq_of(last[1]) != last_seq:
+            return None
+    return _cut(fd, segment, end, size, quarantine,
+                f"written after the last completed append (seq {last_seq}) by a writer that did not finish",
+                ".unfinished")
+
+
+def _cut(fd: int, segment: Path, offset: int, size: int, quarantine: Path, reason: str,
+         suffix: str = ".torn") -> TailCut:
     # Save the bytes before truncating them: a cut must never destroy evidence.
     data = os.pread(fd, size - offset, offset)
     quarantine.mkdir(parents=True, exist_ok=True)
-    saved = quarantine / f"{segment.name}.{offset}.{time.time_ns()}.torn"
+    saved = quarantine / f"{segment.name}.{offset}.{time.time_ns()}{suffix}"
     write_new_file(saved, data)
     fsync_dir(quarantine)
     os.ftruncate(fd, offset)

@@ -29,10 +29,15 @@ from .locking import LogLock
 from .pending import BadPendingFile, drop
 from .reader import BatchScanner, OnBadLine, entries_after, scan
 from .verify import high_water_mark, rewind_cursors
-from .segments import Tail, TailCut, find_tail, is_sealed, list_segments, seal, segment_name
+from .segments import Tail, TailCut, cut_unfinished, find_tail, is_sealed, list_segments, seal, segment_name
+from .tailmark import MarkWriter, TailMark, read_mark
 
 class LogWriteError(EventLogError, OSError):
-    """Writing to the log failed (a full disk, an I/O error); the partial bytes were removed."""
+    """Writing to the log failed (a full disk, an I/O error); nothing was acknowledged.
+
+    The partial bytes were removed, or, if even that failed (the message says so), they count
+    as a torn tail that the next lock holder cuts into quarantine.
+    """
 
 
 class LogTruncatedError(LogCorruptedError):
@@ -64,6 +69,7 @@ class FileEventLog:
         self.settings = settings or LogSettings.from_env()
         self.cuts: list[TailCut] = []
         self._lock = LogLock(self.paths.lock_file)
+        self._marks = MarkWriter(self.paths.tail_file)
         self._ingester_obj = None
         self._tail: Tail | None = None
         self._fd: int | None = None
@@ -207,34 +213,55 @@ class FileEventLog:
             if os.write(self._fd, data) != len(data):
                 raise OSError(errno.ENOSPC, "short write")
         except OSError as exc:
-            self._roll_back(start)
-            raise LogWriteError(exc.errno, f"appending to {tail.segment.name} failed, nothing stored: {exc.strerror}") from exc
+            raise LogWriteError(exc.errno, f"appending to {tail.segment.name} failed, {self._roll_back(tail)}: "
+                                f"{exc.strerror}") from exc
         if durable:
-            self._fsync_or_roll_back(start)
+            self._fsync_or_roll_back(tail)
         last = events[-1]
-        self._tail = Tail(tail.segment, tail.first_seq, last.seq, last.id, start + len(data), tail.inode)
+        end = start + len(data)
+        # Recorded before the append is acknowledged: bytes past the recorded end belong to
+        # a holder that never finished (see eventlog/tailmark.py), and seqs up to it are never
+        # handed out again.
+        self._record_tail(tail, end, last.seq, durable)
+        self._tail = Tail(tail.segment, tail.first_seq, last.seq, last.id, end, tail.inode)
         if index is not None:  # caught up just before this write: keep it current cheaply
             try:
                 index.add(_entries(events, lines(), tail.first_seq, start))
             except sqlite3.Error:
                 pass  # the events are stored; the index, a cache, catches up from the log later
 
-    def _fsync_or_roll_back(self, start: int) -> None:
+    def _fsync_or_roll_back(self, tail: Tail) -> None:
         try:
             os.fsync(self._fd)
         except OSError as exc:
             # After a failed fsync the page cache cannot be trusted (PostgreSQL's fsyncgate):
             # remove the bytes, reopen, and do not acknowledge.
-            self._roll_back(start)
-            raise SyncFailedError(exc.errno, f"fsync failed, the append was rolled back: {exc.strerror}") from exc
+            raise SyncFailedError(exc.errno, f"fsync failed, {self._roll_back(tail)}: {exc.strerror}") from exc
 
-    def _roll_back(self, start: int) -> None:
+    def _record_tail(self, tail: Tail, end: int, last_seq: int, durable: bool) -> None:
         try:
-            os.ftruncate(self._fd, start)
+            self._marks.write(TailMark(tail.segment.name, tail.inode, end, last_seq), durable)
+        except OSError as exc:
+            raise LogWriteError(exc.errno, f"recording the tail of {tail.segment.name} failed, "
+                                f"{self._roll_back(tail)}: {exc.strerror}") from exc
+
+    def _roll_back(self, tail: Tail) -> str:
+        """Remove the bytes written after ``tail``; say what became of them."""
+        try:
+            os.ftruncate(self._fd, tail.size)
             os.fsync(self._fd)
-        except OSError:
-            pass
+            outcome = "the append was rolled back, nothing stored"
+        except OSError as exc:
+            # The bytes stay for now, and may even be whole lines. The sidecar still ends at
+            # the last completed append, so every later holder cuts them as unfinished.
+            outcome = (f"nothing acknowledged; removing the partial bytes failed too ({exc.strerror}), so they "
+                       "count as a torn tail that the next writer cuts into quarantine")
+            try:
+                self._marks.write(TailMark(tail.segment.name, tail.inode, tail.size, tail.head_seq), True)
+            except OSError:
+                pass
         self._forget_tail()
+        return outcome
 
     # ------------------------------------------------------------------ the tail
 
@@ -254,27 +281,28 @@ class FileEventLog:
     def _load_active(self) -> Tail:
         segments = list_segments(self.paths.log_dir)
         if not segments:
+            self._check_high_water(0)
             self.paths.log_dir.mkdir(parents=True, exist_ok=True)
             return self._create_segment(1)
         active = segments[-1]
         if active.compressed:
             raise LogCorruptedError(f"{active.path}: the newest segment is compressed; only sealed ones may be")
         tail = self._load_tail(active.path, active.first_seq, reuse_fd=False)
-        self._check_high_water(tail)
+        self._check_high_water(tail.head_seq)
         if is_sealed(os.stat(active.path).st_mode):
             # A rotation was interrupted after sealing: finish it (its checksum included).
             seal(active.path)
             return self._create_segment(tail.head_seq + 1)
         return tail
 
-    def _check_high_water(self, tail: Tail) -> None:
+    def _check_high_water(self, head_seq: int, seen: int | None = None) -> None:
         # Whole lines lost at the end leave a log that parses perfectly. Appending to it would
         # hand out seqs that cursors and snapshots already saw, so consumers would skip the new
         # events forever: refuse until someone accepts the loss (`lokilog verify --fix`).
-        seen = high_water_mark(self.paths)
-        if seen > tail.head_seq:
+        seen = high_water_mark(self.paths) if seen is None else seen
+        if seen > head_seq:
             raise LogTruncatedError(
-                f"the log ends at seq {tail.head_seq} but seq {seen} was stored before: "
+                f"the log ends at seq {head_seq} but seq {seen} was stored before: "
                 "acknowledged events were lost or the log was replaced. Run `lokilog verify` for "
                 "details; `lokilog verify --fix` accepts the loss and re-indexes"
             )
@@ -284,8 +312,16 @@ class FileEventLog:
             self._close_fd()
             self._fd = os.open(segment, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
             self._generation = forks.generation
+        self._marks.refresh()
+        mark = read_mark(self.paths.tail_file)
+        if mark is not None and mark.segment == segment.name and mark.inode == os.fstat(self._fd).st_ino:
+            cut = cut_unfinished(self._fd, segment, first_seq, mark.size, mark.last_seq, self.paths.quarantine)
+            if cut is not None:
+                self.cuts.append(cut)
         tail, cuts = find_tail(self._fd, segment, first_seq, self.paths.quarantine)
         self.cuts.extend(cuts)
+        if mark is not None:
+            self._check_high_water(tail.head_seq, mark.last_seq)
         self._tail = tail
         return tail
 
@@ -373,6 +409,7 @@ class FileEventLog:
         self._lock.acquire(self.settings.lock_timeout)
         try:
             self._forget_tail()
+            self._marks.remove()
             segments = list_segments(self.paths.log_dir)
             tail = self._load_tail(segments[-1].path, segments[-1].first_seq, reuse_fd=False) if segments else None
             head = tail.head_seq if tail else 0
@@ -519,6 +556,7 @@ class FileEventLog:
     def close(self) -> None:
         """Close file descriptors; the log may be used again afterwards (it reopens)."""
         self._forget_tail()
+        self._marks.close()
         self._lock.close()
         if self._ingester_obj is not None:
             self._ingester_obj.close()

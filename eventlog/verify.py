@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from .errors import EventDecodeError
 from .fsutil import atomic_write
 from .index import EventIndex
 from .layout import LokiPaths
-from .segments import Segment, is_sealed, list_segments, recorded_digest
+from .segments import QUARANTINED_EVENT, Segment, is_sealed, list_segments, recorded_digest
+from .tailmark import read_mark
 
 _CHUNK = 4 * 1024 * 1024
 
@@ -68,7 +70,11 @@ def verify_log(paths: LokiPaths) -> VerifyReport:
         newest = position == len(segments) - 1
         expected = _verify_segment(segment, newest, expected, report)
     report.head_seq = expected - 1
-    report.high_water_mark = high_water_mark(paths)
+    marks = HighWater.of(paths)
+    report.high_water_mark = marks.seq
+    report.findings.extend(marks.problems)
+    _check_tail_mark(paths, segments, report)
+    _check_quarantine(paths.quarantine, report)
     if report.high_water_mark > report.head_seq:
         report.findings.append(Finding(
             "log_shorter_than_seen",
@@ -135,20 +141,77 @@ def _verify_lines(chunk: bytes, base: int, name: str, expected: int, report: Ver
     return expected
 
 
-def high_water_mark(paths: LokiPaths) -> int:
-    """Return the highest seq anything durable outside the log claims to have seen."""
-    marks = [0]
-    if paths.index_file.exists():
-        try:
-            index = EventIndex(paths.index_file, readonly=True)
+def _check_tail_mark(paths: LokiPaths, segments: list[Segment], report: VerifyReport) -> None:
+    mark = read_mark(paths.tail_file)
+    if mark is None or not segments or segments[-1].path.name != mark.segment:
+        return
+    try:
+        st = os.stat(segments[-1].path)
+    except FileNotFoundError:
+        return
+    if st.st_ino == mark.inode and st.st_size > mark.size:
+        report.findings.append(Finding(
+            "unfinished_append",
+            f"{st.st_size - mark.size} bytes after the last completed append were written by a writer that "
+            "did not finish (never acknowledged); the next writer or `lokilog verify --fix` cuts them",
+            mark.segment, mark.size, mark.last_seq + 1,
+        ))
+
+
+def _check_quarantine(directory: Path, report: VerifyReport) -> None:
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.endswith(QUARANTINED_EVENT):
+            report.findings.append(Finding(
+                "quarantined_event",
+                f"a whole, valid event was cut from the end of the log into quarantine/{name} (two writers "
+                "without one lock, or an edited file): it may have been acknowledged. Review it; move the "
+                "file out of quarantine/ once it is dealt with",
+                name.split(".", 1)[0] + ".jsonl",
+            ))
+
+
+@dataclass
+class HighWater:
+    """The highest seq anything durable outside the log claims was stored, and what could
+    not be read while finding out."""
+
+    seq: int = 0
+    problems: list[Finding] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, paths: LokiPaths) -> "HighWater":
+        found = cls()
+        marks = [0]
+        mark = read_mark(paths.tail_file)
+        if mark is not None:
+            marks.append(mark.last_seq)
+        if paths.index_file.exists():
             try:
-                marks.append(index.max_seen_seq())
-            finally:
-                index.close()
-        except Exception:
-            pass  # a broken index is rebuilt; it is not evidence
-    marks.extend(_cursor_seqs(paths.cursors))
-    return max(marks)
+                index = EventIndex(paths.index_file, readonly=True)
+                try:
+                    marks.append(index.max_seen_seq())
+                finally:
+                    index.close()
+            except sqlite3.Error as exc:
+                # Not evidence of anything, but never "nothing was seen" in silence.
+                found.problems.append(Finding(
+                    "index_unreadable",
+                    f"{paths.index_file.name} cannot be read ({exc}), so the highest seq it saw is unknown; "
+                    "`lokilog verify --fix` rebuilds it",
+                ))
+        marks.extend(_cursor_seqs(paths.cursors))
+        found.seq = max(marks)
+        return found
+
+
+def high_water_mark(paths: LokiPaths) -> int:
+    """Return the highest seq anything durable outside the log claims to have seen: the tail
+    sidecar, the index, cursors."""
+    return HighWater.of(paths).seq
 
 
 def _cursor_seqs(directory: Path):

@@ -22,6 +22,7 @@ SCENARIOS = {
     "bitflips": (60, 5000),
     "fuzz": (60, 1000),
     "clock_skew": (1, 10),
+    "lock_removal": (1, 10),
 }
 
 COLUMNS = ("scenario", "trials", "acknowledged", "lost", "duplicated", "torn_read", "max_stall_s", "ok")
