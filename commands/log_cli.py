@@ -180,7 +180,10 @@ def verify(
 def _repair(log, report) -> list[str]:
     kinds = {f.kind for f in report.findings}
     done = []
-    if "torn_tail" in kinds or "bad_line" in kinds:
+    if "index_unreadable" in kinds:
+        log.rebuild_index()
+        done.append("rebuilt the index from the log")
+    if "torn_tail" in kinds or "bad_line" in kinds or "unfinished_append" in kinds:
         done += [f"quarantined {c.length} bytes of {c.segment.name} at offset {c.offset} ({c.reason})"
                  f" -> {c.saved_as}" for c in log.recover()]
     if "log_shorter_than_seen" in kinds:

@@ -390,8 +390,22 @@ class FileEventLog:
         return None
 
     def _stored_event(self, index: EventIndex, event_id: str) -> Event | None:
+        # The index is a cache: a hit counts only once the log holds that id at that seq.
+        # Anything else means the index is wrong, and trusting it would acknowledge an event
+        # as "already stored" that is not: rebuild it from the log and ask again.
         seq = index.lookup_id(event_id)
-        return None if seq is None else self.get(seq)
+        if seq is None:
+            return None
+        event = self.get(seq)
+        if event is not None and event.id == event_id:
+            return event
+        index.reset()
+        self._caught_up_index()
+        seq = index.lookup_id(event_id)
+        event = None if seq is None else self.get(seq)
+        if seq is not None and (event is None or event.id != event_id):
+            raise LogCorruptedError(f"the index maps id {event_id!r} to seq {seq} even after a rebuild from the log")
+        return event
 
     def recover(self) -> list[TailCut]:
         """Take the lock and repair the active segment's tail; return what was cut (and saved)."""
@@ -419,6 +433,20 @@ class FileEventLog:
             if tail is not None:
                 self._caught_up_index()
             return head
+        finally:
+            self._lock.release()
+
+    def rebuild_index(self) -> None:
+        """Throw the index away and rebuild it from the log (it is only a cache)."""
+        self._lock.acquire(self.settings.lock_timeout)
+        try:
+            if self._index is not None and self._index_generation == forks.generation:
+                self._index.close()
+            self._index = None
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.paths.index_file}{suffix}").unlink(missing_ok=True)
+            self._current_tail()
+            self._caught_up_index()
         finally:
             self._lock.release()
 
