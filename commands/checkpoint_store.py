@@ -25,7 +25,7 @@ import msgspec
 import portalocker
 
 from eventlog import EventLogError, LockTimeoutError
-from eventlog.fsutil import atomic_write, create_exclusive, fsync_dir
+from eventlog.fsutil import atomic_write, create_exclusive, created_dirs_parents, fsync_dir
 
 from .checkpoint_faults import fault_point
 from .checkpoint_ids import CheckpointIdError, check_id, checkpoint_dir, is_within
@@ -103,8 +103,11 @@ class CheckpointStore:
         digest = hashlib.sha256(data).hexdigest()
         path = self.object_path(digest)
         if path.exists():
+            # Stored before, maybe by a run that crashed before syncing the directory entry:
+            # the durability step is not skipped.
+            self._unsynced_dirs.add(path.parent)
             return digest
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._unsynced_dirs.update(created_dirs_parents(path.parent))
         try:
             create_exclusive(path, data, mode=0o444, sync_dir=False)
         except FileExistsError:

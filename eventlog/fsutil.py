@@ -14,6 +14,35 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def make_dirs(path: Path, durable: bool = True) -> None:
+    """Create ``path`` and any missing parents, each entry fsynced in its parent (unless
+    ``durable`` is off), so a power cut cannot take a directory away after a file in it was
+    acknowledged. Costs nothing when ``path`` exists."""
+    if path.is_dir():
+        return
+    for parent in created_dirs_parents(path):
+        if durable:
+            fsync_dir(parent)
+
+
+def created_dirs_parents(path: Path) -> list[Path]:
+    """Create ``path`` and missing parents; return the directories whose entries changed
+    (the parent of each directory created), for the caller to fsync."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            pass  # made by someone else meanwhile: its entry is theirs to sync, but sync anyway
+    return [d.parent for d in reversed(missing)]
+
+
 def write_all(fd: int, data: bytes) -> None:
     """Write every byte of ``data``; os.write may write less than asked (a full disk, a signal)."""
     view = memoryview(data)
