@@ -23,6 +23,7 @@ SCENARIOS = {
     "fuzz": (60, 1000),
     "clock_skew": (1, 10),
     "lock_removal": (1, 10),
+    "batch_kill": (6, 60),
 }
 
 COLUMNS = ("scenario", "trials", "acknowledged", "lost", "duplicated", "torn_read", "max_stall_s", "ok")
