@@ -47,7 +47,7 @@ from .errors import EventDecodeError, InvalidEventError, LegacyIngestError
 from .events import Event
 from .legacy import FlatLine, Record, complete_lines, derived_id, match_key, parse_file, parse_flat, salvage
 from .legacy_state import Changes, Cursor, FileMark, LegacyState
-from .fsutil import atomic_write, fsync_dir
+from .fsutil import atomic_write, fsync_dir, make_dirs
 from .pending import BadPendingFile
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -249,7 +249,7 @@ class Ingester:
 
     def _open_state(self) -> LegacyState:
         if self._state is None or self._state_pid != os.getpid():
-            self.paths.events.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.paths.events)
             self._state = LegacyState(legacy_state_path(self.paths.events))
             self._state_pid = os.getpid()
             self._marks = None
@@ -522,7 +522,7 @@ def _key_of(draft) -> str:
 
 def _move(source: Path, target: Path, clobber: bool) -> bool:
     """Move a file; without ``clobber`` never replace one already there (it is not ours)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent)
     try:
         if clobber:
             os.replace(source, target)

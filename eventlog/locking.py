@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import forks
 from .errors import LockTimeoutError
+from .fsutil import make_dirs
 
 try:  # POSIX: call flock directly; portalocker's wrapper costs ten times the syscall.
     import fcntl
@@ -123,7 +124,7 @@ class LogLock:
         # A descriptor inherited across fork shares the parent's open file description, and
         # so its flock: a child must open its own.
         if self._fd is None or self._generation != forks.generation:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.path.parent)  # the first writer creates .loki/events/: durably
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             self._generation = forks.generation
             held = os.fstat(self._fd)

@@ -15,7 +15,7 @@ import msgspec
 from .codec import check_id
 from .errors import EventDecodeError, InvalidEventError
 from .events import ENVELOPE_FIELDS, Event, NewEvent
-from .fsutil import create_exclusive
+from .fsutil import create_exclusive, make_dirs
 
 _decoder = msgspec.json.Decoder()
 
@@ -27,7 +27,7 @@ def pending_file_name(timestamp: str, event_id: str) -> str:
 
 def drop(pending_dir: Path, event: Event, durable: bool = True) -> Path:
     """Write one event (its seq ignored) into the drop box atomically; return the file."""
-    pending_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(pending_dir, durable)
     body = dict(event.to_dict())
     body.pop("seq", None)
     path = pending_dir / pending_file_name(event.timestamp, event.id)

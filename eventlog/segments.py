@@ -19,7 +19,7 @@ import msgspec
 
 from .codec import decode_event
 from .errors import EventDecodeError
-from .fsutil import atomic_write, fsync_dir, write_new_file
+from .fsutil import atomic_write, fsync_dir, make_dirs, write_new_file
 
 SUFFIX = ".jsonl"
 #: Quarantine files holding a whole, valid event that had to be cut (reported by verify).
@@ -255,7 +255,7 @@ def _cut(fd: int, segment: Path, offset: int, size: int, quarantine: Path, reaso
          suffix: str = ".torn") -> TailCut:
     # Save the bytes before truncating them: a cut must never destroy evidence.
     data = os.pread(fd, size - offset, offset)
-    quarantine.mkdir(parents=True, exist_ok=True)
+    make_dirs(quarantine)
     saved = quarantine / f"{segment.name}.{offset}.{time.time_ns()}{suffix}"
     write_new_file(saved, data)
     fsync_dir(quarantine)

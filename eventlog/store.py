@@ -22,7 +22,7 @@ from .errors import (
 )
 from .events import FORMAT_VERSION, Event, NewEvent, RawEvent, new_event_id, now_timestamp
 from .filters import EventFilter
-from .fsutil import fsync_dir
+from .fsutil import fsync_dir, make_dirs
 from .index import EventIndex, IndexEntry
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
@@ -282,7 +282,7 @@ class FileEventLog:
         segments = list_segments(self.paths.log_dir)
         if not segments:
             self._check_high_water(0)
-            self.paths.log_dir.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.paths.log_dir)
             return self._create_segment(1)
         active = segments[-1]
         if active.compressed:
@@ -355,7 +355,7 @@ class FileEventLog:
     def _open_index(self) -> EventIndex:
         # SQLite connections must not cross a fork either.
         if self._index is None or self._index_generation != forks.generation:
-            self.paths.events.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.paths.events)
             self._index = EventIndex(self.paths.index_file)
             self._index_generation = forks.generation
         return self._index

@@ -9,12 +9,18 @@ whose directory entry was not synced yet (absent, or a temp file cut anywhere), 
 did or did not reach the disk, and renames into archive/ lost after the log was synced.
 Each image is recovered: every event acknowledged before the step must be there exactly
 once, the log must verify, and the next append must get the next seq.
+
+Directories are modelled too: a directory created during a step survives only if its parent
+was fsynced during the step (the recorder notes every directory fsync). One that was not is
+dropped with everything in it from the image *after* the step, which must still hold every
+event the step acknowledged.
 """
 from __future__ import annotations
 
 import os
 import random
 import shutil
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -42,6 +48,35 @@ class Step:
     after: Snapshot
     acked_before: frozenset[str]
     acked_after: frozenset[str]
+    synced_dirs: frozenset[str] = frozenset()  # directories fsynced during the step, relative to the root's parent
+
+
+class DirectorySyncs:
+    """Notes every directory fsynced in this process while active (the recorder's view of
+    which directory entries fsync made durable)."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.synced: set[str] = set()
+        self._fsync = os.fsync
+
+    def __enter__(self) -> "DirectorySyncs":
+        def fsync(fd: int) -> None:
+            self._fsync(fd)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                target = Path(os.readlink(f"/proc/self/fd/{fd}"))
+                if target == self.base or self.base in target.parents:
+                    self.synced.add(str(target.relative_to(self.base)))
+
+        os.fsync = fsync
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.fsync = self._fsync
+
+    def take(self) -> frozenset[str]:
+        taken, self.synced = frozenset(self.synced), set()
+        return taken
 
 
 def capture(root: Path) -> Snapshot:
@@ -90,12 +125,13 @@ def record(root: Path, operations: int, seed: int) -> list[Step]:
     rng = random.Random(seed)
     steps, acked = [], frozenset()
     settings = LogSettings(segment_max_bytes=SEGMENT_BYTES)
-    with FileEventLog(root, settings=settings) as log:
+    with DirectorySyncs(root.parent) as syncs, FileEventLog(root, settings=settings) as log:
         before = capture(root)
         for n in range(operations):
+            syncs.take()
             ids = _operation(log, root, rng, n, sorted(acked))
             after = capture(root)
-            steps.append(Step(before, after, acked, acked | frozenset(ids)))
+            steps.append(Step(before, after, acked, acked | frozenset(ids), syncs.take()))
             before, acked = after, acked | frozenset(ids)
     return steps
 
@@ -135,6 +171,28 @@ def crash_images(step: Step, rng: random.Random, garbage_every: int) -> Iterator
     yield "after", dict(after)
 
 
+def unsynced_directory_images(step: Step) -> Iterator[tuple[str, Snapshot]]:
+    """Yield (label, image) for the disk after ``step`` when a directory it created is gone
+    because its entry was never fsynced in its parent."""
+    def dirs(snap: Snapshot) -> set[str]:
+        found = {"."} if snap else set()
+        for rel in snap:
+            parts = Path(rel).parts[:-1]
+            found.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+        return found
+
+    new = sorted(dirs(step.after) - dirs(step.before))
+    for directory in new:
+        # Relative to the root's parent, as the recorder notes them: the root is ".loki".
+        entry = ".loki" if directory == "." else f".loki/{directory}"
+        parent = str(Path(entry).parent)
+        if parent in step.synced_dirs:
+            continue
+        inside = "" if directory == "." else directory + "/"
+        yield (f"{directory}/ not synced in its parent",
+               {k: v for k, v in step.after.items() if inside and not k.startswith(inside)})
+
+
 def _drop_images(step: Step, done: Snapshot) -> Iterator[tuple[str, Snapshot]]:
     for rel in sorted(set(step.after) - set(step.before)):
         if not (rel.startswith("events/pending/") and rel.endswith(".json")):
@@ -146,8 +204,9 @@ def _drop_images(step: Step, done: Snapshot) -> Iterator[tuple[str, Snapshot]]:
         yield f"{rel} renamed", {**done, rel: step.after[rel]}
 
 
-def check_image(image_root: Path, step: Step) -> list[str]:
-    """Recover one crash image; return what is wrong with it (nothing, we hope)."""
+def check_image(image_root: Path, step: Step, after_step: bool = False) -> list[str]:
+    """Recover one crash image; return what is wrong with it (nothing, we hope). An image
+    ``after_step`` must hold what the step acknowledged, too."""
     problems = []
     try:
         with FileEventLog(image_root, settings=LogSettings(segment_max_bytes=SEGMENT_BYTES)) as log:
@@ -166,7 +225,8 @@ def check_image(image_root: Path, step: Step) -> list[str]:
     if seqs != list(range(1, len(seqs) + 1)):
         problems.append("seqs are not dense")
     ids = [e.id for e in events]
-    problems += [f"acknowledged {i} lost" for i in sorted(step.acked_before - set(ids))]
+    must_hold = step.acked_after if after_step else step.acked_before
+    problems += [f"acknowledged {i} lost" for i in sorted(must_hold - set(ids))]
     problems += [f"{i} stored {ids.count(i)} times" for i in sorted(set(ids)) if ids.count(i) > 1]
     problems += [f"{i} came from nowhere" for i in sorted(set(ids) - step.acked_after)]
     return problems
@@ -188,9 +248,11 @@ def run(trials: int = 12, seed: int = 0, garbage_every: int = 5) -> Result:
         image_root = _image_dir(work) / ".loki"
         try:
             for number, step in enumerate(steps):
-                for label, image in crash_images(step, rng, garbage_every):
+                images = [(label, image, False) for label, image in crash_images(step, rng, garbage_every)]
+                images += [(label, image, True) for label, image in unsynced_directory_images(step)]
+                for label, image, after_step in images:
                     materialize(image, image_root)
-                    problems = check_image(image_root, step)
+                    problems = check_image(image_root, step, after_step)
                     result.trials += 1
                     result.lost += sum("lost" in p for p in problems)
                     result.duplicated += sum("times" in p for p in problems)

@@ -80,7 +80,15 @@ function writeTemp(dir: string, tmp: string, data: string, durable: boolean): vo
     fd = fs.openSync(tmp, "wx", 0o644);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    fs.mkdirSync(dir, { recursive: true });
+    const first = fs.mkdirSync(dir, { recursive: true });
+    // Each new directory's entry is synced in its parent, so a power cut cannot take the
+    // drop box away after an event in it was acknowledged.
+    if (durable && first !== undefined) {
+      for (let made = dir; ; made = path.dirname(made)) {
+        fsyncDir(path.dirname(made));
+        if (made === first || path.dirname(made) === made) break;
+      }
+    }
     fd = fs.openSync(tmp, "wx", 0o644);
   }
   try {
