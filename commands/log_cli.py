@@ -125,8 +125,11 @@ def replay(
     ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Stop after this many events."),
     json: bool = typer.Option(False, "--json", help="Print raw JSON lines (one event per line)."),
+    allow_gaps: bool = typer.Option(False, "--allow-gaps", help="Read past missing seqs instead of failing."),
 ) -> None:
     """Print stored events in seq order, filtered; streams any log size in constant memory.
+
+    A missing seq (a lost segment or lines) is an error (exit 1) unless --allow-gaps is given.
 
     Example: what did the runner see before task 42 failed?
 
@@ -137,8 +140,16 @@ def replay(
     if to_seq is not None and to_seq < from_seq:
         raise InvalidEventError(f"--to-seq {to_seq} is before --from-seq {from_seq}")
     selection = EventFilter.build(types or (), sources or (), streams or (), since, until, where or ())
+    from eventlog.reader import dense
+
+    log = open_log(ctx)
+    events = log.read(from_seq, to_seq)
+    if not allow_gaps:
+        events = dense(events, from_seq, log.paths.log_dir)
     shown = 0
-    for event in open_log(ctx).read(from_seq, to_seq, filter=selection):
+    for event in events:
+        if not selection.matches(event):
+            continue
         typer.echo(to_json(event.to_dict()) if json else event_line(event))
         shown += 1
         if limit is not None and shown >= limit:

@@ -42,6 +42,18 @@ class LogCorruptedError(EventLogError):
     """The log's files are not in a state lokilog can safely append to."""
 
 
+class SeqGapError(LogCorruptedError):
+    """Reading the log found a seq missing: events (a segment, lines) were lost."""
+
+    def __init__(self, before: int, after: int, where) -> None:
+        super().__init__(
+            f"the log jumps from seq {before} to seq {after} in {where}: {after - before - 1} event(s) are "
+            "missing (a segment or lines were removed). Run `lokilog verify`; pass --allow-gaps to read past it"
+        )
+        self.before = before
+        self.after = after
+
+
 class TornWriteError(LogCorruptedError):
     """The active segment ends in a partial or unparseable line."""
 

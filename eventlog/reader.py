@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .codec import decode_chunk, decode_event, decode_raw, iter_lines
-from .errors import EventDecodeError
+from .errors import EventDecodeError, SeqGapError
 from .events import Event, RawEvent
 from .index import EventIndex
 from .segments import Segment, list_segments
@@ -131,6 +131,17 @@ class BatchScanner:
                     yield events, base
             if leftover and not is_last and self.on_bad_line:
                 self.on_bad_line(BadLine(segment.path, base, len(leftover), "sealed segment ends without a newline"))
+
+
+def dense(events: Iterator, from_seq: int, log_dir: Path) -> Iterator:
+    """Pass ``events`` through, raising SeqGapError where a seq is missing (a lost segment
+    or lines): a reader must not jump from seq 120 to 241 as if nothing happened."""
+    expected = from_seq
+    for event in events:
+        if event.seq != expected:
+            raise SeqGapError(expected - 1, event.seq, log_dir)
+        expected = event.seq + 1
+        yield event
 
 
 def scan_batches(

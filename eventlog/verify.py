@@ -111,6 +111,13 @@ def _verify_segment(segment: Segment, newest: bool, expected: int, report: Verif
             expected = _verify_lines(buffer[:cut], offset, name, expected, report)
             offset += cut
     report.bytes += offset + len(leftover)
+    if recorded is None and not newest:
+        report.findings.append(Finding(
+            "checksum_missing",
+            f"the sealed segment has no {segment.first_seq:020d}.sha256 beside it, so a change to its bytes "
+            "cannot be seen",
+            name, None, segment.first_seq,
+        ))
     if recorded is not None and recorded != digest.hexdigest():
         report.findings.append(Finding(
             "sealed_segment_changed",
