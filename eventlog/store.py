@@ -30,7 +30,7 @@ from .pending import BadPendingFile, drop
 from .reader import BatchScanner, OnBadLine, entries_after, scan
 from .verify import high_water_mark, rewind_cursors
 from .segments import Tail, TailCut, cut_unfinished, find_tail, is_sealed, list_segments, seal, segment_name
-from .tailmark import MarkWriter, TailMark, read_mark
+from .tailmark import MarkWriter, TailMark, format_mark, read_mark
 
 class LogWriteError(EventLogError, OSError):
     """Writing to the log failed (a full disk, an I/O error); nothing was acknowledged.
@@ -70,6 +70,7 @@ class FileEventLog:
         self.cuts: list[TailCut] = []
         self._lock = LogLock(self.paths.lock_file)
         self._marks = MarkWriter(self.paths.tail_file)
+        self._mark_prefix: tuple[tuple[Path, int], bytes] | None = None  # (segment, inode) -> line up to its size
         self._ingester_obj = None
         self._tail: Tail | None = None
         self._fd: int | None = None
@@ -239,8 +240,13 @@ class FileEventLog:
             raise SyncFailedError(exc.errno, f"fsync failed, {self._roll_back(tail)}: {exc.strerror}") from exc
 
     def _record_tail(self, tail: Tail, end: int, last_seq: int, durable: bool) -> None:
+        prefix = self._mark_prefix
+        if prefix is None or prefix[0] != (tail.segment, tail.inode):
+            # "1 <segment> <inode> ", the part that changes only with the segment.
+            line = format_mark(TailMark(tail.segment.name, tail.inode, 0, 0))
+            prefix = self._mark_prefix = ((tail.segment, tail.inode), line[:-42])
         try:
-            self._marks.write(TailMark(tail.segment.name, tail.inode, end, last_seq), durable)
+            self._marks.write_line(prefix[1] + b"%020d %020d\n" % (end, last_seq), durable)
         except OSError as exc:
             raise LogWriteError(exc.errno, f"recording the tail of {tail.segment.name} failed, "
                                 f"{self._roll_back(tail)}: {exc.strerror}") from exc

@@ -81,7 +81,10 @@ class MarkWriter:
         If the sidecar cannot be written it is removed, so that a stale one can never make
         the next holder cut bytes that were acknowledged; OSError only if that fails too.
         """
-        line = format_mark(mark)
+        self.write_line(format_mark(mark), durable)
+
+    def write_line(self, line: bytes, durable: bool) -> None:
+        """:meth:`write` for a line already formatted (the append path builds it directly)."""
         try:
             fd = self._fd if self._fd is not None and self._generation == forks.generation else self._descriptor()
             if os.pwrite(fd, line, 0) != len(line):
