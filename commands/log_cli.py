@@ -129,7 +129,8 @@ def replay(
 ) -> None:
     """Print stored events in seq order, filtered; streams any log size in constant memory.
 
-    A missing seq (a lost segment or lines) is an error (exit 1) unless --allow-gaps is given.
+    A missing seq (a lost segment or lines) is an error (exit 1) unless --allow-gaps is given,
+    and so is a line whose bytes do not match its crc.
 
     Example: what did the runner see before task 42 failed?
 
@@ -143,7 +144,7 @@ def replay(
     from eventlog.reader import dense
 
     log = open_log(ctx)
-    events = log.read(from_seq, to_seq)
+    events = log.read(from_seq, to_seq, checksums=True)
     if not allow_gaps:
         events = dense(events, from_seq, log.paths.log_dir)
     shown = 0

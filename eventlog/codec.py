@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from typing import Any, Iterator, Mapping
 
 import msgspec
@@ -67,6 +68,63 @@ def encode_events(events: list[Event], max_bytes: int = DEFAULT_MAX_EVENT_BYTES)
     return data, lambda: data.splitlines(keepends=True)
 
 
+# ---------------------------------------------------------------- record checksums
+#
+# A line written by a Python writer ends with the member ,"crc":"<8 hex digits>": the CRC-32
+# (zlib's, as in gzip) of the line without that member, i.e. of the event as encoded. It is a
+# property of the line, not of the event: decoders strip it, so events, their canonical
+# encoding (the audit chain hashes it) and to_dict() are the same with or without it. Lines
+# without one (older logs, the bash emitter) still read; verify counts them.
+
+CRC_MEMBER = b',"crc":"'
+_CRC_LEN = len(CRC_MEMBER) + 10  # ,"crc":"  8 hex digits  "}
+_CRC_IN_CHUNK = re.compile(rb',"crc":"[0-9a-f]{8}"\}(?=\n)')
+# The shape of a final member "xxx":"8 chars": a crc whose name or digits were damaged.
+_HEX8 = re.compile(rb"[0-9a-f]{8}")
+_CRC_LIKE = re.compile(rb',"[^"\\]{3}":"[^"\\]{8}"\}')
+
+
+def add_checksums(data: bytes) -> bytes:
+    """Append the crc member to every line of a buffer of whole encoded lines."""
+    crc32 = zlib.crc32
+    if data.count(b"\n") == 1:
+        return b"%s%s%08x\"}\n" % (data[:-2], CRC_MEMBER, crc32(data[:-1]))
+    out = []
+    start = 0
+    find = data.find
+    while True:
+        nl = find(b"\n", start)
+        if nl < 0:
+            break
+        line = data[start:nl]
+        out.append(b"%s%s%08x\"}\n" % (line[:-1], CRC_MEMBER, crc32(line)))
+        start = nl + 1
+    return b"".join(out)
+
+
+def check_line(line: bytes) -> bool | None:
+    """True if a line's crc matches, False if it does not (or the member is damaged), None
+    for a line without one. ``line`` is without its newline."""
+    if len(line) < _CRC_LEN:
+        return None
+    if line[-_CRC_LEN:-10] == CRC_MEMBER:
+        digits = line[-10:-2]
+        if line[-2:] != b'"}' or _HEX8.fullmatch(digits) is None:
+            return False
+        return zlib.crc32(line[:-_CRC_LEN] + b"}") == int(digits, 16)
+    if _CRC_LIKE.fullmatch(line, len(line) - _CRC_LEN):
+        return False
+    return None
+
+
+def _strip_crc(line: bytes | str):
+    if isinstance(line, (bytes, bytearray)):
+        end = len(line) - (1 if line[-1:] == b"\n" else 0)
+        if line[end - _CRC_LEN:end - 10] == CRC_MEMBER and line[end - 2:end] == b'"}':
+            return line[: end - _CRC_LEN] + b"}"
+    return line
+
+
 def _reject_non_finite(value: Any, where: str) -> None:
     # msgspec writes NaN and infinities as null; storing them would silently change the value.
     if isinstance(value, float) and not math.isfinite(value):
@@ -81,6 +139,7 @@ def _reject_non_finite(value: Any, where: str) -> None:
 
 def decode_event(line: bytes | str) -> Event:
     """Decode one log line (with or without its ``\\n``) into an Event, keeping unknown fields."""
+    line = _strip_crc(line)
     try:
         return _event_decoder.decode(line)
     except _DECODE_ERRORS:
@@ -109,6 +168,7 @@ def event_from_mapping(obj: Any) -> Event:
 
 def decode_raw(line: bytes) -> RawEvent:
     """Decode a line's envelope, leaving the payload as undecoded JSON bytes."""
+    line = _strip_crc(line)
     try:
         return _raw_decoder.decode(line)
     except _DECODE_ERRORS as exc:
@@ -117,6 +177,8 @@ def decode_raw(line: bytes) -> RawEvent:
 
 def decode_chunk(chunk: bytes, raw: bool = False) -> list[Event] | list[RawEvent] | None:
     """Decode a buffer of whole lines in one call; None when some line needs the slow path."""
+    if CRC_MEMBER in chunk:
+        chunk = _CRC_IN_CHUNK.sub(b"}", chunk)
     try:
         return (_raw_decoder if raw else _event_decoder).decode_lines(chunk)
     except _DECODE_ERRORS:

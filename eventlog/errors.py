@@ -54,6 +54,10 @@ class SeqGapError(LogCorruptedError):
         self.after = after
 
 
+class ChecksumError(LogCorruptedError):
+    """A log line's bytes do not match the crc recorded in it."""
+
+
 class TornWriteError(LogCorruptedError):
     """The active segment ends in a partial or unparseable line."""
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .codec import decode_chunk, decode_event, decode_raw, iter_lines
-from .errors import EventDecodeError, SeqGapError
+from .codec import CRC_MEMBER, check_line, decode_chunk, decode_event, decode_raw, iter_lines
+from .errors import ChecksumError, EventDecodeError, SeqGapError
 from .events import Event, RawEvent
 from .index import EventIndex
 from .segments import Segment, list_segments
@@ -42,9 +42,10 @@ def scan(
     raw: bool = False,
     index: EventIndex | None = None,
     on_bad_line: OnBadLine | None = None,
+    checksums: bool = False,
 ) -> Iterator[Event] | Iterator[RawEvent]:
     """Yield stored events with ``from_seq <= seq <= to_seq`` in seq order."""
-    for batch in BatchScanner(log_dir, index, on_bad_line, raw=raw).batches(from_seq, to_seq):
+    for batch in BatchScanner(log_dir, index, on_bad_line, raw=raw, checksums=checksums).batches(from_seq, to_seq):
         yield from batch
 
 
@@ -60,8 +61,9 @@ class BatchScanner:
     """
 
     def __init__(self, log_dir: Path, index: EventIndex | None = None, on_bad_line: OnBadLine | None = None,
-                 raw: bool = False) -> None:
+                 raw: bool = False, checksums: bool = False) -> None:
         self.log_dir = log_dir
+        self.checksums = checksums  # check every line's crc (ChecksumError on a mismatch)
         self.index = index
         self.on_bad_line = on_bad_line
         self.raw = raw
@@ -120,6 +122,8 @@ class BatchScanner:
                 leftover = buffer[cut:]
                 if not cut:
                     continue
+                if self.checksums:
+                    _check_checksums(buffer[:cut], base, segment)
                 events = _decode(buffer[:cut], base, segment, self.raw, self.on_bad_line)
                 if first and expect is not None and events and events[0].seq != expect:
                     # The mark no longer matches the file: read this segment from the start.
@@ -131,6 +135,15 @@ class BatchScanner:
                     yield events, base
             if leftover and not is_last and self.on_bad_line:
                 self.on_bad_line(BadLine(segment.path, base, len(leftover), "sealed segment ends without a newline"))
+
+
+def _check_checksums(chunk: bytes, base: int, segment: Segment) -> None:
+    if CRC_MEMBER not in chunk and b'"}\n' not in chunk:
+        return
+    for offset, line in iter_lines(chunk, base):
+        if check_line(line) is False:
+            raise ChecksumError(f"{segment.path.name} at byte {offset}: the line's bytes do not match its crc "
+                                "(a bit flip or an edit); run `lokilog verify`")
 
 
 def dense(events: Iterator, from_seq: int, log_dir: Path) -> Iterator:

@@ -14,8 +14,9 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from . import forks
 from .appends import Prepared, Receipt, complete, plan, prepare
-from .codec import check_name, check_payload, encode_event, encode_events
+from .codec import add_checksums, check_name, check_payload, encode_event, encode_events
 from .config import Durability, LogSettings
+from .coverage import cover_tail
 from .errors import (
     EventLogError, InvalidEventError, LegacyIngestError, LockTimeoutError, LogCorruptedError,
     SyncFailedError,
@@ -205,7 +206,7 @@ class FileEventLog:
         return result
 
     def _write_events(self, events: list[Event], durable: bool, index: EventIndex | None) -> None:
-        data, lines = encode_events(events, self.settings.max_event_bytes)
+        data = add_checksums(encode_events(events, self.settings.max_event_bytes)[0])
         tail = self._tail
         if tail.size >= self.settings.segment_max_bytes and tail.head_seq >= tail.first_seq:
             tail = self._rotate(tail)
@@ -227,7 +228,7 @@ class FileEventLog:
         self._tail = Tail(tail.segment, tail.first_seq, last.seq, last.id, end, tail.inode)
         if index is not None:  # caught up just before this write: keep it current cheaply
             try:
-                index.add(_entries(events, lines(), tail.first_seq, start))
+                index.add(_entries(events, data.splitlines(keepends=True), tail.first_seq, start))
             except sqlite3.Error:
                 pass  # the events are stored; the index, a cache, catches up from the log later
 
@@ -326,6 +327,10 @@ class FileEventLog:
                 self.cuts.append(cut)
         tail, cuts = find_tail(self._fd, segment, first_seq, self.paths.quarantine)
         self.cuts.extend(cuts)
+        try:
+            cover_tail(self._fd, self.paths.log_dir, first_seq, tail.size)  # lines bash wrote
+        except OSError:
+            pass  # only coverage is lost: verify counts those lines as not covered
         if mark is not None:
             self._check_high_water(tail.head_seq, mark.last_seq)
         self._tail = tail
@@ -516,13 +521,18 @@ class FileEventLog:
         where: Iterable[str] = (),
         ingest: bool = True,
         on_bad_line: OnBadLine | None = None,
+        checksums: bool = False,
     ) -> Iterator[Event]:
-        """Iterate stored events in seq order, streaming, with optional filters."""
+        """Iterate stored events in seq order, streaming, with optional filters.
+
+        ``checksums`` checks every line's crc as it is read (ChecksumError on a mismatch).
+        """
         _check_range(from_seq, to_seq)
         selection = filter or EventFilter.build(types, sources, streams, since, until, where)
         if ingest:
             self._ingest_if_free()
-        events = scan(self.paths.log_dir, from_seq, to_seq, index=self._read_index(), on_bad_line=on_bad_line)
+        events = scan(self.paths.log_dir, from_seq, to_seq, index=self._read_index(), on_bad_line=on_bad_line,
+                      checksums=checksums)
         if selection.empty:
             return events
         return (e for e in events if selection.matches(e))

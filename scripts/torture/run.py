@@ -24,6 +24,7 @@ SCENARIOS = {
     "clock_skew": (1, 10),
     "lock_removal": (1, 10),
     "batch_kill": (6, 60),
+    "active_bitflips": (200, 100_000),
 }
 
 COLUMNS = ("scenario", "trials", "acknowledged", "lost", "duplicated", "torn_read", "max_stall_s", "ok")
