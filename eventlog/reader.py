@@ -6,6 +6,7 @@ the last newline it sees and never yields a torn or in-flight line.
 from __future__ import annotations
 
 import bisect
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -15,6 +16,7 @@ from .errors import ChecksumError, EventDecodeError, SeqGapError
 from .events import Event, RawEvent
 from .index import EventIndex
 from .segments import Segment, list_segments
+from .tailmark import read_mark
 
 #: Bytes decoded at a time. A batch that still fits in the CPU cache when a fold touches it
 #: makes a run-state rebuild about twice as fast as 1 MB chunks do (scripts/bench).
@@ -110,13 +112,20 @@ class BatchScanner:
         with handle:
             if offset:
                 handle.seek(offset)
+            # The active segment is read up to the end of the last completed append: bytes
+            # after it belong to a writer still appending, or one that died, whose next lock
+            # holder cuts them. A reader must never hand out an event that later vanishes.
+            limit = committed_end(self.log_dir, segment, handle.fileno()) if is_last and not segment.compressed else None
+            position = offset
             leftover = b""
             base = offset
             first = True
             while True:
-                data = handle.read(CHUNK_BYTES)
+                want = CHUNK_BYTES if limit is None else min(CHUNK_BYTES, limit - position)
+                data = handle.read(want) if want > 0 else b""
                 if not data:
                     break
+                position += len(data)
                 buffer = leftover + data if leftover else data
                 cut = buffer.rfind(b"\n") + 1
                 leftover = buffer[cut:]
@@ -135,6 +144,19 @@ class BatchScanner:
                     yield events, base
             if leftover and not is_last and self.on_bad_line:
                 self.on_bad_line(BadLine(segment.path, base, len(leftover), "sealed segment ends without a newline"))
+
+
+def committed_end(log_dir: Path, segment: Segment, fd: int) -> int | None:
+    """Where the last completed append to the active segment ended, per the tail sidecar;
+    None when the sidecar is missing or describes another file."""
+    mark = read_mark(log_dir.parent / "log.tail")
+    if mark is None or mark.segment != segment.path.name:
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return mark.size if st.st_ino == mark.inode and mark.size <= st.st_size else None
 
 
 def _check_checksums(chunk: bytes, base: int, segment: Segment) -> None:

@@ -221,12 +221,15 @@ class HighWater:
                 finally:
                     index.close()
             except sqlite3.Error as exc:
-                # Not evidence of anything, but never "nothing was seen" in silence.
-                found.problems.append(Finding(
-                    "index_unreadable",
-                    f"{paths.index_file.name} cannot be read ({exc}), so the highest seq it saw is unknown; "
-                    "`lokilog verify --fix` rebuilds it",
-                ))
+                if "no such table" in str(exc):
+                    pass  # an index created but never written to (a full disk): it saw nothing
+                else:
+                    # Not evidence of anything, but never "nothing was seen" in silence.
+                    found.problems.append(Finding(
+                        "index_unreadable",
+                        f"{paths.index_file.name} cannot be read ({exc}), so the highest seq it saw is unknown; "
+                        "`lokilog verify --fix` rebuilds it",
+                    ))
         marks.extend(_cursor_seqs(paths.cursors))
         found.seq = max(marks)
         return found

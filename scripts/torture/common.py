@@ -77,6 +77,7 @@ def audit_log(root: Path, acknowledged: Iterable[str], *, verify: bool = True) -
     problems: list[str] = []
     bad_lines = []
     with FileEventLog(root) as log:
+        log.recover()  # as the next writer would: cut what killed writers left unfinished
         log.ingest_pending(timeout=HANG_SECONDS)
         events = list(log.read(on_bad_line=bad_lines.append))
         if verify:

@@ -165,6 +165,10 @@ def crash_images(step: Step, rng: random.Random, garbage_every: int) -> Iterator
                 yield f"{rel} garbage from {offset}", {**image, rel: (new_data[:offset] + junk, old_mode)}
         if new_mode != old_mode:
             yield f"{rel} sealed", {**done, rel: (new_data, new_mode)}
+            # Sealing writes the segment's .sha256 durably before its successor is created.
+            checksum = rel[: -len(".jsonl")] + ".sha256"
+            if checksum in after:
+                done[checksum] = after[checksum]
         done[rel] = (new_data, new_mode)
     yield from _drop_images(step, done)
     yield "index lost", {k: v for k, v in done.items() if not k.startswith("events/index")}
