@@ -32,6 +32,8 @@ export interface StoredEvent {
   correlation_id?: string;
   causation_id?: string;
   payload: { [key: string]: JsonValue };
+  /** CRC-32 of the line without this member, written by Python writers (docs/INTEGRITY.md). */
+  crc?: string;
   [extra: string]: unknown;
 }
 

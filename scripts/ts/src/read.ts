@@ -76,8 +76,31 @@ export function parseLines(
   return { events, consumed: Buffer.byteLength(text.slice(0, start)) };
 }
 
-function readSegment(segment: Segment, onBadLine?: ReadOptions["onBadLine"]): StoredEvent[] {
-  const raw = fs.readFileSync(segment.path);
+// The tail sidecar, `events/log.tail`: "1 <segment> <inode> <size> <last seq>" (docs/INTEGRITY.md).
+const TAIL_MARK = /^1 (\d{20}\.jsonl) (\d{20}) (\d{20}) (\d{20})\n$/;
+
+/** Where the last completed append to this segment ended, or undefined when unknown. */
+export function committedEnd(segment: Segment, size: number, inode: number): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(path.dirname(path.dirname(segment.path)), "log.tail"), "latin1");
+  } catch {
+    return undefined;
+  }
+  const m = TAIL_MARK.exec(text);
+  if (!m || m[1] !== path.basename(segment.path) || Number(m[2]) !== inode) return undefined;
+  const end = Number(m[3]);
+  return end <= size ? end : undefined;
+}
+
+function readSegment(segment: Segment, onBadLine?: ReadOptions["onBadLine"], active = false): StoredEvent[] {
+  let raw = fs.readFileSync(segment.path);
+  if (active && !segment.compressed) {
+    // Bytes after the last completed append belong to a writer still appending, or one that
+    // died (the next lock holder cuts them): never hand out an event that may vanish.
+    const end = committedEnd(segment, raw.length, fs.statSync(segment.path).ino);
+    if (end !== undefined) raw = raw.subarray(0, end);
+  }
   const text = (segment.compressed ? gunzipSync(raw) : raw).toString("utf8");
   return parseLines(text, segment.path, onBadLine).events;
 }
@@ -98,7 +121,7 @@ export function read(options: ReadOptions = {}): StoredEvent[] {
     const next = segments[i + 1];
     if (next && next.firstSeq <= from) continue; // wholly before the range
     if (segments[i].firstSeq > to) break;
-    for (const event of readSegment(segments[i], options.onBadLine)) {
+    for (const event of readSegment(segments[i], options.onBadLine, i === segments.length - 1)) {
       if (event.seq >= from && event.seq <= to && matches(event, options)) out.push(event);
     }
   }
@@ -110,7 +133,7 @@ export function tail(count = 10, options: Omit<ReadOptions, "fromSeq" | "toSeq">
   const segments = listSegments(options.lokiDir);
   let out: StoredEvent[] = [];
   for (let i = segments.length - 1; i >= 0 && out.length < count; i--) {
-    const found = readSegment(segments[i], options.onBadLine).filter((e) => matches(e, options));
+    const found = readSegment(segments[i], options.onBadLine, i === segments.length - 1).filter((e) => matches(e, options));
     out = found.concat(out);
   }
   return count > 0 ? out.slice(-count) : [];

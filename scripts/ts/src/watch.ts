@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import { StoredEvent } from "./event";
 import { logDir, resolveLokiDir } from "./paths";
-import { headSeq, listSegments, parseLines, ReadOptions } from "./read";
+import { committedEnd, headSeq, listSegments, parseLines, ReadOptions } from "./read";
 
 export interface WatchOptions extends Pick<ReadOptions, "lokiDir" | "types" | "sources" | "onBadLine"> {
   /** Deliver events from this seq on (default: only events appended after the call). */
@@ -53,7 +53,9 @@ export function watch(callback: (event: StoredEvent) => void, options: WatchOpti
       if (!position || segment.firstSeq !== position.firstSeq) position = { firstSeq: segment.firstSeq, offset: 0 };
       let size: number;
       try {
-        size = fs.statSync(segment.path).size;
+        const st = fs.statSync(segment.path);
+        // Only up to the last completed append: what lies after it may still be cut.
+        size = i === segments.length - 1 ? committedEnd(segment, st.size, st.ino) ?? st.size : st.size;
       } catch {
         continue;
       }

@@ -105,6 +105,21 @@ test("read filters by seq and type across segments; a torn final line is not ret
   assert.deepEqual(read({ lokiDir: freshLoki() }), []);
 });
 
+test("read stops at the last completed append recorded in log.tail", () => {
+  const loki = freshLoki();
+  writeLog(loki, [stored(1), stored(2)]);
+  const segment = path.join(loki, "events", "log", "00000000000000000001.jsonl");
+  const committed = fs.statSync(segment).size;
+  fs.appendFileSync(segment, JSON.stringify(stored(3)) + "\n"); // a writer killed before recording it
+  const pad = (n: number) => String(n).padStart(20, "0");
+  fs.writeFileSync(path.join(loki, "events", "log.tail"),
+    `1 00000000000000000001.jsonl ${pad(fs.statSync(segment).ino)} ${pad(committed)} ${pad(2)}\n`);
+  assert.deepEqual(read({ lokiDir: loki }).map((e) => e.seq), [1, 2]);
+  assert.equal(headSeq(loki), 2);
+  fs.writeFileSync(path.join(loki, "events", "log.tail"), "torn"); // unknown: the whole file counts
+  assert.deepEqual(read({ lokiDir: loki }).map((e) => e.seq), [1, 2, 3]);
+});
+
 test("watch calls back for new events in order, and not after close", async () => {
   const loki = freshLoki();
   writeLog(loki, [stored(1)]);
