@@ -88,18 +88,10 @@ def add_checksums(data: bytes) -> bytes:
     """Append the crc member to every line of a buffer of whole encoded lines."""
     crc32 = zlib.crc32
     if data.count(b"\n") == 1:
-        return b"%s%s%08x\"}\n" % (data[:-2], CRC_MEMBER, crc32(data[:-1]))
-    out = []
-    start = 0
-    find = data.find
-    while True:
-        nl = find(b"\n", start)
-        if nl < 0:
-            break
-        line = data[start:nl]
-        out.append(b"%s%s%08x\"}\n" % (line[:-1], CRC_MEMBER, crc32(line)))
-        start = nl + 1
-    return b"".join(out)
+        return b'%s,"crc":"%08x"}\n' % (data[:-2], crc32(data[:-1]))
+    lines = data.split(b"\n")
+    lines.pop()  # after the final newline
+    return b"".join([b'%s,"crc":"%08x"}\n' % (line[:-1], crc32(line)) for line in lines])
 
 
 def check_line(line: bytes) -> bool | None:
