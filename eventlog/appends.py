@@ -58,7 +58,7 @@ def prepare(draft: NewEvent | Mapping[str, Any]) -> Prepared:
     if draft.expected_version is not None:
         _check_expected_version(draft)
     if draft.extra:
-        clash = (ENVELOPE_FIELDS | {"crc"}).intersection(draft.extra)  # crc: the line's checksum
+        clash = ENVELOPE_FIELDS.intersection(draft.extra)
         if clash:
             raise InvalidEventError(f"extra fields {sorted(clash)} would shadow envelope fields")
     if draft.id is not None:

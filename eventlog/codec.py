@@ -29,7 +29,9 @@ _NAME_LIMIT = 200
 
 
 def encode_event(event: Event, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> bytes:
-    """Encode an event as one log line, ``\\n`` included."""
+    """Encode an event as one log line, ``\\n`` included (without the crc it was read with)."""
+    if event.crc is not None:
+        event = msgspec.structs.replace(event, crc=None)
     try:
         if event.extra:
             body = _encoder.encode(msgspec.structs.replace(event, extra={}))
@@ -57,7 +59,7 @@ def encode_events(events: list[Event], max_bytes: int = DEFAULT_MAX_EVENT_BYTES)
         line = encode_event(events[0], max_bytes)
         return line, lambda: [line]
     data = None
-    if not any(e.extra for e in events):
+    if not any(e.extra or e.crc for e in events):
         data = _encoder.encode_lines(events)
         if b"null" in data or (len(data) > max_bytes and max(map(len, data.split(b"\n"))) >= max_bytes):
             data = None
@@ -72,13 +74,12 @@ def encode_events(events: list[Event], max_bytes: int = DEFAULT_MAX_EVENT_BYTES)
 #
 # A line written by a Python writer ends with the member ,"crc":"<8 hex digits>": the CRC-32
 # (zlib's, as in gzip) of the line without that member, i.e. of the event as encoded. It is a
-# property of the line, not of the event: decoders strip it, so events, their canonical
-# encoding (the audit chain hashes it) and to_dict() are the same with or without it. Lines
+# property of the line, not of the event: decoded events carry it in ``crc``, but their
+# canonical encoding (the audit chain hashes it) and to_dict() leave it out. Lines
 # without one (older logs, the bash emitter) still read; verify counts them.
 
 CRC_MEMBER = b',"crc":"'
 _CRC_LEN = len(CRC_MEMBER) + 10  # ,"crc":"  8 hex digits  "}
-_CRC_IN_CHUNK = re.compile(rb',"crc":"[0-9a-f]{8}"\}(?=\n)')
 # The shape of a final member "xxx":"8 chars": a crc whose name or digits were damaged.
 _HEX8 = re.compile(rb"[0-9a-f]{8}")
 _CRC_LIKE = re.compile(rb',"[^"\\]{3}":"[^"\\]{8}"\}')
@@ -109,14 +110,6 @@ def check_line(line: bytes) -> bool | None:
     return None
 
 
-def _strip_crc(line: bytes | str):
-    if isinstance(line, (bytes, bytearray)):
-        end = len(line) - (1 if line[-1:] == b"\n" else 0)
-        if line[end - _CRC_LEN:end - 10] == CRC_MEMBER and line[end - 2:end] == b'"}':
-            return line[: end - _CRC_LEN] + b"}"
-    return line
-
-
 def _reject_non_finite(value: Any, where: str) -> None:
     # msgspec writes NaN and infinities as null; storing them would silently change the value.
     if isinstance(value, float) and not math.isfinite(value):
@@ -131,7 +124,6 @@ def _reject_non_finite(value: Any, where: str) -> None:
 
 def decode_event(line: bytes | str) -> Event:
     """Decode one log line (with or without its ``\\n``) into an Event, keeping unknown fields."""
-    line = _strip_crc(line)
     try:
         return _event_decoder.decode(line)
     except _DECODE_ERRORS:
@@ -160,7 +152,6 @@ def event_from_mapping(obj: Any) -> Event:
 
 def decode_raw(line: bytes) -> RawEvent:
     """Decode a line's envelope, leaving the payload as undecoded JSON bytes."""
-    line = _strip_crc(line)
     try:
         return _raw_decoder.decode(line)
     except _DECODE_ERRORS as exc:
@@ -169,8 +160,6 @@ def decode_raw(line: bytes) -> RawEvent:
 
 def decode_chunk(chunk: bytes, raw: bool = False) -> list[Event] | list[RawEvent] | None:
     """Decode a buffer of whole lines in one call; None when some line needs the slow path."""
-    if CRC_MEMBER in chunk:
-        chunk = _CRC_IN_CHUNK.sub(b"}", chunk)
     try:
         return (_raw_decoder if raw else _event_decoder).decode_lines(chunk)
     except _DECODE_ERRORS:

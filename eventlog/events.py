@@ -49,6 +49,9 @@ class Event(
     correlation_id: str | None = None
     causation_id: str | None = None
     payload: dict[str, Any]
+    #: The CRC-32 its log line carried (eventlog/codec.py): a property of the stored line, not of
+    #: the event, so to_dict() and the canonical encoding leave it out.
+    crc: str | None = None
     extra: dict[str, Any] = msgspec.field(default_factory=dict, name=_EXTRA_WIRE_NAME)
 
     @property
@@ -76,8 +79,8 @@ class RawEvent(msgspec.Struct, frozen=True, gc=False):
     stream: str | None = None
 
 
-_WIRE_FIELDS = tuple(f for f in Event.__struct_fields__ if f != "extra")
-ENVELOPE_FIELDS = frozenset(_WIRE_FIELDS)
+_WIRE_FIELDS = tuple(f for f in Event.__struct_fields__ if f not in ("extra", "crc"))
+ENVELOPE_FIELDS = frozenset(_WIRE_FIELDS) | {"crc"}
 
 
 def new_event_id() -> str:
