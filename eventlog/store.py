@@ -28,7 +28,7 @@ from .index import EventIndex, IndexEntry
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
 from .pending import BadPendingFile, drop
-from .reader import BatchScanner, OnBadLine, entries_after, scan
+from .reader import BatchScanner, OnBadLine, committed_end, entries_after, scan
 from .verify import high_water_mark, rewind_cursors
 from .segments import Tail, TailCut, cut_unfinished, find_tail, is_sealed, list_segments, seal, segment_name
 from .tailmark import MarkWriter, TailMark, format_mark, read_mark
@@ -576,6 +576,10 @@ class FileEventLog:
         if newest.compressed:
             raise LogCorruptedError(f"{newest.path}: the newest segment is compressed; only sealed ones may be")
         with newest.open() as handle:
+            # Up to the last completed append: an unfinished one may still be cut.
+            mark = read_mark(self.paths.tail_file)
+            if mark is not None and committed_end(self.paths.log_dir, newest, handle.fileno()) is not None:
+                return mark.last_seq
             tail, _ = find_tail(handle.fileno(), newest.path, newest.first_seq, quarantine=None)
         return tail.head_seq
 

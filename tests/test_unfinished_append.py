@@ -38,3 +38,11 @@ def test_an_unfinished_batch_is_invisible_to_readers_and_cut_whole(loki):
     assert stored == [(1, "py"), (2, "py"), (3, "py"), (4, "hook"), (5, "py")]
     assert cut.saved_as.read_bytes().count(b"\n") == 3
     assert verify_log(FileEventLog(loki).paths).ok
+
+
+def test_head_seq_ends_at_the_last_completed_append(loki):
+    with FileEventLog(loki) as log:
+        for n in range(3):
+            log.append("task", "py", {"n": n})
+    _half_written_batch(loki)
+    assert FileEventLog(loki).head_seq == 3
