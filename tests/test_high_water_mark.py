@@ -122,3 +122,20 @@ def test_the_sidecar_format_is_one_fixed_width_line():
     assert line == b"1 00000000000000000001.jsonl 00000000000000001234 00000000000000000056 00000000000000000007\n"
     assert parse_mark(line) == TailMark(SEGMENT, 1234, 56, 7)
     assert parse_mark(line[:-1]) is None and parse_mark(b"2" + line[1:]) is None
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (scripts/test installs it)")
+def test_the_bash_fast_path_runs_flock_and_one_stat(loki):
+    import subprocess
+
+    from tests.clients import BASH_EMIT, emit_env
+
+    assert bash_emit("task", "hook", "first", loki=loki).returncode == 0  # the sidecar exists now
+    trace = loki.parent / "exec.trace"
+    done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", str(trace), "bash", str(BASH_EMIT),
+                           "task", "hook", "second"], env=emit_env(loki), capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    programs = [line.split('"')[1].rsplit("/", 1)[-1] for line in trace.read_text().splitlines()
+                if "execve(" in line and "resumed" not in line]
+    assert programs == ["bash", "flock", "stat"]
+    assert _seqs(loki) == [1, 2]
