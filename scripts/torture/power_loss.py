@@ -49,6 +49,7 @@ class Step:
     acked_before: frozenset[str]
     acked_after: frozenset[str]
     synced_dirs: frozenset[str] = frozenset()  # directories fsynced during the step, relative to the root's parent
+    new_dirs: tuple[str, ...] = ()  # directories created during the step, relative to the root ("." for it)
 
 
 class DirectorySyncs:
@@ -86,6 +87,13 @@ def capture(root: Path) -> Snapshot:
         if path.is_file() and not path.name.endswith("-shm"):
             snap[str(path.relative_to(root))] = (path.read_bytes(), path.stat().st_mode & 0o777)
     return snap
+
+
+def directories(root: Path) -> set[str]:
+    """Every directory under ``root`` (empty ones too), relative to it; "." for the root."""
+    if not root.is_dir():
+        return set()
+    return {"."} | {str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir()}
 
 
 def materialize(snap: Snapshot, root: Path) -> None:
@@ -126,13 +134,14 @@ def record(root: Path, operations: int, seed: int) -> list[Step]:
     steps, acked = [], frozenset()
     settings = LogSettings(segment_max_bytes=SEGMENT_BYTES)
     with DirectorySyncs(root.parent) as syncs, FileEventLog(root, settings=settings) as log:
-        before = capture(root)
+        before, dirs_before = capture(root), directories(root)
         for n in range(operations):
             syncs.take()
             ids = _operation(log, root, rng, n, sorted(acked))
-            after = capture(root)
-            steps.append(Step(before, after, acked, acked | frozenset(ids), syncs.take()))
-            before, acked = after, acked | frozenset(ids)
+            after, dirs_after = capture(root), directories(root)
+            steps.append(Step(before, after, acked, acked | frozenset(ids), syncs.take(),
+                              tuple(sorted(dirs_after - dirs_before))))
+            before, dirs_before, acked = after, dirs_after, acked | frozenset(ids)
     return steps
 
 
@@ -178,15 +187,7 @@ def crash_images(step: Step, rng: random.Random, garbage_every: int) -> Iterator
 def unsynced_directory_images(step: Step) -> Iterator[tuple[str, Snapshot]]:
     """Yield (label, image) for the disk after ``step`` when a directory it created is gone
     because its entry was never fsynced in its parent."""
-    def dirs(snap: Snapshot) -> set[str]:
-        found = {"."} if snap else set()
-        for rel in snap:
-            parts = Path(rel).parts[:-1]
-            found.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
-        return found
-
-    new = sorted(dirs(step.after) - dirs(step.before))
-    for directory in new:
+    for directory in step.new_dirs:
         # Relative to the root's parent, as the recorder notes them: the root is ".loki".
         entry = ".loki" if directory == "." else f".loki/{directory}"
         parent = str(Path(entry).parent)
