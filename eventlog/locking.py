@@ -105,6 +105,6 @@ class LogLock:
         # so its flock: a child must open its own.
         if self._fd is None or self._generation != forks.generation:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
             self._generation = forks.generation
         return self._fd

@@ -27,6 +27,7 @@ from .index import EventIndex, IndexEntry
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
 from .pending import BadPendingFile, drop
+from .safeio import check_contained
 from .reader import BatchScanner, OnBadLine, entries_after, scan
 from .verify import high_water_mark, rewind_cursors
 from .segments import Tail, TailCut, find_tail, is_sealed, list_segments, seal, segment_name
@@ -61,6 +62,7 @@ class FileEventLog:
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *, settings: LogSettings | None = None):
         self.paths = LokiPaths(resolve_loki_dir(root))
+        check_contained(self.paths.root)  # a planted link must not take our writes outside `.loki/`
         self.settings = settings or LogSettings.from_env()
         self.cuts: list[TailCut] = []
         self._lock = LogLock(self.paths.lock_file)
@@ -282,7 +284,7 @@ class FileEventLog:
     def _load_tail(self, segment: Path, first_seq: int, reuse_fd: bool) -> Tail:
         if not reuse_fd or self._fd is None:
             self._close_fd()
-            self._fd = os.open(segment, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            self._fd = _open_segment(segment, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
             self._generation = forks.generation
         tail, cuts = find_tail(self._fd, segment, first_seq, self.paths.quarantine)
         self.cuts.extend(cuts)
@@ -292,7 +294,7 @@ class FileEventLog:
     def _create_segment(self, first_seq: int) -> Tail:
         self._close_fd()
         path = self.paths.log_dir / segment_name(first_seq)
-        self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._fd = _open_segment(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC)
         self._generation = forks.generation
         fsync_dir(self.paths.log_dir)
         return self._load_tail(path, first_seq, reuse_fd=True)
@@ -532,6 +534,16 @@ class FileEventLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _open_segment(path: Path, flags: int) -> int:
+    # Never through a link: a segment linked to a file elsewhere would be cut and written to.
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LogCorruptedError(f"{path}: is a symbolic link; lokilog appends only to its own files") from None
+        raise
 
 
 def _needs_index(prepared: list[Prepared]) -> bool:

@@ -101,7 +101,7 @@ class ProjectionFiles:
         # on ext4 a rename over an existing file costs a data flush. A mark torn or lost by a
         # crash reads as seq 0, which is harmless: it only ever says "seen at least this far".
         self.position.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.position, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.position, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         try:
             write_all(fd, _encoder.encode(Position(seq, event_id)))
         finally:

@@ -36,7 +36,7 @@ class InstanceLock:
     def acquire(self) -> None:
         """Take the lock or raise AlreadyRunningError naming the holder."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         try:
             _lock(fd)
         except BlockingIOError:
