@@ -10,7 +10,7 @@ import time
 import pytest
 
 from eventlog import FileEventLog
-from subscribers.trackers.webhooks import MAX_HEADER_BYTES, WebhookReceiver, WebhookServer
+from subscribers.trackers.webhooks import WebhookReceiver, WebhookServer
 
 from test_webhooks import SECRETS, github_delivery
 
@@ -77,6 +77,8 @@ def test_a_client_sending_a_byte_at_a_time_delays_no_other_delivery(server):
 
 
 def test_headers_are_bounded(server):
+    from subscribers.trackers.webhooks import MAX_HEADER_BYTES
+
     sock = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=5)
     try:
         sock.sendall(b"POST /webhooks/github HTTP/1.1\r\n")
