@@ -49,7 +49,7 @@ from .legacy import FlatLine, Record, complete_lines, derived_id, match_key, par
 from .legacy_state import Changes, Cursor, FileMark, LegacyState
 from .fsutil import atomic_write, fsync_dir
 from .pending import BadPendingFile, is_own_file
-from .safeio import check_json_depth, identity, read_regular
+from .safeio import check_json_depth, identity, read_regular, read_small
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import FileEventLog, IngestReport
@@ -655,7 +655,7 @@ def _recent(value, since: int) -> bool:
 
 def _load_stamp(path: Path) -> dict | None:
     try:
-        stamp = json.loads(path.read_bytes())
+        stamp = json.loads(read_small(path))
     except (OSError, ValueError):
         return None
     return stamp if isinstance(stamp, dict) else None

@@ -30,11 +30,9 @@ _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
-#: The directories of `.loki/` that lokilog writes into: none may resolve outside `.loki/`.
-OWNED_DIRS = (
-    "events", "events/log", "events/pending", "events/archive", "events/quarantine", "events/cursors",
-    "state", "state/checkpoints", "state/projections", "audit", "metrics",
-)
+# Directories whose entries are not walked by :func:`escapes`: they hold many files (each
+# opened without following links anyway), and a walk must stay a few system calls.
+_NOT_WALKED = frozenset({"pending", "archive", "log", "checkpoints"})
 
 
 @dataclass(frozen=True)
@@ -64,6 +62,21 @@ def kind_of(mode: int) -> str:
         if test(mode):
             return name
     return "special file"
+
+
+def read_small(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES, *, follow_links: bool = False,
+               json_depth_limit: int | None = MAX_JSON_DEPTH) -> bytes:
+    """Read one of the small files of `.loki/` (a cursor, a snapshot, a config) safely.
+
+    Like :func:`read_regular`; ``follow_links`` allows a link the user made (a shared config
+    file) as long as it ends at a regular file. JSON nested deeper than ``json_depth_limit``
+    is refused before anyone decodes it.
+    """
+    target = os.path.realpath(path) if follow_links else path
+    data, _ = read_regular(target, max_bytes)
+    if json_depth_limit is not None:
+        check_json_depth(data, json_depth_limit, os.path.basename(os.fspath(path)))
+    return data
 
 
 def read_regular(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES, *,
@@ -127,36 +140,59 @@ def check_json_depth(data: bytes, limit: int = MAX_JSON_DEPTH, what: str = "the 
         raise UnsafeFileError(f"{what} nests {depth} levels deep; at most {limit} are accepted")
 
 
-def check_contained(loki_root: str | os.PathLike[str], subdirs: tuple[str, ...] = OWNED_DIRS) -> None:
+def check_contained(loki_root: str | os.PathLike[str], subdirs: tuple[str, ...] | None = None) -> None:
     """Raise UnsafePathError if a directory lokilog writes into resolves outside `.loki/`."""
     problem = first_escape(loki_root, subdirs)
     if problem is not None:
         raise UnsafePathError(problem)
 
 
-def first_escape(loki_root: str | os.PathLike[str], subdirs: tuple[str, ...] = OWNED_DIRS) -> str | None:
-    """Describe the first directory of ``subdirs`` that leads outside `.loki/`, or None."""
+def first_escape(loki_root: str | os.PathLike[str], subdirs: tuple[str, ...] | None = None) -> str | None:
+    """Describe the first directory that leads outside `.loki/`, or None."""
     found = escapes(loki_root, subdirs)
     return found[0] if found else None
 
 
-def escapes(loki_root: str | os.PathLike[str], subdirs: tuple[str, ...] = OWNED_DIRS) -> list[str]:
-    """Every directory of ``subdirs`` that exists and leads outside `.loki/`, each described in one line."""
+def escapes(loki_root: str | os.PathLike[str], subdirs: tuple[str, ...] | None = None) -> list[str]:
+    """Every link to a directory outside `.loki/`, each described in one line.
+
+    Looks at ``subdirs`` (relative paths) when given, else at every entry of `.loki/` and of
+    its subdirectories (two levels: ``state/``, ``events/cursors``, ``projections/audit``, ...).
+    """
     root = Path(loki_root)
     try:
         real_root = root.resolve(strict=True)
     except (FileNotFoundError, NotADirectoryError, RuntimeError):
         return []
+    if subdirs is not None:
+        candidates = [root / sub for sub in subdirs if os.path.lexists(root / sub)]
+    else:
+        candidates = _two_levels(root)
     out = []
-    for sub in subdirs:
-        path = root / sub
-        if not os.path.lexists(path):
-            continue
+    for path in candidates:
         real = Path(os.path.realpath(path))
-        if real != real_root and real_root not in real.parents:
+        if real != real_root and real_root not in real.parents and (subdirs is not None or real.is_dir()):
             out.append(f"{path} leads outside {root} (to {real}); lokilog does not write through it: "
                        "remove the link or make it a directory inside .loki/")
     return out
+
+
+def _two_levels(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for entry in _entries(root):
+        if entry.is_symlink():
+            found.append(Path(entry.path))
+        elif entry.is_dir(follow_symlinks=False) and entry.name not in _NOT_WALKED:
+            found.extend(Path(e.path) for e in _entries(Path(entry.path)) if e.is_symlink())
+    return found
+
+
+def _entries(directory: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(directory) as it:
+            return list(it)
+    except OSError:
+        return []
 
 
 def open_dir(name: str, dir_fd: int | None = None, create: bool = False, mode: int = 0o755) -> int:
@@ -175,6 +211,6 @@ def open_dir(name: str, dir_fd: int | None = None, create: bool = False, mode: i
 
 
 __all__ = [
-    "Identity", "MAX_FILE_BYTES", "MAX_JSON_DEPTH", "OWNED_DIRS", "check_contained", "check_json_depth",
-    "escapes", "first_escape", "identity", "json_depth", "kind_of", "open_dir", "read_regular",
+    "Identity", "MAX_FILE_BYTES", "MAX_JSON_DEPTH", "check_contained", "check_json_depth",
+    "escapes", "first_escape", "identity", "json_depth", "kind_of", "open_dir", "read_regular", "read_small",
 ]

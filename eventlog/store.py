@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -539,11 +540,16 @@ class FileEventLog:
 def _open_segment(path: Path, flags: int) -> int:
     # Never through a link: a segment linked to a file elsewhere would be cut and written to.
     try:
-        return os.open(path, flags | os.O_NOFOLLOW, 0o644)
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise LogCorruptedError(f"{path}: is a symbolic link; lokilog appends only to its own files") from None
         raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would block the first read of the tail
+        os.close(fd)
+        raise LogCorruptedError(f"{path}: is not a regular file; lokilog appends only to its own files")
+    os.set_blocking(fd, True)  # only there for the open: appends to a regular file never block anyway
+    return fd
 
 
 def _needs_index(prepared: list[Prepared]) -> bool:

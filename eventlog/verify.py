@@ -17,6 +17,7 @@ from .fsutil import atomic_write
 from .index import EventIndex
 from .layout import LokiPaths
 from .segments import Segment, is_sealed, list_segments, recorded_digest
+from .safeio import read_small
 
 _CHUNK = 4 * 1024 * 1024
 
@@ -160,7 +161,7 @@ def _cursor_seqs(directory: Path):
         if not name.endswith(".json"):
             continue
         try:
-            value = json.loads((directory / name).read_bytes()).get("seq")
+            value = json.loads(read_small(directory / name)).get("seq")
         except (OSError, ValueError, AttributeError):
             continue
         if isinstance(value, int):
@@ -178,7 +179,7 @@ def rewind_cursors(directory: Path, head: int) -> list[str]:
     for name in names:
         path = directory / name
         try:
-            record = json.loads(path.read_bytes())
+            record = json.loads(read_small(path))
         except (OSError, ValueError):
             continue
         if isinstance(record, dict) and isinstance(record.get("seq"), int) and record["seq"] > head:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from eventlog import EventLogError
 from eventlog.events import now_timestamp
+from eventlog.safeio import read_small
 
 try:
     import fcntl
@@ -87,7 +88,7 @@ def _lock(fd: int, shared: bool = False) -> None:
 
 def _read(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text() or "null")
+        return json.loads(read_small(path).decode() or "null")
     except (OSError, ValueError):
         return None
 
