@@ -544,6 +544,8 @@ def _open_segment(path: Path, flags: int) -> int:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise LogCorruptedError(f"{path}: is a symbolic link; lokilog appends only to its own files") from None
+        if exc.errno in (errno.EISDIR, errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):
+            raise LogCorruptedError(f"{path}: is not a regular file; lokilog appends only to its own files") from None
         raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would block the first read of the tail
         os.close(fd)

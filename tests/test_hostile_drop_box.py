@@ -9,8 +9,6 @@ import msgspec
 import pytest
 
 from eventlog import FileEventLog, LogSettings
-from eventlog.errors import UnsafeFileError
-from eventlog.safeio import MAX_JSON_DEPTH, check_json_depth, json_depth, read_regular
 
 from conftest import run_lokilog
 
@@ -101,6 +99,9 @@ def test_a_deeply_nested_payload_argument_is_a_clean_bad_input_error(loki):
 
 
 def test_read_regular_refuses_what_is_not_a_regular_file(tmp_path):
+    from eventlog.errors import UnsafeFileError
+    from eventlog.safeio import read_regular
+
     os.mkfifo(tmp_path / "fifo")
     os.symlink("/dev/zero", tmp_path / "zero")
     (tmp_path / "dir").mkdir()
@@ -113,6 +114,9 @@ def test_read_regular_refuses_what_is_not_a_regular_file(tmp_path):
 
 
 def test_json_depth_ignores_brackets_inside_strings():
+    from eventlog.errors import UnsafeFileError
+    from eventlog.safeio import MAX_JSON_DEPTH, check_json_depth, json_depth
+
     assert json_depth(b'{"a": "[[[[[[[[", "b": [1, {"c": "\\"[["}]}') == 3
     check_json_depth(b'["' + b"[" * 1000 + b'"]')
     with pytest.raises(UnsafeFileError, match=f"at most {MAX_JSON_DEPTH}"):

@@ -12,8 +12,7 @@ from commands.checkpoint_ids import CheckpointIdError
 from commands.checkpoint_restore import Op, execute
 from commands.checkpoint_store import CheckpointStore, Entry
 from eventlog import FileEventLog, LogSettings
-from eventlog.errors import UnsafePathError
-from eventlog.fsutil import atomic_write, is_tmpfs, mount_type
+from eventlog.fsutil import atomic_write, is_tmpfs
 
 from conftest import run_lokilog
 
@@ -58,6 +57,8 @@ def test_a_directory_of_loki_that_leads_outside_is_refused_with_one_line_and_a_d
 
 
 def test_the_library_refuses_too(loki, tmp_path):
+    from eventlog.errors import UnsafePathError
+
     (loki / "events").mkdir(parents=True)
     os.symlink(tmp_path, loki / "events" / "archive")
     with pytest.raises(UnsafePathError, match="leads outside"):
@@ -134,6 +135,8 @@ def test_a_restore_racing_a_directory_swap_never_writes_outside(tmp_path):
 
 
 def test_tmpfs_detection_matches_whole_mount_points():
+    from eventlog.fsutil import mount_type
+
     mounts = "/dev/sda1 / ext4 rw 0 0\ntmpfs /mnt/tmp tmpfs rw 0 0\ntmpfs /mnt/my\\040disk tmpfs rw 0 0\n"
     assert mount_type(Path("/mnt/tmpfs2/log"), mounts) == "ext4"
     assert mount_type(Path("/mnt/tmp/log"), mounts) == "tmpfs"

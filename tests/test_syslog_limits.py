@@ -13,7 +13,7 @@ from projections.audit.writer import sync_chain
 from subscribers.cursor import Cursor
 from subscribers.syslog import MAX_UDP_MESSAGE, NAME, SyslogSettings, forward
 
-from test_audit_syslog import chain, check_message, read_frames
+from test_audit_syslog import chain, check_message, read_frames, tcp_listener, udp_listener  # noqa: F401 (fixtures)
 
 ANCHOR = re.compile(rb'^<110>1 \S+ \S+ lokilog \d+ audit \[lokilog@32473 seq="(\d+)" eventId="([^"]*)" '
                     rb'hash="(sha256:[0-9a-f]{64})" size="(\d+)"\]$')
@@ -25,15 +25,6 @@ def _fill_with_one_large(loki) -> None:
                          NewEvent(type="task", source="runner", payload={"action": "note", "blob": "x" * 200_000}),
                          NewEvent(type="task", source="runner", payload={"action": "created", "task_id": "t3"})])
     sync_chain(loki, AuditSettings())
-
-
-@pytest.fixture
-def udp_listener():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5)
-    yield sock
-    sock.close()
 
 
 def test_a_large_entry_over_udp_goes_as_its_anchor_and_is_recorded_never_cut(loki, udp_listener):
@@ -54,15 +45,11 @@ def test_a_large_entry_over_udp_goes_as_its_anchor_and_is_recorded_never_cut(lok
     assert Cursor(loki, NAME).seq == 3
 
 
-def test_over_tcp_a_large_entry_goes_whole(loki):
+def test_over_tcp_a_large_entry_goes_whole(loki, tcp_listener):
     _fill_with_one_large(loki)
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        listener.settimeout(5)
-        settings = SyslogSettings("127.0.0.1", listener.getsockname()[1], "tcp")
-        assert forward(loki, settings, AuditSettings()).sent == 3
-        frames = read_frames(listener, 3)
+    settings = SyslogSettings("127.0.0.1", tcp_listener.getsockname()[1], "tcp")
+    assert forward(loki, settings, AuditSettings()).sent == 3
+    frames = read_frames(tcp_listener, 3)
     for seq, (frame, line) in enumerate(zip(frames, chain(loki)), 1):
         check_message(frame, line, seq)
 
