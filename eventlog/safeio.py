@@ -30,6 +30,10 @@ _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
+#: The top-level directories of `.loki/` that lokilog itself writes into. Loki Mode's own
+#: (``queue/``, ``memory/``, ...) are written only by checkpoint restore, which walks with
+#: directory descriptors and replaces a planted link instead of writing through it.
+OWNED_TOP = frozenset({"events", "state", "audit", "metrics", "projections", "cost", "trackers", "crash", "prd"})
 # Directories whose entries are not walked by :func:`escapes`: they hold many files (each
 # opened without following links anyway), and a walk must stay a few system calls.
 _NOT_WALKED = frozenset({"pending", "archive", "log", "checkpoints"})
@@ -156,8 +160,8 @@ def first_escape(loki_root: str | os.PathLike[str], subdirs: tuple[str, ...] | N
 def escapes(loki_root: str | os.PathLike[str], subdirs: tuple[str, ...] | None = None) -> list[str]:
     """Every link to a directory outside `.loki/`, each described in one line.
 
-    Looks at ``subdirs`` (relative paths) when given, else at every entry of `.loki/` and of
-    its subdirectories (two levels: ``state/``, ``events/cursors``, ``projections/audit``, ...).
+    Looks at ``subdirs`` (relative paths) when given, else at the directories lokilog writes
+    into (:data:`OWNED_TOP`) and their entries (``state/``, ``events/cursors``, ``projections/audit``, ...).
     """
     root = Path(loki_root)
     try:
@@ -180,6 +184,8 @@ def escapes(loki_root: str | os.PathLike[str], subdirs: tuple[str, ...] | None =
 def _two_levels(root: Path) -> list[Path]:
     found: list[Path] = []
     for entry in _entries(root):
+        if entry.name not in OWNED_TOP:
+            continue
         if entry.is_symlink():
             found.append(Path(entry.path))
         elif entry.is_dir(follow_symlinks=False) and entry.name not in _NOT_WALKED:
@@ -211,6 +217,6 @@ def open_dir(name: str, dir_fd: int | None = None, create: bool = False, mode: i
 
 
 __all__ = [
-    "Identity", "MAX_FILE_BYTES", "MAX_JSON_DEPTH", "check_contained", "check_json_depth",
+    "Identity", "MAX_FILE_BYTES", "MAX_JSON_DEPTH", "OWNED_TOP", "check_contained", "check_json_depth",
     "escapes", "first_escape", "identity", "json_depth", "kind_of", "open_dir", "read_regular", "read_small",
 ]
