@@ -14,7 +14,9 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Literal
 
 from eventlog import EventLogError
-from eventlog.fsutil import fsync_dir, write_all
+from eventlog.errors import UnsafePathError
+from eventlog.fsutil import write_all
+from eventlog.safeio import open_dir
 
 from .checkpoint_capture import TMP_SUFFIX, holds_excluded, is_excluded
 from .checkpoint_store import Entry, Manifest
@@ -65,24 +67,44 @@ def _scope_test(roots: list[str]) -> Callable[[str], bool]:
 
 
 def execute(loki_root: Path, ops: list[Op], read_object: Callable[[str], bytes]) -> Outcome:
-    """Apply ``ops`` under ``loki_root``; each file is replaced atomically, errors are collected."""
+    """Apply ``ops`` under ``loki_root``; each file is replaced atomically, errors are collected.
+
+    Every path is walked with directory descriptors, one component at a time, never following
+    a link: a directory swapped for a symlink between a check and a write cannot redirect the
+    write, because there is no separate check (the open that refuses a link is the walk).
+    """
     outcome = Outcome()
-    touched: set[Path] = set()
-    for op in ops:
-        try:
-            path = _safe_path(loki_root, op.entry.path)
-            _apply(path, op, read_object)
-        except (OSError, EventLogError) as exc:
-            outcome.errors.append(f"{op.entry.path}: {_describe(exc)}")
-            continue
-        touched.add(path.parent)
-        (outcome.removed if op.action == "delete" else outcome.restored).append(op.entry.path)
-    for directory in touched:
-        try:
-            fsync_dir(directory)
-        except OSError:
-            pass  # the directory was removed by a later op
+    touched: set[str] = set()
+    root_fd = os.open(loki_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for op in ops:
+            try:
+                parent_fd, name = _open_parent(root_fd, op.entry.path)
+                try:
+                    _apply(parent_fd, name, op, read_object)
+                finally:
+                    os.close(parent_fd)
+            except (OSError, EventLogError) as exc:
+                outcome.errors.append(f"{op.entry.path}: {_describe(exc)}")
+                continue
+            touched.add(str(PurePosixPath(op.entry.path).parent))
+            (outcome.removed if op.action == "delete" else outcome.restored).append(op.entry.path)
+        for directory in touched:
+            _fsync_below(root_fd, directory)
+    finally:
+        os.close(root_fd)
     return outcome
+
+
+def _fsync_below(root_fd: int, directory: str) -> None:
+    try:
+        fd, _ = _open_parent(root_fd, f"{directory}/x", create=False) if directory != "." else (os.dup(root_fd), "")
+    except (OSError, EventLogError):
+        return  # the directory was removed by a later op
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _describe(exc: Exception) -> str:
@@ -91,79 +113,82 @@ def _describe(exc: Exception) -> str:
     return str(exc)
 
 
-class UnsafePathError(EventLogError):
-    """A path in a checkpoint would lead outside `.loki/` or through a symlink."""
-
-
-def _safe_path(root: Path, rel: str) -> Path:
+def _open_parent(root_fd: int, rel: str, create: bool = True) -> tuple[int, str]:
+    """Open the directory that holds ``rel`` below ``root_fd`` (creating missing ones), links refused."""
     parts = PurePosixPath(rel).parts
     if not parts or rel.startswith("/") or "\x00" in rel or any(p in ("..", ".", "") for p in parts):
         raise UnsafePathError(f"refusing unsafe path {rel!r}")
-    current = root
-    for part in parts[:-1]:
-        current = current / part
-        try:
-            mode = os.lstat(current).st_mode
-        except FileNotFoundError:
-            os.mkdir(current)
-            continue
-        if not stat.S_ISDIR(mode):
-            kind = "symlink" if stat.S_ISLNK(mode) else "file"
-            raise UnsafePathError(f"refusing to write through the {kind} {current.relative_to(root)}")
-    return current / parts[-1]
+    fd = os.dup(root_fd)
+    try:
+        for depth, part in enumerate(parts[:-1]):
+            try:
+                child = open_dir(part, fd, create=create)
+            except UnsafePathError:
+                where = "/".join(parts[:depth + 1])
+                raise UnsafePathError(f"refusing to write through {where}: it is a symlink or a file") from None
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, parts[-1]
 
 
-def _apply(path: Path, op: Op, read_object: Callable[[str], bytes]) -> None:
+def _apply(dir_fd: int, name: str, op: Op, read_object: Callable[[str], bytes]) -> None:
     entry = op.entry
     if op.action == "delete":
-        _remove(path)
+        _remove(dir_fd, name)
     elif op.action == "mkdir":
         try:
-            os.mkdir(path, entry.mode if entry.mode is not None else 0o755)
+            os.mkdir(name, entry.mode if entry.mode is not None else 0o755, dir_fd=dir_fd)
         except FileExistsError:
-            if not stat.S_ISDIR(os.lstat(path).st_mode):
+            if not stat.S_ISDIR(_lmode(dir_fd, name)):
                 raise
         if entry.mode is not None:
-            os.chmod(path, entry.mode)
+            fd = open_dir(name, dir_fd)
+            try:
+                os.fchmod(fd, entry.mode)
+            finally:
+                os.close(fd)
     elif op.action == "write":
-        _replace_file(path, read_object(entry.sha256 or ""), entry.mode)
+        _replace_file(dir_fd, name, read_object(entry.sha256 or ""), entry.mode)
     else:
-        tmp = path.with_name(path.name + TMP_SUFFIX)
-        _remove(tmp)
-        os.symlink(entry.target or "", tmp)
-        os.replace(tmp, path)
+        tmp = name + TMP_SUFFIX
+        _remove(dir_fd, tmp)
+        os.symlink(entry.target or "", tmp, dir_fd=dir_fd)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 
 
-def _replace_file(path: Path, data: bytes, mode: int | None) -> None:
+def _replace_file(dir_fd: int, name: str, data: bytes, mode: int | None) -> None:
     # Write beside the target and rename over it: a reader (or a crash) sees the old file or
     # the new one, never a mix. O_NOFOLLOW|O_EXCL: a planted symlink at the temp name is refused.
-    tmp = path.with_name(path.name + TMP_SUFFIX)
-    _remove(tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    tmp = name + TMP_SUFFIX
+    _remove(dir_fd, tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
     try:
         write_all(fd, data)
         os.fchmod(fd, mode if mode is not None else 0o644)
         os.fsync(fd)
     finally:
         os.close(fd)
-    if stat.S_ISDIR(_lmode(path)):
-        os.unlink(tmp)
-        raise IsADirectoryError(21, "a directory is in the way", str(path))
-    os.replace(tmp, path)
+    if stat.S_ISDIR(_lmode(dir_fd, name)):
+        os.unlink(tmp, dir_fd=dir_fd)
+        raise IsADirectoryError(21, "a directory is in the way", name)
+    os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 
 
-def _lmode(path: Path) -> int:
+def _lmode(dir_fd: int, name: str) -> int:
     try:
-        return os.lstat(path).st_mode
+        return os.lstat(name, dir_fd=dir_fd).st_mode
     except FileNotFoundError:
         return 0
 
 
-def _remove(path: Path) -> None:
-    mode = _lmode(path)
+def _remove(dir_fd: int, name: str) -> None:
+    mode = _lmode(dir_fd, name)
     if mode == 0:
         return
     if stat.S_ISDIR(mode):
-        os.rmdir(path)
+        os.rmdir(name, dir_fd=dir_fd)
     else:
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)

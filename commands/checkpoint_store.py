@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Iterator, Literal
 
@@ -26,6 +27,7 @@ import portalocker
 
 from eventlog import EventLogError, LockTimeoutError
 from eventlog.fsutil import atomic_write, create_exclusive, created_dirs_parents, fsync_dir
+from eventlog.safeio import first_escape
 
 from .checkpoint_faults import fault_point
 from .checkpoint_ids import CheckpointIdError, check_id, checkpoint_dir, is_within
@@ -153,6 +155,11 @@ class CheckpointStore:
         """Refuse a store that a symlink (of state/ or of the store) has moved outside `.loki/`."""
         if os.path.lexists(self.root) and not is_within(self.root.resolve(), self.loki.resolve()):
             raise CheckpointIdError(f"{self.root} leads outside .loki/ (a symlink?): refusing to use it")
+        # The store may not exist yet while state/ already leads elsewhere: mkdir would create
+        # it (and its .lock) in the link target, so every ancestor is checked first.
+        escape = first_escape(self.loki, ("state", "state/checkpoints"))
+        if escape is not None:
+            raise CheckpointIdError(escape)
 
     def exists(self, checkpoint_id: str) -> bool:
         """True if the checkpoint has a directory (lokilog's or Loki Mode's)."""
@@ -233,20 +240,35 @@ class CheckpointStore:
 
 class _StoreLock:
     def __init__(self, path: Path) -> None:
-        self._lock = portalocker.Lock(str(path), mode="a", timeout=LOCK_TIMEOUT,
-                                      flags=portalocker.LOCK_EX | portalocker.LOCK_NB)
+        self.path = path
+        self._handle = None
 
     def __enter__(self):
         try:
-            self._lock.acquire()
-        except portalocker.exceptions.LockException as exc:
-            raise LockTimeoutError(
-                f"the checkpoint store is busy (another create, rollback or prune) for over {LOCK_TIMEOUT:.0f}s"
-            ) from exc
-        return self
+            # O_NOFOLLOW: a .lock planted as a link must not create or lock a file elsewhere.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise CheckpointIdError(f"{self.path}: cannot be opened as the store's lock ({exc.strerror}); "
+                                    "is it a symbolic link?") from None
+        self._handle = os.fdopen(fd, "r+b")
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                portalocker.lock(self._handle, portalocker.LOCK_EX | portalocker.LOCK_NB)
+                return self
+            except portalocker.exceptions.LockException as exc:
+                if time.monotonic() >= deadline:
+                    self._handle.close()
+                    raise LockTimeoutError(
+                        f"the checkpoint store is busy (another create, rollback or prune) for over {LOCK_TIMEOUT:.0f}s"
+                    ) from exc
+                time.sleep(0.05)
 
     def __exit__(self, *exc: object) -> None:
-        self._lock.release()
+        if self._handle is not None:
+            portalocker.unlock(self._handle)
+            self._handle.close()
+            self._handle = None
 
 
 def encode_json(value: object) -> bytes:

@@ -154,6 +154,15 @@ def disk(paths: LokiPaths) -> Section:
     return Section(WARN if low else OK, lines, data)
 
 
+def containment(paths: LokiPaths) -> Section:
+    """Directories lokilog writes into that lead outside `.loki/` (planted links): refused."""
+    from eventlog.safeio import escapes
+
+    found = escapes(paths.root)
+    lines = found or ["every directory lokilog writes into stays inside .loki/"]
+    return Section(PROBLEM if found else OK, lines, {"escapes": found})
+
+
 def _bytes(path: Path) -> int:
     try:
         if path.is_file():
@@ -189,3 +198,4 @@ add_check("legacy files", legacy_files)
 add_check("flat files", flat_files)
 add_check("lock", lock)
 add_check("disk", disk)
+add_check("containment", containment)

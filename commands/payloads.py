@@ -7,7 +7,8 @@ from typing import Any, Iterable
 
 import msgspec
 
-from eventlog.errors import InvalidEventError
+from eventlog.errors import InvalidEventError, UnsafeFileError
+from eventlog.safeio import check_json_depth
 
 
 def load_payload_text(text: str | None) -> str | None:
@@ -27,7 +28,11 @@ def build_payload(text: str | None, pairs: Iterable[str] = (), action: str | Non
     payload: dict[str, Any] = {}
     if text is not None and text.strip():
         try:
-            payload = msgspec.json.decode(text.encode("utf-8", "surrogateescape"))
+            data = text.encode("utf-8", "surrogateescape")
+            check_json_depth(data, what="--payload")  # a decoder must not recurse thousands deep
+            payload = msgspec.json.decode(data)
+        except UnsafeFileError as exc:
+            raise InvalidEventError(str(exc)) from None
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise InvalidEventError(f"--payload is not valid JSON: {exc}") from exc
         if not isinstance(payload, dict):
@@ -46,7 +51,11 @@ def parse_pair(pair: str) -> tuple[str, Any]:
         key, _, raw = pair.partition(":=")
         try:
             # Arguments that were not UTF-8 arrive with surrogate escapes: reject, never crash.
-            value = msgspec.json.decode(raw.encode("utf-8", "surrogateescape"))
+            data = raw.encode("utf-8", "surrogateescape")
+            check_json_depth(data, what=repr(pair[:40]))
+            value = msgspec.json.decode(data)
+        except UnsafeFileError as exc:
+            raise InvalidEventError(str(exc)) from None
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise InvalidEventError(f"{pair!r}: the value after := is not JSON: {exc}") from exc
     elif "=" in pair:

@@ -24,6 +24,24 @@ def register(app: typer.Typer) -> None:
     app.command()(deny)
     app.command()(approvals)
     add_section("Policy checks (the reference policies.yaml)", _demo_section)
+    from .doctor_cli import add_check
+
+    add_check("policy", _doctor_policy)
+
+
+def _doctor_policy(paths):
+    """The policy in force, and why the policy file does not load (a broken edit is a problem)."""
+    from .doctor_cli import OK, PROBLEM, Section
+    from .policy.store import PolicyStore
+
+    state = PolicyStore(paths.root).state
+    if not state.configured:
+        return Section(OK, ["no policies.yaml or policies.json: every check is allowed"], {"configured": False})
+    data = {"configured": True, "error": state.error,
+            "source": state.policy.source if state.policy else None, "digest": state.policy.digest if state.policy else None}
+    if state.error:
+        return Section(PROBLEM, [f"the policy file does not load: {state.error}"], data)
+    return Section(OK, [f"in force: {state.policy.source} ({state.policy.digest[:16]})"], data)
 
 
 DEMO_POLICY = """\

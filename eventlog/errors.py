@@ -68,3 +68,11 @@ class SyncFailedError(EventLogError, OSError):
 
 class LegacyIngestError(EventLogError):
     """The ingester's own state (`.loki/events/legacy.sqlite`) could not be read or written."""
+
+
+class UnsafeFileError(EventDecodeError):
+    """A planted file is a link, not a regular file, too large or too deeply nested: refused, not read."""
+
+
+class UnsafePathError(EventLogError):
+    """A path lokilog would write through leads outside `.loki/` (a symbolic link): refused."""

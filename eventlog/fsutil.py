@@ -61,7 +61,8 @@ def write_new_file(path: Path, data: bytes, durable: bool = True, mode: int = 0o
 
 
 def _write(path: Path, data: bytes, flags: int, durable: bool, mode: int = 0o644) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | flags, mode)
+    # O_NOFOLLOW: a link planted at one of our names must not carry our bytes out of `.loki/`.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | flags, mode)
     try:
         write_all(fd, data)
         if durable:
@@ -78,7 +79,11 @@ def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
     stray ``.tmp`` that the next write replaces.
     """
     tmp = path.with_name(path.name + ".tmp")
-    _write(tmp, data, os.O_TRUNC, durable)
+    try:
+        os.unlink(tmp)  # a stray temp file of a crashed write, or a link someone planted there
+    except FileNotFoundError:
+        pass
+    _write(tmp, data, os.O_EXCL, durable)
     os.replace(tmp, path)
     if durable:
         fsync_dir(path.parent)
@@ -101,13 +106,23 @@ def create_exclusive(path: Path, data: bytes, durable: bool = True, mode: int = 
 
 def is_tmpfs(path: Path) -> bool:
     """True if ``path`` is on a memory file system, where fsync promises nothing (Linux only)."""
-    best, kind = "", ""
     try:
         with open("/proc/mounts") as mounts:
-            for line in mounts:
-                _, point, fstype, *_ = line.split()
-                if str(path).startswith(point) and len(point) > len(best):
-                    best, kind = point, fstype
+            kind = mount_type(Path(os.path.realpath(path)), mounts.read())
     except OSError:
         return False
     return kind in ("tmpfs", "ramfs")
+
+
+def mount_type(target: Path, mounts: str) -> str:
+    """The file-system type of the deepest mount holding ``target``, from /proc/mounts text."""
+    best, kind = -1, ""
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount = Path(fields[1].replace("\\040", " "))
+        # Whole components only: /mnt/tmpfs2 is not below a mount at /mnt/tmp.
+        if (mount == target or mount in target.parents) and len(mount.parts) > best:
+            best, kind = len(mount.parts), fields[2]
+    return kind

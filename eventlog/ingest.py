@@ -43,12 +43,13 @@ import msgspec
 
 from .appends import prepare
 from .codec import encode_event
-from .errors import EventDecodeError, InvalidEventError, LegacyIngestError
-from .events import Event
+from .errors import EventDecodeError, InvalidEventError, LegacyIngestError, UnsafeFileError
+from .events import Event, NewEvent
 from .legacy import FlatLine, Record, complete_lines, derived_id, match_key, parse_file, parse_flat, salvage
 from .legacy_state import Changes, Cursor, FileMark, LegacyState
 from .fsutil import atomic_write, fsync_dir, make_dirs
-from .pending import BadPendingFile
+from .pending import BadPendingFile, is_own_file
+from .safeio import check_json_depth, identity, read_regular, read_small
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import FileEventLog, IngestReport
@@ -205,7 +206,7 @@ class Ingester:
         paths = []
         for name in sorted(self._bad):
             for folder in (self.paths.pending, self.paths.archive):
-                if (folder / name).exists():
+                if os.path.lexists(folder / name):
                     paths.append(folder / name)
                     break
         return paths
@@ -279,15 +280,20 @@ class Ingester:
     def _read_file(self, name: str, report: "IngestReport") -> _FileItem | None:
         for path in (self.paths.pending / name, self.paths.archive / name):
             try:
-                st = os.stat(path)
+                st = os.lstat(path)
                 mark = self._marks.get(name)
                 if mark is not None and mark.status == "bad" and (mark.size, mark.mtime_ns) == (st.st_size, st.st_mtime_ns):
                     return None  # still the bad file it was: retried when it changes
                 if mark is not None and mark.status == "done" and _label(path) == mark.dir:
                     return None
-                data = path.read_bytes()
+                # Never path.read_bytes(): a FIFO would block every writer, a link to
+                # /dev/zero would fill the memory, a directory would raise.
+                data, st = read_regular(path)
             except FileNotFoundError:
                 continue  # moved to archive/ meanwhile: found there
+            except UnsafeFileError as exc:
+                self._set_aside(path, st, None, str(exc), report)
+                return None
             return self._parse_file(path, st, data, report)
         return None
 
@@ -295,10 +301,11 @@ class Ingester:
         label = _label(path)
         report.files_read += 1
         try:
+            check_json_depth(data, what=path.name)  # before any decoder recurses into it
             record = parse_file(path.name, data)
             self._validate(record)
         except (EventDecodeError, InvalidEventError) as exc:
-            self._mark_bad(path, label, st, str(exc), report)
+            self._set_aside(path, st, data, str(exc), report)
             return None
         return _FileItem(path, st.st_size, st.st_mtime_ns, record)
 
@@ -317,11 +324,35 @@ class Ingester:
         self._remember([mark])
         report.bad.append(BadPendingFile(path, reason))
 
+    def _set_aside(self, path: Path, st: os.stat_result, data: bytes | None, reason: str,
+                   report: "IngestReport") -> None:
+        """Record a file that is not an event, once, so it never stops the appends behind it.
+
+        lokilog's own drop-box file moves to quarantine/; anything else (Loki Mode's, or a
+        link, FIFO or directory someone planted) stays where it is, remembered by name and
+        identity (and digest), and skipped until it changes.
+        """
+        moved = None
+        if data is not None and _label(path) == "pending" and is_own_file(data):
+            moved = _quarantine(path, self.paths.quarantine)
+        if moved is None:
+            self._mark_bad(path, _label(path), st, reason, report)
+        else:
+            report.bad.append(BadPendingFile(path, reason))
+        payload = {"action": "file_refused", "path": str(path.relative_to(self.paths.root)), "reason": reason[:500],
+                   "identity": identity(st).to_dict(),
+                   "sha256": hashlib.sha256(data).hexdigest() if data is not None else None,
+                   "quarantined_to": str(moved.relative_to(self.paths.root)) if moved else None}
+        try:
+            self.log._write_locked([prepare(NewEvent(type="ingest", source="lokilog", payload=payload))], durable=True)
+        except (InvalidEventError, OSError):
+            pass  # the mark above already keeps the file from being read again
+
     def _report_known_bad(self, report: "IngestReport") -> None:
         reported = {b.path.name for b in report.bad}
         for name in sorted(self._bad - reported):
             for path in (self.paths.pending / name, self.paths.archive / name):
-                if path.exists():
+                if os.path.lexists(path):
                     report.bad.append(BadPendingFile(path, self._marks[name].reason or "bad"))
                     break
 
@@ -547,6 +578,18 @@ def _move(source: Path, target: Path, clobber: bool) -> bool:
     return True
 
 
+def _quarantine(path: Path, quarantine: Path) -> Path | None:
+    """Move one of lokilog's own drop-box files that is not a valid event out of the way."""
+    try:
+        make_dirs(quarantine)
+        target = quarantine / f"{path.parent.name}-{path.name}.{time.time_ns()}"
+        os.rename(path, target)
+        fsync_dir(quarantine)
+    except OSError:
+        return None  # left in place and marked bad instead: still never read twice
+    return target
+
+
 def _same_file(first: Path, second: Path) -> bool:
     try:
         return os.path.samefile(first, second)
@@ -612,7 +655,7 @@ def _recent(value, since: int) -> bool:
 
 def _load_stamp(path: Path) -> dict | None:
     try:
-        stamp = json.loads(path.read_bytes())
+        stamp = json.loads(read_small(path))
     except (OSError, ValueError):
         return None
     return stamp if isinstance(stamp, dict) else None
@@ -631,10 +674,15 @@ def _open_flat(path: Path, cursors: dict[str, Cursor]) -> _Flat | None:
     # The handle stays open for the whole pass: a rotation (a rename) or a second rotation
     # (replacing .1) during the pass cannot take the bytes away from under it.
     try:
-        handle = open(path, "rb")
-    except FileNotFoundError:
-        return None
+        # O_NONBLOCK: a FIFO named events.jsonl must not block the pass; links are not followed.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None  # missing, or a link: Loki Mode writes a regular file here
+    handle = os.fdopen(fd, "rb")
     st = os.fstat(handle.fileno())
+    if not stat_mod.S_ISREG(st.st_mode):
+        handle.close()
+        return None
     first = handle.readline(_FIRST_LINE_MAX) if stat_mod.S_ISREG(st.st_mode) else b""
     if not first.endswith(b"\n") and len(first) < _FIRST_LINE_MAX:
         handle.close()
@@ -683,6 +731,11 @@ def _read_lines(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[list[F
 
 def _flat_records(line: FlatLine) -> Iterator[tuple[Record | None, str | None]]:
     try:
+        check_json_depth(line.data, what="the line")
+    except UnsafeFileError as exc:
+        yield None, str(exc)  # not salvaged either: every parse would recurse as deep
+        return
+    try:
         yield parse_flat(line.data), None
         return
     except EventDecodeError as exc:
@@ -707,7 +760,7 @@ def legacy_status(paths) -> dict:
             out[f"{label}_files"] += 1
             mark = marks.get(name)
             try:
-                st = os.stat(directory / name)
+                st = os.lstat(directory / name)
             except FileNotFoundError:
                 continue
             if mark is not None and mark.status == "done" and not (label == "pending" and mark.dir == "archive"):

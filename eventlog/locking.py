@@ -125,7 +125,7 @@ class LogLock:
         # so its flock: a child must open its own.
         if self._fd is None or self._generation != forks.generation:
             make_dirs(self.path.parent)  # the first writer creates .loki/events/: durably
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
             self._generation = forks.generation
             held = os.fstat(self._fd)
             self._identity = (held.st_ino, held.st_dev)

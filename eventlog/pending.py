@@ -16,6 +16,7 @@ from .codec import check_id
 from .errors import EventDecodeError, InvalidEventError
 from .events import ENVELOPE_FIELDS, Event, NewEvent
 from .fsutil import create_exclusive, make_dirs
+from .safeio import check_json_depth, read_regular
 
 _decoder = msgspec.json.Decoder()
 
@@ -57,8 +58,10 @@ def list_pending(pending_dir: Path) -> list[Path]:
 
 def read_pending(path: Path) -> NewEvent:
     """Read a drop-box file in the nested schema ``{id, type, source, timestamp, payload, version}``."""
+    data, _ = read_regular(path)  # a FIFO, a link or a huge file is refused, never read
+    check_json_depth(data, what=path.name)
     try:
-        obj = _decoder.decode(path.read_bytes())
+        obj = _decoder.decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise EventDecodeError(f"{path.name}: not valid JSON: {exc}") from exc
     if not isinstance(obj, dict):
@@ -75,3 +78,20 @@ def read_pending(path: Path) -> NewEvent:
     except (msgspec.ValidationError, InvalidEventError) as exc:
         raise EventDecodeError(f"{path.name}: {exc}") from exc
     return draft
+
+
+_OWN_FIELDS = ["id", "type", "source", "timestamp", "version"]
+_plain = msgspec.json.Encoder()
+
+
+def is_own_file(data: bytes) -> bool:
+    """True when ``data`` is exactly what :func:`drop` writes (lokilog's own drop-box file).
+
+    Loki Mode's writers pretty-print with the payload before the version, so theirs never match.
+    """
+    try:
+        check_json_depth(data)
+        obj = _decoder.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError, EventDecodeError):
+        return False
+    return isinstance(obj, dict) and list(obj)[:5] == _OWN_FIELDS and _plain.encode(obj) + b"\n" == data

@@ -6,10 +6,10 @@ second scrub all run exactly the same rules.
 
 Three layers, each enough on its own for most leaks, together fail-closed:
 
-1. Deny rules: the shared detectors of :mod:`eventlog.secrets` plus the crash additions below
-   (home paths become ``~``; IPs, repository names, short Bearer and Authorization values,
-   more vendor keys, secret-keyed assignments with quoted or short values, user names,
-   high-entropy tokens). :func:`scrub_text` and :func:`scrub_tree` apply them.
+1. Deny rules: the shared detectors and redaction engine of :mod:`eventlog.secrets` (the
+   policy redactor runs the same ones) plus the crash additions below (home paths become
+   ``~``; IPs, repository names, user names, high-entropy tokens). :func:`scrub_text` and
+   :func:`scrub_tree` apply them.
 2. Whitelist: :func:`build_payload` keeps exactly the fields of :data:`WHITELIST`, each checked
    against a strict shape (identifiers, enumerations, versions, hashes); anything else is
    dropped, not redacted, so free text (messages, prompts, paths) never reaches a payload.
@@ -56,30 +56,6 @@ OPERATING_SYSTEMS = frozenset({"Linux", "Darwin", "Windows", "FreeBSD", "OpenBSD
 ARCHITECTURES = frozenset({"x86_64", "amd64", "arm64", "aarch64", "i386", "i686", "x86", "armv7l", "armv6l",
                            "ppc64le", "ppc64", "s390x", "riscv64", "loongarch64", "mips64"})
 
-#: Key names whose value is a secret (regex fragments, matched case-insensitively anywhere in a
-#: key, so DB_PASSWORD and aws_session_token count). A superset of the shared rule's list.
-_SECRET_KEY_WORDS = (
-    "password", "passwd", "passphrase", "pwd", "secret", "api[_-]?key", "apikey", "access[_-]?key",
-    "private", "token", "credentials?", "cookie", "auth", "session[_-]?(?:id|key)", "signature", "dsn",
-    "connection[_-]?string", "salt",
-)
-
-
-def _keywords(words: Iterable[str]) -> str:
-    # Each branch starts with a plain character class, so the engine skips positions that
-    # cannot start a keyword instead of trying every branch everywhere.
-    by_first: dict[str, list[str]] = {}
-    for word in words:
-        by_first.setdefault(word[0].lower(), []).append(word[1:])
-    return "(?:" + "|".join(
-        f"[{c.upper()}{c}](?i:{'|'.join(sorted(rest, key=len, reverse=True))})" for c, rest in by_first.items()
-    ) + ")"
-
-
-_KEYS = _keywords(_SECRET_KEY_WORDS)
-# Key, optional closing quote (also JSON escaped inside a string: \"), separator, then a value.
-_ASSIGN = _KEYS + r"\\{0,2}[\"']?[ \t]{0,5}(?::|=|:=|=>)[ \t]{0,5}"
-_SECRET_KEY = re.compile(_KEYS)
 _TOKEN_CHARS = "A-Za-z0-9_+/-"
 
 
@@ -102,29 +78,11 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 
 #: The crash additions, in priority order; they run after the shared set.
 CRASH_EXTRA_DETECTORS: tuple[Detector, ...] = (
-    # A key block cut off before its END line must go too: so the 16 KB after any BEGIN line
-    # go, END or not (greedy, so a scan stays linear; a lazy search for END per header is not).
-    detector("private_key", SECRET, r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY( BLOCK)?-----[\s\S]{0,16384}",
-             requires=("PRIVATE KEY",)),
+    # Every secret rule is in the shared set (eventlog.secrets), which the policy redactor uses
+    # too: one engine. These are what a crash report must also lose: where it ran and who ran it.
     detector(HOME_PATH, PII, r"/(?:home|Users)/[^/\\\s\"'<>:;|,()\[\]{}]{1,255}", requires=("/home/", "/Users/")),
     detector(HOME_PATH, PII, r"[A-Za-z]:(?:\\\\|\\|/)[Uu](?i:sers)(?:\\\\|\\|/)[^\\/\s\"'<>:;|,()\[\]{}]{1,255}",
              requires_ci=("users",)),
-    detector("google_oauth", SECRET, r"(?:ya29\.|GOCSPX-)[0-9A-Za-z_-]{20,4096}", requires=("ya29.", "GOCSPX-")),
-    # The shared rule only runs on text holding "gh", which "github_pat_" does not.
-    detector("github_token", SECRET, r"github_pat_(?<![A-Za-z0-9_].{11})[A-Za-z0-9_]{22,255}(?![A-Za-z0-9_])",
-             requires=("github_pat_",)),
-    detector("gitlab_token", SECRET, r"glpat-[0-9A-Za-z_-]{20,255}", requires=("glpat-",)),
-    detector("npm_token", SECRET, r"npm_[A-Za-z0-9]{36,255}", requires=("npm_",)),
-    detector("huggingface_token", SECRET, r"hf_[A-Za-z0-9]{30,255}", requires=("hf_",)),
-    detector("stripe_key", SECRET, r"(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,255}", requires=("_live_", "_test_")),
-    detector("authorization", SECRET,
-             r"[Aa](?i:uthorization)\\{0,2}[\"']?[ \t]{0,5}[:=][ \t]{0,5}\\{0,2}[\"']?(?:[A-Za-z]{1,20}[ \t]{1,5})?"
-             r"([^\s\"'\\,;]{1,4096})", group=1, requires_ci=("authorization",)),
-    detector("bearer_token", SECRET, r"[Bb](?i:earer)[ \t]{1,5}([A-Za-z0-9._~+/=-]{1,4096})", group=1,
-             requires_ci=("bearer",)),
-    detector("secret_assignment", SECRET, _ASSIGN + r"\\{0,2}\"([^\"\n]{1,4096})\"", group=1, requires=(":", "=")),
-    detector("secret_assignment", SECRET, _ASSIGN + r"'([^'\n]{1,4096})'", group=1, requires=(":", "=")),
-    detector("secret_assignment", SECRET, _ASSIGN + r"([^\s\"'`,;\\]{1,4096})", group=1, requires=(":", "=")),
     detector("username", PII, r"(?<![A-Za-z0-9_])(?:USER|USERNAME|LOGNAME|user|username)[\"']?[ \t]{0,5}[:=]"
              r"[ \t]{0,5}[\"']?([A-Za-z0-9._-]{1,64})", group=1, requires_ci=("user", "logname")),
     detector("repository", PII, r"(?:github\.com|gitlab\.com|bitbucket\.org|codeberg\.org)[:/]"
@@ -204,26 +162,8 @@ def scrub_text(text: str, detectors: Iterable[Detector] = CRASH_DETECTORS) -> tu
 
 
 def find_spans(text: str, detectors: Iterable[Detector] = CRASH_DETECTORS) -> list[Finding]:
-    """Every span any detector matches, overlapping ones merged into one.
-
-    :func:`eventlog.secrets.scan` keeps the first of two overlapping findings and drops the
-    other, which suits a policy check; a scrubber must remove the union, or the tail of a key
-    that overlaps a broader earlier match would survive.
-    """
-    found: list[tuple[int, int, int, str, str]] = []
-    for rank, item in enumerate(detectors):
-        found.extend((f.start, rank, f.end, f.detector, f.category) for f in scan(text, (item,)))
-    found.sort()
-    merged: list[list] = []
-    for start, _rank, end, name, category in found:
-        if merged and start < merged[-1][1]:
-            last = merged[-1]
-            last[1] = max(last[1], end)
-            if last[2] == HOME_PATH and category == SECRET:
-                last[2:] = [name, category]  # a key inside a home path is labelled as a key
-        else:
-            merged.append([start, end, name, category])
-    return [Finding(name, category, start, end) for start, end, name, category in merged]
+    """Every span any detector matches, overlapping ones merged: the shared redaction engine."""
+    return _secrets.redaction_spans(text, detectors)
 
 
 def _replace(text: str, findings: list[Finding]) -> str:
@@ -252,7 +192,7 @@ def scrub_tree(value: Any, detectors: Iterable[Detector] = CRASH_DETECTORS, _dep
         total = 0
         for key, item in value.items():
             new_key, n = scrub_text(str(key), detectors)
-            if _SECRET_KEY.search(str(key)) and isinstance(item, (str, int, float)) and not isinstance(item, bool):
+            if _secrets.is_secret_key(str(key)) and isinstance(item, (str, int, float)) and not isinstance(item, bool):
                 new_item, m = _secrets.label("secret_assignment"), 1
             else:
                 new_item, m = scrub_tree(item, detectors, _depth + 1)

@@ -19,24 +19,15 @@ Names are stable: they appear in recorded policy decisions and in redaction labe
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-RULES_VERSION = "1"
+from .regex_shape import MAX_REPEAT, UnsafePatternError, check_pattern
 
-#: The largest bound a repeat may have; keeps the per-position work of every pattern bounded.
-MAX_REPEAT = 16384
+RULES_VERSION = "2"
 
 SECRET = "secret"
 PII = "pii"
-
-if sys.version_info >= (3, 11):
-    import re._constants as _sre_c  # type: ignore[import-not-found]
-    import re._parser as _sre_parse  # type: ignore[import-not-found]
-else:  # pragma: no cover - Python 3.10
-    import sre_constants as _sre_c
-    import sre_parse as _sre_parse
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,37 +59,6 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return {"detector": self.detector, "category": self.category, "start": self.start, "end": self.end}
-
-
-class UnsafePatternError(ValueError):
-    """A pattern could backtrack catastrophically (see the module docstring)."""
-
-
-def check_pattern(pattern: str, flags: int = 0) -> None:
-    """Raise UnsafePatternError unless every repeat in ``pattern`` is bounded and simple."""
-    _check_tree(_sre_parse.parse(pattern, flags), pattern)
-
-
-def _check_tree(tree, pattern: str) -> None:
-    for op, av in tree:
-        if op in (_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, getattr(_sre_c, "POSSESSIVE_REPEAT", None)):
-            low, high, item = av
-            if high is _sre_c.MAXREPEAT or high > MAX_REPEAT:
-                raise UnsafePatternError(f"{pattern!r}: unbounded repeat (use {{0,{MAX_REPEAT}}} at most)")
-            if high > 1 and not _single_char(item):
-                raise UnsafePatternError(f"{pattern!r}: a repeated group must match one character")
-            _check_tree(item, pattern)
-        elif op is _sre_c.SUBPATTERN:
-            _check_tree(av[-1], pattern)
-        elif op is _sre_c.BRANCH:
-            for branch in av[1]:
-                _check_tree(branch, pattern)
-        elif op in (_sre_c.ASSERT, _sre_c.ASSERT_NOT):
-            _check_tree(av[1], pattern)
-
-
-def _single_char(item) -> bool:
-    return len(item) == 1 and item[0][0] in (_sre_c.LITERAL, _sre_c.NOT_LITERAL, _sre_c.IN, _sre_c.ANY)
 
 
 def detector(
@@ -155,24 +115,60 @@ def _ssn_valid(text: str) -> bool:
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
-_SECRET_KEYS = (
-    "password", "passwd", "passphrase", "pwd", "secret", "secret[_-]?key", "client[_-]?secret", "api[_-]?key",
-    "apikey", "access[_-]?key", "private[_-]?key", "auth[_-]?token", "access[_-]?token", "refresh[_-]?token", "token",
+#: Key names whose value is a secret (regex fragments, matched case-insensitively anywhere in a
+#: key, so DB_PASSWORD and aws_session_token count).
+SECRET_KEY_WORDS = (
+    "password", "passwd", "passphrase", "pwd", "secret", "api[_-]?key", "apikey", "access[_-]?key",
+    "private", "token", "credentials?", "cookie", "auth", "session[_-]?(?:id|key)", "signature", "dsn",
+    "connection[_-]?string", "salt", "secret[_-]?key", "client[_-]?secret", "private[_-]?key",
+    "auth[_-]?token", "access[_-]?token", "refresh[_-]?token",
 )
 _DIGIT_CHARS = tuple("0123456789")
+
+
+def _keywords(words: Iterable[str]) -> str:
+    # Each branch starts with a plain character class, so the engine skips positions that
+    # cannot start a keyword instead of trying every branch everywhere.
+    by_first: dict[str, list[str]] = {}
+    for word in words:
+        by_first.setdefault(word[0].lower(), []).append(word[1:])
+    return "(?:" + "|".join(
+        f"[{c.upper()}{c}](?i:{'|'.join(sorted(rest, key=len, reverse=True))})" for c, rest in by_first.items()
+    ) + ")"
+
+
+_KEYS = _keywords(SECRET_KEY_WORDS)
+# Key, optional closing quote (also JSON escaped inside a string: \"), separator, then a value.
+_ASSIGN = _KEYS + r"\\{0,2}[\"']?[ \t]{0,5}(?::|=|:=|=>)[ \t]{0,5}"
+_SECRET_KEY = re.compile(_KEYS)
+_B64 = "A-Za-z0-9/+"
+
+
+def is_secret_key(name: str) -> bool:
+    """True when a key (a dict key, a variable name) names a secret, so its whole value is one."""
+    return _SECRET_KEY.search(name) is not None
+
+
+def _mixed(text: str) -> bool:
+    # Keys mix upper case, lower case and digits; hex digests, words and identifiers do not.
+    return any(c.isupper() for c in text) and any(c.islower() for c in text) and any(c.isdigit() for c in text)
+
 
 # Patterns start with a literal where they can, and check the character before it with a
 # fixed-width look-behind instead of a leading \b: a literal prefix lets the engine jump
 # straight to candidates, which makes a scan of ordinary text several times faster.
 # [0-9], not \d: \d also matches other scripts' digits, which no key or card number uses.
 
-#: The built-in set, most specific first: where two detectors overlap, the earlier one wins.
+#: The built-in set, most specific first: where two detectors overlap, the earlier one wins
+#: for :func:`scan`; :func:`redact` removes the union of every match.
 DEFAULT_DETECTORS: tuple[Detector, ...] = (
+    # A key block cut off before its END line must go too: without an END within 8 KB, the
+    # 16 KB after the header go. Headers in any case (some tools write them in lower case).
     detector(
         "private_key", SECRET,
-        r"-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY( BLOCK)?-----"
-        r"(?:[\s\S]{0,8192}?-----END[ A-Z0-9]{0,40}PRIVATE KEY( BLOCK)?-----)?",
-        requires=("PRIVATE KEY",),
+        r"-----begin[ a-z0-9]{0,40}private key( block)?-----"
+        r"(?:[\s\S]{0,8192}?-----end[ a-z0-9]{0,40}private key( block)?-----|[\s\S]{0,16384})",
+        flags=re.IGNORECASE, requires_ci=("private key",),
     ),
     detector("aws_access_key", SECRET, r"(?:AKIA|ASIA|ABIA|ACCA)(?<![A-Za-z0-9_]....)[0-9A-Z]{16}(?![A-Za-z0-9_])",
              requires=("AKIA", "ASIA", "ABIA", "ACCA")),
@@ -182,27 +178,38 @@ DEFAULT_DETECTORS: tuple[Detector, ...] = (
         r"([a-z0-9/+]{40})(?![a-z0-9/+])",
         group=1, requires_ci=("secret",), fold_case=True,
     ),
+    # A bare AWS secret key: exactly 40 base64 characters mixing cases and digits (a git
+    # hash is lower-case hex, so it never matches).
+    detector("aws_secret_key", SECRET, f"(?<![{_B64}])[{_B64}]{{40}}(?![{_B64}=])", validator=_mixed,
+             requires=_DIGIT_CHARS),
     detector("github_token", SECRET,
              r"(?:gh[pousr]_(?<![A-Za-z0-9_]....)[A-Za-z0-9]{36,255}|github_pat_(?<![A-Za-z0-9_].{11})[A-Za-z0-9_]{22,255})"
              r"(?![A-Za-z0-9_])",
              requires=("gh", "github_pat_")),
+    detector("gitlab_token", SECRET, r"glpat-[0-9A-Za-z_-]{20,255}", requires=("glpat-",)),
+    detector("npm_token", SECRET, r"npm_[A-Za-z0-9]{36,255}", requires=("npm_",)),
+    detector("huggingface_token", SECRET, r"hf_[A-Za-z0-9]{30,255}", requires=("hf_",)),
+    detector("stripe_key", SECRET, r"(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,255}", requires=("_live_", "_test_")),
     detector("anthropic_key", SECRET, r"sk-ant-(?<![\w-]sk-ant-)[A-Za-z0-9_-]{20,255}", requires=("sk-ant-",)),
     detector("openai_key", SECRET, r"sk-(?<![\w-]sk-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,255}", requires=("sk-",)),
     detector("slack_token", SECRET, r"xox[abposr]-(?<![\w-]xox.-)[A-Za-z0-9-]{10,255}", requires=("xox",)),
     detector("slack_webhook", SECRET, r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,255}",
              requires=("hooks.slack.com",)),
     detector("google_api_key", SECRET, r"AIza(?<![\w-]AIza)[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", requires=("AIza",)),
+    detector("google_oauth", SECRET, r"(?:ya29\.|GOCSPX-)[0-9A-Za-z_-]{20,4096}", requires=("ya29.", "GOCSPX-")),
     detector("jwt", SECRET, r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{5,8192}\.eyJ[A-Za-z0-9_-]{5,8192}\.[A-Za-z0-9_-]{0,8192}",
              requires=("eyJ",)),
-    detector("bearer_token", SECRET, r"bearer[ \t]{1,5}([a-z0-9._~+/-]{16,4096}=?=?)",
-             group=1, requires_ci=("bearer",), fold_case=True),
+    detector("bearer_token", SECRET, r"[Bb](?i:earer)[ \t]{1,5}([A-Za-z0-9._~+/=-]{1,4096})", group=1,
+             requires_ci=("bearer",)),
+    detector("authorization", SECRET,
+             r"[Aa](?i:uthorization)\\{0,2}[\"']?[ \t]{0,5}[:=][ \t]{0,5}\\{0,2}[\"']?(?:[A-Za-z]{1,20}[ \t]{1,5})?"
+             r"([^\s\"'\\,;]{1,4096})", group=1, requires_ci=("authorization",)),
     detector("url_credentials", SECRET, r"://[^\s:/@]{1,256}:([^\s/@]{1,256})@[^\s/@]{1,256}", group=1,
              requires=("://",)),
-    detector(
-        "secret_assignment", SECRET,
-        "(?:" + "|".join(_SECRET_KEYS) + r")[\"']?[ \t]{0,5}(?::|=|:=|=>)[ \t]{0,5}[\"']?([^\s\"'`,;]{6,512})",
-        group=1, requires=(":", "="), requires_ci=("passw", "passph", "pwd", "secret", "key", "token"), fold_case=True,
-    ),
+    # Quoted values are taken whole, spaces included ("correct horse battery staple").
+    detector("secret_assignment", SECRET, _ASSIGN + r"\\{0,2}\"([^\"\n]{1,4096})\"", group=1, requires=(":", "=")),
+    detector("secret_assignment", SECRET, _ASSIGN + r"'([^'\n]{1,4096})'", group=1, requires=(":", "=")),
+    detector("secret_assignment", SECRET, _ASSIGN + r"([^\s\"'`,;\\]{1,4096})", group=1, requires=(":", "=")),
     detector("email", PII, r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}\b",
              requires=("@",)),
     detector("ssn", PII, r"[0-9]{3}-(?<![0-9-][0-9]{3}-)[0-9]{2}-[0-9]{4}(?![0-9-])", validator=_ssn_valid,
@@ -291,7 +298,30 @@ def label(name: str) -> str:
 
 def redact(text: str, detectors: Iterable[Detector] = DEFAULT_DETECTORS) -> str:
     """Replace every secret and PII span in ``text`` with a ``[REDACTED:name]`` label."""
-    return replace_spans(text, scan(text, detectors))
+    return replace_spans(text, redaction_spans(text, detectors))
+
+
+def redaction_spans(text: str, detectors: Iterable[Detector] = DEFAULT_DETECTORS) -> list[Finding]:
+    """Every span any detector matches, overlapping ones merged into one: what a redactor removes.
+
+    :func:`scan` keeps the first of two overlapping findings and drops the other, which suits a
+    policy check; a redactor must remove the union, or the tail of a key that overlaps a
+    broader earlier match would survive. A merged span is labelled as a secret if any part is.
+    """
+    found: list[tuple[int, int, int, str, str]] = []
+    for rank, item in enumerate(detectors):
+        found.extend((f.start, rank, f.end, f.detector, f.category) for f in scan(text, (item,)))
+    found.sort()
+    merged: list[list] = []
+    for start, _rank, end, name, category in found:
+        if merged and start < merged[-1][1]:
+            last = merged[-1]
+            last[1] = max(last[1], end)
+            if last[3] != SECRET and category == SECRET:
+                last[2:] = [name, category]
+        else:
+            merged.append([start, end, name, category])
+    return [Finding(name, category, start, end) for start, end, name, category in merged]
 
 
 def replace_spans(text: str, findings: list[Finding], labeller: Callable[[str], str] | None = None) -> str:
@@ -313,12 +343,17 @@ def redact_tree(value: Any, detectors: Iterable[Detector] = DEFAULT_DETECTORS) -
     """Redact every string (keys and values) in nested dicts, lists and tuples; return it and a count."""
     detectors = tuple(detectors)
     if isinstance(value, str):
-        findings = scan(value, detectors)
+        findings = redaction_spans(value, detectors)
         return replace_spans(value, findings), len(findings)
     if isinstance(value, dict):
         out, total = {}, 0
         for key, item in value.items():
             new_key, n_key = redact_tree(key, detectors)
+            if isinstance(key, str) and is_secret_key(key) and isinstance(item, (str, int, float)) \
+                    and not isinstance(item, bool):
+                out[new_key] = label("secret_assignment")  # {"password": "correct horse ..."}: all of it
+                total += n_key + 1
+                continue
             new_item, n_item = redact_tree(item, detectors)
             out[new_key] = new_item
             total += n_key + n_item
@@ -331,6 +366,7 @@ def redact_tree(value: Any, detectors: Iterable[Detector] = DEFAULT_DETECTORS) -
 
 
 __all__ = [
-    "DEFAULT_DETECTORS", "Detector", "Finding", "MAX_REPEAT", "PII", "RULES_VERSION", "SECRET",
-    "UnsafePatternError", "check_pattern", "detector", "label", "luhn_valid", "redact", "redact_tree", "scan",
+    "DEFAULT_DETECTORS", "Detector", "Finding", "MAX_REPEAT", "PII", "RULES_VERSION", "SECRET", "SECRET_KEY_WORDS",
+    "UnsafePatternError", "check_pattern", "detector", "is_secret_key", "label", "luhn_valid", "redact",
+    "redact_tree", "redaction_spans", "replace_spans", "scan",
 ]

@@ -6,6 +6,7 @@ be gzip-compressed (``.jsonl.gz``); readers open them transparently.
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
@@ -18,8 +19,9 @@ from typing import IO
 import msgspec
 
 from .codec import decode_event
-from .errors import EventDecodeError
+from .errors import EventDecodeError, LogCorruptedError, UnsafeFileError
 from .fsutil import atomic_write, fsync_dir, make_dirs, write_new_file
+from .safeio import read_small
 
 SUFFIX = ".jsonl"
 #: Quarantine files holding a whole, valid event that had to be cut (reported by verify).
@@ -40,8 +42,32 @@ class Segment:
         return self.path.name.endswith(GZ_SUFFIX)
 
     def open(self) -> IO[bytes]:
-        """Open for reading, decompressing a sealed ``.gz`` segment on the fly."""
-        return gzip.open(self.path, "rb") if self.compressed else open(self.path, "rb")
+        """Open for reading, decompressing a sealed ``.gz`` segment on the fly.
+
+        A planted link or FIFO under a segment's name is refused: a reader must neither read
+        a file outside `.loki/` (or /dev/zero) nor block on a FIFO.
+        """
+        if self.compressed:
+            _check_regular(self.path, os.lstat(self.path).st_mode)
+            return gzip.open(self.path, "rb")
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                _check_regular(self.path, stat.S_IFLNK)
+            raise
+        try:
+            _check_regular(self.path, os.fstat(fd).st_mode)
+        except BaseException:
+            os.close(fd)
+            raise
+        return os.fdopen(fd, "rb")
+
+
+def _check_regular(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+        raise LogCorruptedError(f"{path}: is {kind}; lokilog reads and appends only its own segment files")
 
 
 def segment_name(first_seq: int) -> str:
@@ -108,9 +134,11 @@ def file_digest(segment: Segment) -> str:
 def recorded_digest(segment: Segment) -> str | None:
     """The sha256 recorded when the segment was sealed, or None (not sealed by this version)."""
     try:
-        text = checksum_path(segment.path.parent, segment.first_seq).read_text()
+        text = read_small(checksum_path(segment.path.parent, segment.first_seq), json_depth_limit=None).decode()
     except (FileNotFoundError, UnicodeDecodeError):
         return None
+    except UnsafeFileError:
+        return ""  # a planted link or FIFO is no recorded digest: verify reports the mismatch
     return text.split(maxsplit=1)[0] if text.strip() else ""
 
 

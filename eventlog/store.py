@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -29,6 +30,7 @@ from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
 from .pending import BadPendingFile, drop
 from .reader import BatchScanner, OnBadLine, committed_end, entries_after, scan
+from .safeio import check_contained
 from .verify import high_water_mark, rewind_cursors
 from .segments import Tail, TailCut, cut_unfinished, find_tail, is_sealed, list_segments, seal, segment_name
 from .tailmark import MarkWriter, TailMark, format_mark, read_mark
@@ -67,6 +69,7 @@ class FileEventLog:
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *, settings: LogSettings | None = None):
         self.paths = LokiPaths(resolve_loki_dir(root))
+        check_contained(self.paths.root)  # a planted link must not take our writes outside `.loki/`
         self.settings = settings or LogSettings.from_env()
         self.cuts: list[TailCut] = []
         self._lock = LogLock(self.paths.lock_file)
@@ -317,7 +320,7 @@ class FileEventLog:
     def _load_tail(self, segment: Path, first_seq: int, reuse_fd: bool) -> Tail:
         if not reuse_fd or self._fd is None:
             self._close_fd()
-            self._fd = os.open(segment, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            self._fd = _open_segment(segment, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
             self._generation = forks.generation
         self._marks.refresh()
         mark = read_mark(self.paths.tail_file)
@@ -339,7 +342,7 @@ class FileEventLog:
     def _create_segment(self, first_seq: int) -> Tail:
         self._close_fd()
         path = self.paths.log_dir / segment_name(first_seq)
-        self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._fd = _open_segment(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC)
         self._generation = forks.generation
         fsync_dir(self.paths.log_dir)
         return self._load_tail(path, first_seq, reuse_fd=True)
@@ -618,6 +621,23 @@ class FileEventLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _open_segment(path: Path, flags: int) -> int:
+    # Never through a link: a segment linked to a file elsewhere would be cut and written to.
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LogCorruptedError(f"{path}: is a symbolic link; lokilog appends only to its own files") from None
+        if exc.errno in (errno.EISDIR, errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):
+            raise LogCorruptedError(f"{path}: is not a regular file; lokilog appends only to its own files") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would block the first read of the tail
+        os.close(fd)
+        raise LogCorruptedError(f"{path}: is not a regular file; lokilog appends only to its own files")
+    os.set_blocking(fd, True)  # only there for the open: appends to a regular file never block anyway
+    return fd
 
 
 def _needs_index(prepared: list[Prepared]) -> bool:

@@ -20,6 +20,7 @@ from .fsutil import atomic_write
 from .index import EventIndex
 from .layout import LokiPaths
 from .segments import QUARANTINED_EVENT, Segment, is_sealed, list_segments, recorded_digest
+from .safeio import read_small
 from .tailmark import read_mark
 
 _CHUNK = 4 * 1024 * 1024
@@ -250,7 +251,7 @@ def _cursor_seqs(directory: Path):
         if not name.endswith(".json"):
             continue
         try:
-            value = json.loads((directory / name).read_bytes()).get("seq")
+            value = json.loads(read_small(directory / name)).get("seq")
         except (OSError, ValueError, AttributeError):
             continue
         if isinstance(value, int):
@@ -268,7 +269,7 @@ def rewind_cursors(directory: Path, head: int) -> list[str]:
     for name in names:
         path = directory / name
         try:
-            record = json.loads(path.read_bytes())
+            record = json.loads(read_small(path))
         except (OSError, ValueError):
             continue
         if isinstance(record, dict) and isinstance(record.get("seq"), int) and record["seq"] > head:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 from eventlog import Event, parse_timestamp
 from eventlog.fsutil import atomic_write
+from eventlog.safeio import read_small
 
 INDEX = Path("state") / "checkpoints" / "index.jsonl"
 _encoder = msgspec.json.Encoder(order="deterministic")
@@ -114,7 +115,7 @@ def public(record: dict[str, Any]) -> dict[str, Any]:
 
 def _existing_lines(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_small(path, 1 << 30, json_depth_limit=None).decode("utf-8", errors="replace")
     except FileNotFoundError:
         return []
     return [line for line in text.splitlines() if line.strip()]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlog import InvalidEventError
+from eventlog.safeio import read_small
 
 from .budgets import Budget, parse_budgets
 from .pricing import PriceTable, parse_price_table
@@ -32,7 +33,7 @@ def _load_first(loki_dir: Path, names: tuple[str, ...]) -> dict[str, Any] | None
     for name in names:
         path = loki_dir / name
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_small(path, follow_links=True, json_depth_limit=None).decode("utf-8")
         except FileNotFoundError:
             continue
         return _parse(path, text)

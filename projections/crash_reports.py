@@ -20,6 +20,7 @@ import msgspec
 from eventlog import Event
 from eventlog.fsutil import atomic_write
 from eventlog.scrub import build_payload
+from eventlog.safeio import read_small
 
 CRASH_DIR = Path("crash")
 _REPORT_NAME = re.compile(r"[0-9a-f]{64}-[0-9]{8}T[0-9]{6}Z\.json")
@@ -98,7 +99,7 @@ def _encode(report: dict[str, Any]) -> bytes:
 
 def _read(path: Path) -> bytes | None:
     try:
-        return path.read_bytes()
+        return read_small(path, 1 << 30, json_depth_limit=None)
     except FileNotFoundError:
         return None
 

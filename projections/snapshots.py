@@ -24,6 +24,8 @@ import msgspec
 
 from eventlog import LokiPaths
 from eventlog.fsutil import atomic_write, write_all
+from eventlog.errors import UnsafeFileError
+from eventlog.safeio import read_small
 
 from .fold import DeadLetter, FoldOutcome
 
@@ -69,8 +71,8 @@ class ProjectionFiles:
     def read_snapshot(self) -> Snapshot | None:
         """Return the snapshot, or None when there is none or it cannot be read."""
         try:
-            data = self.snapshot.read_bytes()
-        except FileNotFoundError:
+            data = read_small(self.snapshot, 1 << 30, json_depth_limit=None)
+        except (FileNotFoundError, UnsafeFileError):
             return None
         try:
             return msgspec.json.decode(data, type=Snapshot)
@@ -92,8 +94,8 @@ class ProjectionFiles:
 
     def read_position(self) -> Position:
         try:
-            return msgspec.json.decode(self.position.read_bytes(), type=Position)
-        except (FileNotFoundError, msgspec.DecodeError, UnicodeDecodeError):
+            return msgspec.json.decode(read_small(self.position, json_depth_limit=None), type=Position)
+        except (FileNotFoundError, UnsafeFileError, msgspec.DecodeError, UnicodeDecodeError):
             return Position()
 
     def write_position(self, seq: int, event_id: str | None) -> None:
@@ -101,7 +103,7 @@ class ProjectionFiles:
         # on ext4 a rename over an existing file costs a data flush. A mark torn or lost by a
         # crash reads as seq 0, which is harmless: it only ever says "seen at least this far".
         self.position.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.position, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.position, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         try:
             write_all(fd, _encoder.encode(Position(seq, event_id)))
         finally:

@@ -14,6 +14,7 @@ import msgspec
 
 from eventlog import InvalidEventError, LokiPaths
 from eventlog.fsutil import atomic_write
+from eventlog.safeio import read_small
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -35,7 +36,7 @@ class Cursor:
     def load(self) -> CursorRecord:
         """Return the committed position (seq 0 when the consumer never ran)."""
         try:
-            return msgspec.json.decode(self.path.read_bytes(), type=CursorRecord)
+            return msgspec.json.decode(read_small(self.path, json_depth_limit=None), type=CursorRecord)
         except FileNotFoundError:
             return CursorRecord()
 

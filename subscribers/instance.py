@@ -15,6 +15,7 @@ from pathlib import Path
 
 from eventlog import EventLogError
 from eventlog.events import now_timestamp
+from eventlog.safeio import read_small
 
 try:
     import fcntl
@@ -36,7 +37,7 @@ class InstanceLock:
     def acquire(self) -> None:
         """Take the lock or raise AlreadyRunningError naming the holder."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         try:
             _lock(fd)
         except BlockingIOError:
@@ -87,7 +88,7 @@ def _lock(fd: int, shared: bool = False) -> None:
 
 def _read(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text() or "null")
+        return json.loads(read_small(path).decode() or "null")
     except (OSError, ValueError):
         return None
 

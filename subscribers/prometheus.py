@@ -13,6 +13,7 @@ import msgspec
 
 from eventlog import EventDecodeError, FileEventLog, InvalidEventError, LokiPaths
 from eventlog.pending import list_pending, read_pending
+from eventlog.safeio import read_small
 from projections.cost import CostProjection, CostState
 from projections.cost_report import breakdown
 from projections.metrics import MetricsProjection
@@ -98,8 +99,8 @@ def _cursors(paths: LokiPaths) -> list[tuple[str, int]]:
     found = []
     for path in sorted(paths.cursors.glob("*.json")) if paths.cursors.is_dir() else []:
         try:
-            seq = msgspec.json.decode(path.read_bytes()).get("seq", 0)
-        except (OSError, msgspec.DecodeError, AttributeError):
+            seq = msgspec.json.decode(read_small(path)).get("seq", 0)
+        except (OSError, ValueError, AttributeError):
             continue
         if isinstance(seq, int):
             found.append((path.stem, seq))

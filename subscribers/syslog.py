@@ -5,11 +5,18 @@ when unset this module is never imported. Each chain entry goes out as one messa
 the entry's JSON line and whose structured data carries the event seq, id and entry hash, so
 the receiver holds an anchor of the chain outside the machine. The subscriber's cursor moves
 only after a send succeeds; a dead server costs one bounded connect and the next run catches up.
+
+Nothing is cut silently. Over TCP every entry goes whole. A UDP datagram holds at most
+:data:`MAX_UDP_MESSAGE` bytes: a larger entry goes as its anchor only (seq, event id, hash and
+size, no MSG), and an ``audit.syslog_oversize`` event in the log records which entry that was,
+so the receiver can fetch it or the operator can switch to TCP. Resolving the host name is
+bounded in time too (a dead DNS server must not stall the watch daemon).
 """
 from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,14 +60,18 @@ class SyslogSettings:
         return cls(host, int(port_text), proto)
 
 
-def format_message(line: bytes, hostname: str) -> bytes:
-    """Format one chain entry as an RFC 5424 message (no framing)."""
+def format_message(line: bytes, hostname: str, anchor_only: bool = False) -> bytes:
+    """Format one chain entry as an RFC 5424 message (no framing); ``anchor_only`` leaves out MSG."""
     entry = entry_decoder.decode(line)
     pri = FACILITY_LOG_AUDIT * 8 + SEVERITY_INFO
     params = {"seq": str(entry.seq), "eventId": entry.event_id or "", "hash": entry.hash}
+    if anchor_only:
+        params["size"] = str(len(line))
     sd = "[lokilog@32473 " + " ".join(f'{k}="{_sd_escape(v)}"' for k, v in params.items()) + "]"
-    header = f"<{pri}>1 {_timestamp(entry.timestamp)} {_token(hostname)} lokilog {os.getpid()} audit {sd} "
-    return header.encode() + b"\xef\xbb\xbf" + line
+    header = f"<{pri}>1 {_timestamp(entry.timestamp)} {_token(hostname)} lokilog {os.getpid()} audit {sd}"
+    if anchor_only:
+        return header.encode()
+    return header.encode() + b" \xef\xbb\xbf" + line
 
 
 def _timestamp(text: str) -> str:
@@ -103,8 +114,22 @@ class SyslogForwarder:
         line = self._entry_for(event.seq)
         if line is None:
             raise SyslogUnavailable(f"the audit chain has no entry for seq {event.seq} yet; run `lokilog audit sync`")
-        self._send(format_message(line, self.hostname))
+        message = format_message(line, self.hostname)
+        if self.settings.proto == "udp" and len(message) > MAX_UDP_MESSAGE:
+            self._send(format_message(line, self.hostname, anchor_only=True))
+            self._record_oversize(event, len(message))
+        else:
+            self._send(message)
         self.sent += 1
+
+    def _record_oversize(self, event: Event, size: int) -> None:
+        from eventlog import FileEventLog
+
+        with FileEventLog(self.loki_dir) as log:
+            log.append("audit", "lokilog", {
+                "action": "syslog_oversize", "seq": event.seq, "event_id": event.id, "bytes": size,
+                "limit": MAX_UDP_MESSAGE, "sent": "anchor only (seq, event id, hash); use LOKI_AUDIT_SYSLOG_PROTO=tcp",
+            }, id=f"syslog-oversize-{event.id}"[:200])
 
     def _entry_for(self, seq: int) -> bytes | None:
         if self._entries is None:
@@ -125,7 +150,7 @@ class SyslogForwarder:
     def _send(self, message: bytes) -> None:
         try:
             if self.settings.proto == "udp":
-                self._socket().send(message[:MAX_UDP_MESSAGE])
+                self._socket().send(message)
             else:
                 # RFC 6587 octet counting: the length, a space, the message.
                 self._socket().sendall(str(len(message)).encode() + b" " + message)
@@ -135,16 +160,19 @@ class SyslogForwarder:
 
     def _socket(self) -> socket.socket:
         if self._sock is None:
-            if self.settings.proto == "udp":
-                # A connected UDP socket reports ICMP "port unreachable" on a later send, so a
-                # missing server stops the cursor instead of silently eating entries.
-                family, kind, proto, _, address = socket.getaddrinfo(
-                    self.settings.host, self.settings.port, type=socket.SOCK_DGRAM)[0]
-                self._sock = socket.socket(family, kind, proto)
-                self._sock.connect(address)
-            else:
-                self._sock = socket.create_connection((self.settings.host, self.settings.port), timeout=self.settings.timeout)
-            self._sock.settimeout(self.settings.timeout)
+            kind = socket.SOCK_DGRAM if self.settings.proto == "udp" else socket.SOCK_STREAM
+            family, kind, proto, _, address = resolve(self.settings.host, self.settings.port, kind,
+                                                      self.settings.timeout)
+            # A connected UDP socket reports ICMP "port unreachable" on a later send, so a
+            # missing server stops the cursor instead of silently eating entries.
+            sock = socket.socket(family, kind, proto)
+            sock.settimeout(self.settings.timeout)
+            try:
+                sock.connect(address)
+            except OSError:
+                sock.close()
+                raise
+            self._sock = sock
         return self._sock
 
     def close(self) -> None:
@@ -155,6 +183,26 @@ class SyslogForwarder:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+def resolve(host: str, port: int, kind: int, timeout: float) -> tuple:
+    """getaddrinfo's first answer within ``timeout`` seconds (it has no timeout of its own)."""
+    answer: list = []
+
+    def lookup() -> None:
+        try:
+            answer.append(socket.getaddrinfo(host, port, type=kind)[0])
+        except OSError as exc:
+            answer.append(exc)
+
+    worker = threading.Thread(target=lookup, name="lokilog-syslog-resolve", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not answer:
+        raise socket.timeout(f"resolving {host!r} took longer than {timeout:g}s")
+    if isinstance(answer[0], OSError):
+        raise answer[0]
+    return answer[0]
 
 
 def _entries_from(directory: Path, seq: int) -> Iterator[tuple[int, bytes]]:

@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+# watchdog is a core dependency: a missing one is an install error, not a reason to poll.
+# Polling stays for file systems that give no notifications (see _start_observer).
+from watchdog.events import FileSystemEventHandler
+from watchdog.observers import Observer
+
 from eventlog import EventLogError, FileEventLog, LockTimeoutError
 from eventlog.pending import list_pending
 
@@ -149,11 +154,6 @@ class Watcher:
         self.log.close()
 
     def _start_observer(self):
-        try:
-            from watchdog.events import FileSystemEventHandler
-            from watchdog.observers import Observer
-        except ImportError:
-            return None
         wake = self.wake
 
         class _Wake(FileSystemEventHandler):

@@ -80,7 +80,8 @@ def test_a_broken_policy_denies_and_the_decision_says_why(loki):
     (loki / "policies.yaml").write_text("policies: {data: [{name: x, type: nope}]}\n")
     with PolicyGate(loki) as gate:
         result = gate.check("data", {"content": "hello"})
-    (event,) = _events(loki)
+    failed, event = _events(loki)  # the load error is recorded first, then the decision
+    assert failed.payload["action"] == "load_failed" and "unknown type 'nope'" in failed.payload["error"]
     assert result.verdict.rule == "policy-unavailable" and event.payload["decision"] == "deny"
     assert "unknown type 'nope'" in event.payload["policy_error"]
 

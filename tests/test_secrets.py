@@ -30,6 +30,12 @@ GOLDEN = {
     "ssn": "SSN 123-45-6789.",
     "card_number": "card 4111 1111 1111 1111 exp",
     "phone": "call (555) 234-5678 now",
+    "google_oauth": "ya29." + "a0AfH6SMB" * 4,
+    "huggingface_token": "hf_" + "AbCdEfGh12" * 4,
+    "authorization": "Authorization: Basic dXNlcjpwYXNz",
+    "stripe_key": "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+    "npm_token": "npm_" + "a1B2c3D4e5" * 4,
+    "gitlab_token": "glpat-" + "xY9zW8vU7tS6rQ5pO4nM",
 }
 
 

@@ -11,6 +11,7 @@ string in them passes through the secret/PII redactor: fail closed for privacy.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,18 @@ class PolicyGate:
         self.log = log if log is not None else FileEventLog(self.loki_dir)
         self.source = source
         self.env = env
+        self.store.add_listener(self._record_load_error)
+        if self.store.state.error:
+            self._record_load_error(self.store.state)
+
+    def _record_load_error(self, state) -> None:
+        # A broken policy file must be visible in the log, once per distinct error: the id is
+        # derived from the error, so a repeat (another gate, another process) is not stored twice.
+        error = redact_tree(state.error)[0]
+        kept = {"source": state.policy.source, "digest": state.policy.digest} if state.policy is not None else None
+        digest = hashlib.sha256(f"{error}\n{kept}".encode()).hexdigest()[:32]
+        self.log.append("policy", self.source, {"action": "load_failed", "error": error, "kept": kept},
+                        id=f"policy-load-failed-{digest}")
 
     def evaluate(self, point: str, context: Mapping[str, Any]) -> Verdict:
         """Decide without recording (the file-system facts are gathered first)."""

@@ -15,6 +15,8 @@ from typing import Any
 
 from eventlog.errors import InvalidEventError
 from eventlog.secrets import DEFAULT_DETECTORS, PII, SECRET
+from eventlog.errors import UnsafeFileError
+from eventlog.safeio import read_small
 
 from .model import POINTS, ApprovalSettings, Decision, PolicySet, WebhookSettings
 from .rules import Compare, DataScan, PathWithinProject, ProviderAllowList, RequiredGates, TokenBudget
@@ -37,9 +39,11 @@ Lines = dict[tuple, int]
 def load_policy_file(path: Path) -> PolicySet:
     """Read, validate and compile one policy file."""
     try:
-        data = path.read_bytes()
+        data = read_small(path, follow_links=True, json_depth_limit=None)  # a FIFO must not block a check
     except OSError as exc:
         raise PolicyLoadError(str(path), 0, "", f"cannot read the file: {exc.strerror or exc}") from exc
+    except UnsafeFileError as exc:
+        raise PolicyLoadError(str(path), 0, "", f"cannot read the file: {exc}") from exc
     return parse_policies(data, str(path), json_format=path.suffix == ".json")
 
 

@@ -3,7 +3,8 @@
 This is the I/O edge of the engine. Evaluation reads one immutable snapshot (swapped whole
 under a lock), so a reload never shows a half-loaded policy. Fail closed: when a policy file
 exists but no valid policy was ever loaded from it, every check is denied and says why; an
-invalid edit of a file that did load keeps the last good policy in force and reports the error.
+invalid edit of a file that did load keeps the last good policy in force and reports the error:
+to every listener (the gate records it as a ``policy.load_failed`` event) and in `lokilog doctor`.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class PolicyStore:
         self._changed = threading.Condition(self._mutex)
         self._signature: tuple | None = None
         self._state = PolicyState(None, None, False, 0)
+        self._listeners: list[Callable[[PolicyState], None]] = []
         self.reload()
 
     @property
@@ -54,6 +56,10 @@ class PolicyStore:
             return unavailable(point, state.error or "the policy file could not be loaded")
         return evaluate(_EMPTY, point, context)
 
+    def add_listener(self, listener: Callable[[PolicyState], None]) -> None:
+        """Call ``listener`` with the new state whenever a reload fails with a new error."""
+        self._listeners.append(listener)
+
     def reload(self) -> bool:
         """Re-read the policy file if it changed; return whether the state changed."""
         with self._mutex:
@@ -61,9 +67,29 @@ class PolicyStore:
             if signature == self._signature:
                 return False
             self._signature = signature
+            previous = self._state
             self._state = self._next_state(signature)
             self._changed.notify_all()
-            return True
+            state = self._state
+        if state.error and state.error != previous.error:
+            self._tell(state)
+        return True
+
+    def fail(self, error: str) -> None:
+        """Record a reload that failed outside the loader (the last good policy stays in force)."""
+        with self._mutex:
+            last = self._state
+            self._state = PolicyState(last.policy, error, True, last.generation + 1)
+            self._changed.notify_all()
+            state = self._state
+        self._tell(state)
+
+    def _tell(self, state: PolicyState) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(state)
+            except Exception:  # noqa: BLE001 - recording the error must not break the policy in force
+                pass
 
     def wait_for(self, predicate: Callable[[PolicyState], bool], timeout: float) -> bool:
         """Wait (bounded) until the state satisfies ``predicate``; return whether it did."""
@@ -155,8 +181,8 @@ class PolicyWatcher:
             self._wake.clear()
             try:
                 self.store.reload()
-            except Exception:  # noqa: BLE001 - the watcher must outlive any surprise; state is unchanged
-                pass
+            except Exception as exc:  # noqa: BLE001 - the watcher must outlive any surprise
+                self.store.fail(f"reloading the policy failed: {type(exc).__name__}: {exc}")
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import msgspec
 
+from eventlog.errors import UnsafeFileError
 from eventlog.fsutil import atomic_write
+from eventlog.safeio import read_small
 
 from .entry import split_line
 from .errors import AuditChainError
@@ -121,18 +123,18 @@ class HeadRecord(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 def read_head_record(directory: Path) -> HeadRecord | None:
     """Return `head.json`, or None when it is missing or unreadable."""
     try:
-        return msgspec.json.decode((directory / HEAD).read_bytes(), type=HeadRecord)
-    except (FileNotFoundError, msgspec.DecodeError, UnicodeDecodeError):
+        return msgspec.json.decode(read_small(directory / HEAD, json_depth_limit=None), type=HeadRecord)
+    except (FileNotFoundError, UnsafeFileError, msgspec.DecodeError, UnicodeDecodeError):
         return None
 
 
 def head_record_damage(directory: Path) -> str | None:
     """Say what is wrong with a `head.json` that exists but cannot be read, else None."""
     try:
-        msgspec.json.decode((directory / HEAD).read_bytes(), type=HeadRecord)
+        msgspec.json.decode(read_small(directory / HEAD, json_depth_limit=None), type=HeadRecord)
     except FileNotFoundError:
         return None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (UnsafeFileError, msgspec.DecodeError, UnicodeDecodeError) as exc:
         return f"{HEAD} is damaged ({exc}): the chain's recorded head cannot be checked"
     return None
 

@@ -109,7 +109,7 @@ class _ChainWriter:
         if not self.buffer:
             return
         created = not self.active.exists()
-        fd = os.open(self.active, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.active, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         try:
             write_all(fd, b"".join(self.buffer))
             os.fsync(fd)
@@ -164,10 +164,14 @@ class _ChainWriter:
         return ChainPoint(self.head_seq, self.head_hash, self.entries)
 
 
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW)  # a linked chain file is refused, never cut
+
+
 def _repair_torn_tail(path: Path) -> None:
     """Cut a partial last line (a kill mid-append); its event is still in the log and is re-audited."""
     try:
-        with open(path, "rb+") as handle:
+        with open(path, "rb+", opener=_no_follow) as handle:
             end = handle.seek(0, os.SEEK_END)
             if end == 0:
                 return

@@ -6,6 +6,8 @@ are read from the environment at run time and never written to a file, a log lin
 """
 from __future__ import annotations
 
+import ipaddress
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -128,6 +130,9 @@ def _tracker(name: str, body: dict, defaults: RetryPolicy, where: str) -> Tracke
     base_url = body.get("base_url") or DEFAULT_URLS[name]
     if not isinstance(base_url, str) or not base_url.startswith(("https://", "http://")):
         raise TrackerConfigError(f"{where}.base_url must be an http(s) URL, got {base_url!r}")
+    if base_url.startswith("http://") and not _loopback(base_url):
+        # Every tracker call carries a token: in clear text only to this machine.
+        raise TrackerConfigError(f"{where}.base_url must be https:// (http:// only to this machine), got {base_url!r}")
     status_map = dict(DEFAULT_STATUS_MAPS[name])
     overrides = body.get("status_map") or {}
     if not isinstance(overrides, dict) or not all(isinstance(v, (str, type(None))) for v in overrides.values()):
@@ -146,6 +151,16 @@ def _tracker(name: str, body: dict, defaults: RetryPolicy, where: str) -> Tracke
         comments=bool(body.get("comments", True)), retry=_retry(body, defaults, where),
         env_names=env_names, options=options,
     )
+
+
+def _loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _retry(body: dict, base: RetryPolicy, where: str) -> RetryPolicy:

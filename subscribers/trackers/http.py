@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import email.utils
 import random
+import socket
+import threading
 import time
 from typing import Any, Iterable
 
@@ -53,19 +55,72 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+class _Deadline:
+    """A bound on one whole call: when it passes, the call's sockets are shut down.
+
+    httpx's timeouts bound each read; a server sending one byte a second never trips them.
+    httpx's ``trace`` extension hands over each new connection's socket, and a timer shuts it
+    down at the deadline, which wakes the blocked read at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._mutex = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def trace(self, name: str, info: dict) -> None:
+        if name == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                with self._mutex:
+                    self._sockets.append(sock)
+                    if self.expired:
+                        _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._mutex:
+            self.expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # closed already
+
+
 class HttpClient:
-    """A tracker's base URL, auth headers, timeout and response cap around one httpx.Client."""
+    """A tracker's base URL, auth headers, timeout and response cap around one httpx.Client.
+
+    ``timeout`` bounds each call as a whole (connect, send, every read), not only each read.
+    """
 
     def __init__(self, base_url: str, headers: dict[str, str], timeout: float, max_bytes: int,
                  secrets: Iterable[str] = (), auth: tuple[str, str] | None = None) -> None:
         import httpx
 
         self._httpx = httpx
+        self.timeout = timeout
         self.max_bytes = max_bytes
         self._secrets = tuple(s for s in secrets if s)
         self._client = httpx.Client(
             base_url=base_url, headers={"User-Agent": "lokilog", **headers}, auth=auth,
             timeout=httpx.Timeout(timeout), follow_redirects=False,
+            # A fresh connection per call: its socket is the one the deadline can shut down.
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     def close(self) -> None:
@@ -75,21 +130,28 @@ class HttpClient:
                 json: Any = None) -> tuple[int, Any, dict[str, str]]:
         """Send one request; return (status, decoded JSON or None, headers) for a 2xx answer."""
         httpx = self._httpx
+        deadline = _Deadline(self.timeout)
         try:
-            with self._client.stream(method, path, params=params, json=json) as response:
-                body = self._read_capped(response)
+            with deadline, self._client.stream(method, path, params=params, json=json,
+                                               extensions={"trace": deadline.trace}) as response:
+                body = self._read_capped(response, deadline)
                 status, headers = response.status_code, dict(response.headers)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"{method} {path}: timed out ({type(exc).__name__})") from None
-        except (httpx.TransportError, httpx.StreamError) as exc:
+        except (httpx.TimeoutException, httpx.TransportError, httpx.StreamError) as exc:
+            if deadline.expired or isinstance(exc, httpx.TimeoutException):
+                raise TransientError(f"{method} {path}: no complete answer within {self.timeout:g}s "
+                                     f"({type(exc).__name__})") from None
             raise TransientError(f"{method} {path}: {type(exc).__name__}: {self._clean(str(exc))}") from None
+        if deadline.expired:
+            raise TransientError(f"{method} {path}: no complete answer within {self.timeout:g}s") from None
         if status >= 300:
             self._raise_for(method, path, status, body, headers)
         return status, _decode(body, method, path), headers
 
-    def _read_capped(self, response) -> bytes:
+    def _read_capped(self, response, deadline: _Deadline) -> bytes:
         chunks, size = [], 0
         for chunk in response.iter_bytes():
+            if deadline.expired:
+                break
             size += len(chunk)
             if size > self.max_bytes:
                 raise PermanentError(f"response larger than {self.max_bytes} bytes")

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import http.server
+import socket
+import socketserver
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +29,12 @@ from projections.trackers import valid_target
 from .text import clean_text
 
 MAX_BODY = 1024 * 1024
+#: Request line plus headers: GitHub's deliveries send about 1.5 KB of them.
+MAX_HEADER_BYTES = 32 * 1024
+#: The most seconds one request (headers and body) may take, however it trickles in.
+REQUEST_DEADLINE = 10.0
+#: Connections served at once; more are closed immediately.
+MAX_CLIENTS = 32
 TOLERANCE_SECONDS = 300.0
 SIGNATURE_HEADERS = {"github": "X-Hub-Signature-256", "jira": "X-Hub-Signature", "linear": "Linear-Signature"}
 DELIVERY_HEADERS = {"github": "X-GitHub-Delivery", "jira": "X-Atlassian-Webhook-Identifier", "linear": "Linear-Delivery"}
@@ -159,9 +168,53 @@ class WebhookReceiver:
         return Verdict(202, "accepted", event_id)
 
 
+class _HeaderBudget:
+    """The request's reader: at most ``budget`` bytes of request line and headers, then the body."""
+
+    def __init__(self, raw, budget: int) -> None:
+        self._raw = raw
+        self.budget = budget
+
+    def readline(self, limit: int = -1) -> bytes:
+        if self.budget <= 0:
+            raise http.client.LineTooLong(f"request headers over {MAX_HEADER_BYTES} bytes")
+        cap = self.budget if limit < 0 else min(limit, self.budget)
+        line = self._raw.readline(cap)
+        self.budget -= len(line)
+        return line
+
+    def read(self, n: int = -1) -> bytes:
+        return self._raw.read(n)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "lokilog-webhooks"
-    timeout = 5  # a slow or silent client cannot hold the server longer than this
+    timeout = 5  # one silent read; the whole request has its own deadline (see setup)
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _HeaderBudget(self.rfile, MAX_HEADER_BYTES)
+        # A client that sends a byte every few seconds never trips the per-read timeout: a
+        # timer shuts the socket down when the whole request has taken too long.
+        self._deadline = threading.Timer(self.server.request_deadline, self._expire)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def _expire(self) -> None:
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         prefix = "/webhooks/"
@@ -174,8 +227,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if length < 0 or length > MAX_BODY:
             return self._answer(Verdict(413, "body too large"))
         body = self.rfile.read(length)
-        verdict = self.server.receiver.receive(self.path[len(prefix):].strip("/"), body, dict(self.headers))
-        self.server.handled += 1
+        if len(body) != length:
+            self.close_connection = True
+            return  # cut off (the deadline, or the client gave up): nothing to answer
+        with self.server.receive_lock:  # the log is appended to by one request at a time
+            verdict = self.server.receiver.receive(self.path[len(prefix):].strip("/"), body, dict(self.headers))
+            self.server.handled += 1
         self._answer(verdict)
 
     def _answer(self, verdict: Verdict) -> None:
@@ -190,15 +247,41 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass  # no access log on stderr: the events are the record
 
 
-class WebhookServer(http.server.HTTPServer):
-    """A single-threaded, bounded webhook endpoint: POST /webhooks/{jira,linear,github}."""
+class WebhookServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """A bounded webhook endpoint: POST /webhooks/{jira,linear,github}.
 
-    def __init__(self, receiver: WebhookReceiver, host: str = "127.0.0.1", port: int = 0) -> None:
+    Each connection has its own thread, at most ``max_clients`` at once (more are closed at
+    once), and each request a whole-request deadline, so a slow client delays nobody else.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, receiver: WebhookReceiver, host: str = "127.0.0.1", port: int = 0, *,
+                 request_deadline: float = REQUEST_DEADLINE, max_clients: int = MAX_CLIENTS) -> None:
         super().__init__((host, port), _Handler)
         self.receiver = receiver
         self.handled = 0
         self.timeout = 0.2
+        self.request_deadline = request_deadline
+        self.receive_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_clients)
         self._stop = threading.Event()
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # full: refuse fast rather than queue behind slow clients
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request, client_address) -> None:
         pass  # a client that hung up mid-answer is not our failure
