@@ -1,7 +1,7 @@
 """The one place that turns library errors into CLI messages and exit codes."""
 from __future__ import annotations
 
-import click
+import typer
 from typer.core import TyperGroup
 
 from eventlog.errors import (
@@ -27,11 +27,11 @@ def exit_code_for(error: EventLogError) -> int:
 class LokiGroup(TyperGroup):
     """The root command group: every EventLogError becomes a one-line message and an exit code."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except EventLogError as error:
-            click.echo(f"lokilog: error: {error}", err=True)
+            typer.echo(f"lokilog: error: {error}", err=True)
             ctx.exit(exit_code_for(error))
 
 
