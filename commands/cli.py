@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -127,9 +126,7 @@ def __getattr__(name: str):
 
 
 def main() -> None:
-    """Console entry point of `lokilog`: uncaught exceptions are recorded as scrubbed crash events."""
-    from .crash_cli import show_disclosure_once
+    """Console entry point of `lokilog` (kept here for callers that import it from this module)."""
+    from .entry import main as entry_main
 
-    install_thread_hook()
-    show_disclosure_once()
-    guarded(app_for(sys.argv[1:]))
+    entry_main()
