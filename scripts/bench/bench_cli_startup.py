@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--batch", type=int, default=1000, help="events in one --batch run")
     options = parser.parse_args()
+    load_before = round(os.getloadavg()[0], 2)  # other work on the machine inflates every figure
     with scratch_dir("lokilog-bench-startup-") as tmp:
         loki = tmp / ".loki"
         from eventlog import FileEventLog, NewEvent
@@ -104,6 +105,7 @@ def main() -> None:
     bare, floor = medians["bare_interpreter"], medians["bash_floor"]
     emit({
         "repeats": options.repeats,
+        "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
         "median_ms": medians,
         "python_vs_bare_interpreter": {
             name: {"ratio": round(medians[name] / bare, 2), "target": target, "met": medians[name] / bare <= target}
