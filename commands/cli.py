@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional, Sequence
 
 import typer
 
-from .crash_capture import guarded, install_thread_hook, remember_loki_dir
+from .crash_capture import remember_loki_dir
 from .errors import LokiGroup
 
 HELP = """\
@@ -28,7 +28,7 @@ Examples:
   lokilog verify                lokilog stats
 """
 
-app = typer.Typer(
+_app = typer.Typer(
     name="lokilog",
     cls=LokiGroup,
     help=HELP,
@@ -56,8 +56,31 @@ COMMAND_MODULES = (
     "commands.crash_cli",
 )
 
+#: The module of each top-level command, so that one invocation imports only its own module.
+#: A command not named here (and a bare `lokilog --help`) registers every module, so a command
+#: missing from this table is slower to start, never absent; `demo` is left out on purpose, as
+#: every module adds its section to the demo when it registers.
+COMMAND_HOMES = {
+    **dict.fromkeys(("emit", "tail", "replay", "verify", "stats"), "commands.log_cli"),
+    "ingest": "commands.ingest_cli",
+    "doctor": "commands.doctor_cli",
+    **dict.fromkeys(("rebuild", "state", "status", "watch"), "commands.projection_cli"),
+    **dict.fromkeys(("checkpoint", "rollback"), "commands.checkpoint_cli"),
+    "audit": "commands.audit_cli",
+    "cost": "commands.cost_cli",
+    "metrics": "commands.metrics_cli",
+    **dict.fromkeys(("policy", "approve", "deny", "approvals"), "commands.policy_cli"),
+    **dict.fromkeys(("sync", "webhook"), "commands.sync_cli"),
+    **dict.fromkeys(("crash", "telemetry"), "commands.crash_cli"),
+}
 
-@app.callback()
+#: Root options that take a value, skipped when looking for the command's name.
+_VALUED_ROOT_OPTIONS = ("--loki-dir",)
+
+_registered: set[str] = set()
+
+
+@_app.callback()
 def _root(
     ctx: typer.Context,
     loki_dir: Optional[Path] = typer.Option(
@@ -69,14 +92,41 @@ def _root(
     remember_loki_dir(loki_dir)
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(app)
+def command_name(args: Sequence[str]) -> str | None:
+    """Return the top-level command named in ``args`` (after the root options), if any."""
+    rest = iter(args)
+    for arg in rest:
+        if arg in _VALUED_ROOT_OPTIONS:
+            next(rest, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def register(modules: Iterable[str]) -> typer.Typer:
+    """Add the commands of ``modules`` to the root app (each module once) and return it."""
+    for name in modules:
+        if name not in _registered:
+            importlib.import_module(name).register(_app)
+            _registered.add(name)
+    return _app
+
+
+def app_for(args: Sequence[str]) -> typer.Typer:
+    """The root app with what ``args`` needs registered: its command's module, or everything."""
+    home = COMMAND_HOMES.get(command_name(args) or "")
+    return register((home,) if home else COMMAND_MODULES)
+
+
+def __getattr__(name: str):
+    # `commands.cli.app` is the whole CLI (tests, `python -m commands`, typer's tooling).
+    if name == "app":
+        return register(COMMAND_MODULES)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    """Console entry point of `lokilog`: uncaught exceptions are recorded as scrubbed crash events."""
-    from .crash_cli import show_disclosure_once
+    """Console entry point of `lokilog` (kept here for callers that import it from this module)."""
+    from .entry import main as entry_main
 
-    install_thread_hook()
-    show_disclosure_once()
-    guarded(app)
+    entry_main()

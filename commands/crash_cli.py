@@ -1,8 +1,6 @@
 """`lokilog crash [show|submit]` and `lokilog telemetry off|on|status`."""
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from .context import loki_dir
@@ -49,15 +47,6 @@ def register(app: typer.Typer) -> None:
     from .demo_cli import add_section
 
     add_section("Crash reports (scrubbed, local only)", demo_section)
-
-
-def show_disclosure_once() -> None:
-    """Print the one-time disclosure on the first interactive run; never raises."""
-    try:
-        if sys.stderr.isatty():
-            _disclose()
-    except Exception:  # noqa: BLE001 - a disclosure must never stop a command
-        pass
 
 
 def _disclose() -> None:

@@ -1,8 +1,7 @@
 """The one place that turns library errors into CLI messages and exit codes."""
 from __future__ import annotations
 
-import click
-from typer.core import TyperGroup
+import functools
 
 from eventlog.errors import (
     DuplicateIdError, EventDecodeError, EventLogError, InvalidEventError, SequenceConflictError,
@@ -24,15 +23,34 @@ def exit_code_for(error: EventLogError) -> int:
     return EXIT_FAILURE
 
 
-class LokiGroup(TyperGroup):
-    """The root command group: every EventLogError becomes a one-line message and an exit code."""
+def error_line(error: EventLogError) -> str:
+    """The one line a command prints for ``error``."""
+    return f"lokilog: error: {error}"
 
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except EventLogError as error:
-            click.echo(f"lokilog: error: {error}", err=True)
-            ctx.exit(exit_code_for(error))
+
+@functools.cache
+def _loki_group() -> type:
+    # Built on first use: `lokilog emit` maps errors with exit_code_for and never loads typer.
+    import typer
+    from typer.core import TyperGroup
+
+    class LokiGroup(TyperGroup):
+        """The root command group: every EventLogError becomes a one-line message and an exit code."""
+
+        def invoke(self, ctx: typer.Context):
+            try:
+                return super().invoke(ctx)
+            except EventLogError as error:
+                typer.echo(error_line(error), err=True)
+                ctx.exit(exit_code_for(error))
+
+    return LokiGroup
+
+
+def __getattr__(name: str):
+    if name == "LokiGroup":
+        return _loki_group()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def bad_input(message: str) -> InvalidEventError:

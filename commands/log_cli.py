@@ -9,74 +9,30 @@ import typer
 
 from eventlog import EventFilter, InvalidEventError
 
-from .context import loki_paths, open_log
+from .context import loki_dir, loki_paths, open_log
 from .output import echo_json, event_line, table, to_json
-from .payloads import build_payload, load_payload_text
 
 FOLLOW_INTERVAL = 0.2
 
 
 def register(app: typer.Typer) -> None:
-    app.command(help=EMIT_HELP)(emit)
+    from .emit_cli import SHORT_HELP
+
+    app.command(help=SHORT_HELP, add_help_option=False, context_settings=_PASS_THROUGH)(emit)
     app.command()(tail)
     app.command()(replay)
     app.command()(verify)
     app.command()(stats)
 
 
-EMIT_HELP = """\
-Append one event to the log and print its seq and id.
-
-The payload is a JSON object (--payload '{...}', --payload - for stdin, --payload @file)
-and/or key=value pairs (strings) and key:=json pairs (numbers, booleans, objects):
-
-  lokilog emit task --source runner --payload '{"action":"complete","task_id":"t1"}'
-
-  lokilog emit task -s runner -a complete task_id=t1 attempt:=2
-
---id makes the emit idempotent (running it twice stores one event). --stream with
---expected-version appends only if the stream still holds exactly that many events
-(exit code 3 otherwise). If the log lock is busy past its bound the event is written
-to the pending drop box instead and ingested later; the output says so.
-
-Exit codes: 0 stored, 2 bad input (nothing written), 3 conflict, 1 other failure.
-"""
+#: `emit` takes its arguments as they are and hands them to its own parser (commands/emit_cli.py).
+_PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "allow_interspersed_args": False}
 
 
-def emit(
-    ctx: typer.Context,
-    type: str = typer.Argument(..., help="Event type: task, session, state, metric, error, ... or your own."),
-    pairs: Optional[List[str]] = typer.Argument(None, help="key=value or key:=json payload fields.", show_default=False),
-    source: str = typer.Option("cli", "--source", "-s", help="Who emits: runner, hook, cli, vscode, ..."),
-    payload: Optional[str] = typer.Option(None, "--payload", "-p", help="JSON object, '-' for stdin, '@FILE'."),
-    action: Optional[str] = typer.Option(None, "--action", "-a", help="Shorthand for payload.action."),
-    id: Optional[str] = typer.Option(None, "--id", help="Event id; reusing it makes the emit idempotent."),
-    stream: Optional[str] = typer.Option(None, "--stream", help="The entity the event belongs to, e.g. task-001."),
-    expected_version: Optional[int] = typer.Option(
-        None, "--expected-version", help="Append only if --stream holds exactly this many events."
-    ),
-    correlation_id: Optional[str] = typer.Option(None, "--correlation-id"),
-    causation_id: Optional[str] = typer.Option(None, "--causation-id"),
-    timestamp: Optional[str] = typer.Option(None, "--timestamp", help="RFC 3339; default now."),
-    durability: Optional[str] = typer.Option(
-        None, "--durability", help="always (fsync, default), batch or never; or $LOKI_EVENTS_DURABILITY."
-    ),
-    json: bool = typer.Option(False, "--json", help="Print the receipt as JSON."),
-) -> None:
-    body = build_payload(load_payload_text(payload), pairs or (), action)
-    receipt = open_log(ctx).append(
-        type, source, body, id=id, stream=stream, expected_version=expected_version,
-        correlation_id=correlation_id, causation_id=causation_id, timestamp=timestamp,
-        durability=durability,
-    )
-    if json:
-        echo_json(receipt)
-    elif receipt.status == "appended":
-        typer.echo(f"seq {receipt.seq}  id {receipt.id}")
-    elif receipt.status == "duplicate":
-        typer.echo(f"seq {receipt.seq}  id {receipt.id}  (already stored; nothing written)")
-    else:
-        typer.echo(f"pending  id {receipt.id}  (log busy: queued in {receipt.pending_file})")
+def emit(ctx: typer.Context) -> None:
+    from .emit_cli import run
+
+    raise typer.Exit(run(ctx.args, loki_dir(ctx)))
 
 
 def tail(

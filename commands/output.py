@@ -5,7 +5,6 @@ import sys
 from typing import Any
 
 import msgspec
-import typer
 
 from eventlog import Event
 
@@ -18,6 +17,8 @@ def to_json(value: Any) -> str:
 
 
 def echo_json(value: Any) -> None:
+    import typer  # here, so that `lokilog emit --json` renders without loading typer
+
     typer.echo(to_json(value))
 
 

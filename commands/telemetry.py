@@ -13,6 +13,7 @@ off or on never shows the disclosure again.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -135,3 +136,14 @@ def take_disclosure(env: Mapping[str, str] | None = None) -> str | None:
     except OSError:
         return None
     return DISCLOSURE
+
+
+def show_disclosure_once() -> None:
+    """Print the one-time disclosure on the first interactive run; never raises."""
+    try:
+        if sys.stderr.isatty():
+            text = take_disclosure()
+            if text:
+                sys.stderr.write(text + "\n\n")
+    except Exception:  # noqa: BLE001 - a disclosure must never stop a command
+        pass

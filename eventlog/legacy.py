@@ -182,13 +182,21 @@ def _decode_object(data: bytes, what: str) -> dict[str, Any]:
         raise EventDecodeError("empty (still being written?)")
     try:
         obj = _decoder.decode(data)
-    except msgspec.DecodeError as exc:
-        raise EventDecodeError(f"not valid JSON (torn or still being written?): {exc}") from exc
-    except UnicodeDecodeError as exc:  # msgspec's error for a string that is not UTF-8
-        raise EventDecodeError(f"not UTF-8 text: {exc}") from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # Which of the two msgspec raises for bad UTF-8 differs between its versions, so the
+        # reason is decided here, from the bytes, and never from the library's wording.
+        raise EventDecodeError(_decode_failure(data, exc)) from exc
     if not isinstance(obj, dict):
         raise EventDecodeError(f"{what} is a JSON object, not {type(obj).__name__}")
     return obj
+
+
+def _decode_failure(data: bytes, exc: Exception) -> str:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"not UTF-8 text: invalid byte 0x{data[bad.start]:02x} at offset {bad.start}"
+    return f"not valid JSON (torn or still being written?): {exc}"
 
 
 def _written_by_lokilog(obj: dict[str, Any], data: bytes) -> bool:

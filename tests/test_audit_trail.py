@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import subprocess_env
+from conftest import read_line, subprocess_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -215,7 +215,7 @@ def test_kill_9_while_writing_then_restart_gives_the_clean_chain(loki, tmp_path)
     heads = []
     for delay in (0.02, 0.06, 0.04):
         proc = subprocess.Popen([sys.executable, "-c", SYNCER, str(loki)], env=subprocess_env(), stdout=subprocess.PIPE)
-        assert proc.stdout.readline().strip() == b"ready"
+        assert read_line(proc.stdout).strip() == b"ready"
         time.sleep(delay)  # not synchronisation: a random-ish point at which to kill the writer
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)

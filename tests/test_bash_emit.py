@@ -147,7 +147,8 @@ def test_timestamp_is_utc_with_milliseconds(loki):
     assert abs(time.time() - time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + time.timezone) < 120
 
 
-def test_durable_flag(loki):
+def test_durable_flag(durable_loki):
+    loki = durable_loki
     _ok(bash_emit("t", "s", "x", "--durable", loki=loki))
     _ok(bash_emit("t", "s", "x", "--id", "durable-1", loki=loki, LOKI_EVENTS_DURABILITY="always"))
     assert [e.seq for e in _events(loki)] == [1, 2]

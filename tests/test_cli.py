@@ -5,7 +5,7 @@ import sys
 import time
 
 from eventlog import FileEventLog
-from conftest import run_lokilog, subprocess_env
+from conftest import read_line, run_lokilog, subprocess_env
 
 
 def test_emit_prints_seq_and_id_and_is_idempotent_with_an_id(cli):
@@ -63,10 +63,10 @@ def test_tail_follow_prints_events_appended_by_another_process(loki):
     follower = subprocess.Popen([sys.executable, "-m", "commands", "tail", "-f", "--json"],
                                 env=subprocess_env(LOKI_DIR=str(loki)), stdout=subprocess.PIPE, text=True)
     try:
-        assert json.loads(follower.stdout.readline())["seq"] == 1
+        assert json.loads(read_line(follower.stdout))["seq"] == 1
         run_lokilog("emit", "task", "-a", "second", loki=loki)
         started = time.monotonic()
-        assert json.loads(follower.stdout.readline())["payload"]["action"] == "second"
+        assert json.loads(read_line(follower.stdout))["payload"]["action"] == "second"
         assert time.monotonic() - started < 10
     finally:
         follower.terminate()

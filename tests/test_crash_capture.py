@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_lokilog, subprocess_env
+from conftest import read_line, run_lokilog, subprocess_env
 from eventlog import FileEventLog
 
 ANTHROPIC = "sk-ant-api03-" + "Qz7" * 14
@@ -182,7 +182,7 @@ def test_a_stopped_lock_holder_cannot_block_capture(tmp_path, ready):
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(ready)], stdout=subprocess.PIPE,
                               env=subprocess_env(), text=True)
     try:
-        assert holder.stdout.readline().strip() == "locked"
+        assert read_line(holder.stdout).strip() == "locked"
         os.kill(holder.pid, signal.SIGSTOP)
         started = time.monotonic()
         result = crash(tmp_path, ready, tmp_path / "home" / "ulocked", timeout=60)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -104,9 +103,8 @@ def test_three_languages_at_once(loki):
     assert seen["tail"] == [e.seq for e in events[-3:]]
 
 
-def test_sigkill_at_random_moments_loses_and_duplicates_nothing(loki):
+def test_sigkill_at_random_moments_loses_and_duplicates_nothing(loki, rng):
     ts_client()
-    rng = random.Random(int(os.environ.get("LOKILOG_SEED", "0")) or None)
     acknowledged: list[str] = []
     for round_ in range(3):
         workers = []

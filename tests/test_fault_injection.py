@@ -44,7 +44,8 @@ def _assert_intact_and_resumes(root, count=3):
 
 
 @needs_strace
-def test_a_failed_fsync_is_not_acknowledged_and_its_bytes_are_removed(loki):
+def test_a_failed_fsync_is_not_acknowledged_and_its_bytes_are_removed(durable_loki):
+    loki = durable_loki
     segment = _setup(loki)
     before = segment.read_bytes()
     line = _run(["strace", "-f", "-qq", "-o", "/dev/null", "-P", str(segment),

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from eventlog import FileEventLog, LockTimeoutError, LogSettings
-from conftest import run_lokilog, subprocess_env
+from conftest import read_line, run_lokilog, subprocess_env
 
 HOLD = """
 import sys, time
@@ -26,7 +26,7 @@ def stopped_holder(loki):
     """A real process that takes the log lock and is then SIGSTOPped while holding it."""
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(loki)], stdout=subprocess.PIPE,
                               env=subprocess_env(), text=True)
-    assert holder.stdout.readline().strip() == "locked"
+    assert read_line(holder.stdout).strip() == "locked"
     os.kill(holder.pid, signal.SIGSTOP)
     yield holder
     holder.kill()
@@ -74,7 +74,7 @@ def test_cli_emit_reports_pending_and_exits_zero(loki, stopped_holder):
 def test_a_killed_holder_releases_the_lock_at_once(loki):
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(loki)], stdout=subprocess.PIPE,
                               env=subprocess_env(), text=True)
-    assert holder.stdout.readline().strip() == "locked"
+    assert read_line(holder.stdout).strip() == "locked"
     holder.kill()
     holder.wait(timeout=10)
     holder.stdout.close()

@@ -21,7 +21,7 @@ from projections.metrics import MetricsProjection, MetricsState
 from projections.registry import all_projections
 from subscribers.prometheus import MetricsServer, render
 
-from conftest import subprocess_env
+from conftest import read_line, subprocess_env
 
 
 def parse(text: str) -> dict[str, dict]:
@@ -135,7 +135,7 @@ def test_serve_over_real_http_follows_new_events_and_stops_on_sigterm(demo_loki)
         [sys.executable, "-m", "commands", "metrics", "serve", "--port", "0", "--duration", "120"],
         env=subprocess_env(LOKI_DIR=str(demo_loki)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = child.stdout.readline()
+        line = read_line(child.stdout)
         assert line.startswith("serving http://127.0.0.1:"), child.stderr.read()
         url = line.split()[1]
         first = _scrape(url)

@@ -6,7 +6,6 @@ CI runs LOKILOG_CRASH_TRIALS (default 20) trials; scripts/crash-projections runs
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import time
 from pathlib import Path
 
 from commands.demo import simulated_run
-from conftest import subprocess_env
+from conftest import read_line, subprocess_env
 from eventlog import FileEventLog, LogSettings
 from projections.engine import catch_up, rebuild
 from projections.run_state import RunStateProjection
@@ -30,20 +29,19 @@ def _log_with_rollbacks(loki: Path) -> None:
             log.append_many([rollback(log.head_seq - 10, f"cp-{round_}")])
 
 
-def test_kill_9_during_snapshot_and_view_writing(loki, tmp_path):
+def test_kill_9_during_snapshot_and_view_writing(loki, tmp_path, rng):
     _log_with_rollbacks(loki)
     reference = tmp_path / "reference" / ".loki"
     shutil.copytree(loki, reference)
     rebuild(reference, [RunStateProjection()])
     expected = views(reference, "state", "projections/run-state")
     trials = int(os.environ.get("LOKILOG_CRASH_TRIALS", "20"))
-    rng = random.Random(os.environ.get("LOKILOG_CRASH_SEED", "5"))
     torn = 0  # trials whose kill left a half-written temp file behind: killed mid-write
     for trial in range(trials):
         child = subprocess.Popen([sys.executable, str(CHILD), str(loki), str(trial)],
                                  env=subprocess_env(), stdout=subprocess.PIPE, text=True)
         try:
-            assert child.stdout.readline() == "ready\n"
+            assert read_line(child.stdout) == "ready\n"
             time.sleep(rng.uniform(0, 0.15))  # the kill point is what is being randomised
             child.kill()
             child.wait(timeout=10)

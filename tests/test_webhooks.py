@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from conftest import subprocess_env
+from conftest import read_line, subprocess_env
 from eventlog import FileEventLog
 from projections.engine import catch_up
 from projections.trackers import TrackerProjection
@@ -127,7 +127,7 @@ def test_webhook_serve_cli_stops_after_max_requests(loki: Path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        banner = child.stderr.readline()
+        banner = read_line(child.stderr)
         port = int(banner.split("http://127.0.0.1:")[1].split("/")[0])
         body, headers = github_delivery()
         assert _post(port, "/webhooks/github", body, headers) == 202

@@ -1,0 +1,109 @@
+"""`lokilog emit`: append one event. Parsed with argparse, not typer, because every hook pays
+this command's start-up once per event: typer and the validation library it loads cost several
+times the interpreter's own start (see scripts/bench/bench_cli_startup.py). The typer app lists
+it and hands its arguments here, so this parser is the one definition of its options.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+EMIT_HELP = """\
+Append one event to the log and print its seq and id.
+
+The payload is a JSON object (--payload '{...}', --payload - for stdin, --payload @file)
+and/or key=value pairs (strings) and key:=json pairs (numbers, booleans, objects):
+
+  lokilog emit task --source runner --payload '{"action":"complete","task_id":"t1"}'
+
+  lokilog emit task -s runner -a complete task_id=t1 attempt:=2
+
+--id makes the emit idempotent (running it twice stores one event). --stream with
+--expected-version appends only if the stream still holds exactly that many events
+(exit code 3 otherwise). If the log lock is busy past its bound the event is written
+to the pending drop box instead and ingested later; the output says so.
+
+Exit codes: 0 stored, 2 bad input (nothing written), 3 conflict, 1 other failure.
+"""
+
+SHORT_HELP = "Append one event to the log and print its seq and id."
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of `lokilog emit`."""
+    p = argparse.ArgumentParser(prog="lokilog emit", description=EMIT_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("type", help="Event type: task, session, state, metric, error, ... or your own.")
+    p.add_argument("pairs", nargs="*", help="key=value or key:=json payload fields.")
+    p.add_argument("--source", "-s", default="cli", help="Who emits: runner, hook, cli, vscode, ... (default cli).")
+    p.add_argument("--payload", "-p", help="JSON object, '-' for stdin, '@FILE'.")
+    p.add_argument("--action", "-a", help="Shorthand for payload.action.")
+    p.add_argument("--id", help="Event id; reusing it makes the emit idempotent.")
+    p.add_argument("--stream", help="The entity the event belongs to, e.g. task-001.")
+    p.add_argument("--expected-version", type=int, help="Append only if --stream holds exactly this many events.")
+    p.add_argument("--correlation-id")
+    p.add_argument("--causation-id")
+    p.add_argument("--timestamp", help="RFC 3339; default now.")
+    p.add_argument("--durability", help="always (fsync, default), batch or never; or $LOKI_EVENTS_DURABILITY.")
+    p.add_argument("--json", action="store_true", help="Print the receipt as JSON.")
+    return p
+
+
+def run(args: Sequence[str], loki_dir: Path | None) -> int:
+    """Parse ``args``, append the event to the log of ``loki_dir``, print the receipt; return the exit code."""
+    options = parser().parse_intermixed_args(list(args))
+    from eventlog import EventLogError
+
+    from .errors import error_line, exit_code_for
+
+    try:
+        receipt = _append(options, loki_dir)
+    except EventLogError as error:
+        print(error_line(error), file=sys.stderr)
+        return exit_code_for(error)
+    print(_receipt_text(receipt, options.json))
+    return 0
+
+
+def _append(options: argparse.Namespace, loki_dir: Path | None):
+    from eventlog import FileEventLog, resolve_loki_dir
+
+    from .payloads import build_payload, load_payload_text
+
+    body = build_payload(load_payload_text(options.payload), options.pairs, options.action)
+    with FileEventLog(resolve_loki_dir(loki_dir)) as log:
+        return log.append(
+            options.type, options.source, body, id=options.id, stream=options.stream,
+            expected_version=options.expected_version, correlation_id=options.correlation_id,
+            causation_id=options.causation_id, timestamp=options.timestamp, durability=options.durability,
+        )
+
+
+def _receipt_text(receipt, as_json: bool) -> str:
+    if as_json:
+        from .output import to_json
+
+        return to_json(receipt)
+    if receipt.status == "appended":
+        return f"seq {receipt.seq}  id {receipt.id}"
+    if receipt.status == "duplicate":
+        return f"seq {receipt.seq}  id {receipt.id}  (already stored; nothing written)"
+    return f"pending  id {receipt.id}  (log busy: queued in {receipt.pending_file})"
+
+
+def split_root_options(args: Sequence[str]) -> tuple[Path | None, list[str]] | None:
+    """Split `[--loki-dir DIR] emit ARGS...` into (DIR, ARGS); None if anything else comes first."""
+    loki_dir, i = None, 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "emit":
+            return loki_dir, list(args[i + 1:])
+        if arg == "--loki-dir" and i + 1 < len(args):
+            loki_dir, i = Path(args[i + 1]), i + 2
+        elif arg.startswith("--loki-dir="):
+            loki_dir, i = Path(arg.partition("=")[2]), i + 1
+        else:
+            return None
+    return None

@@ -1,0 +1,28 @@
+"""The console entry point of `lokilog`: uncaught exceptions are recorded as scrubbed crash events.
+
+It loads nothing heavy itself: `lokilog emit` goes straight to its own parser, and only other
+commands build the typer app (commands/cli.py), with just the module of the named command.
+"""
+from __future__ import annotations
+
+import sys
+
+from .crash_capture import guarded, install_thread_hook, remember_loki_dir
+
+
+def main() -> None:
+    """Run `lokilog` with the process's arguments."""
+    from .emit_cli import run as run_emit, split_root_options
+    from .telemetry import show_disclosure_once
+
+    install_thread_hook()
+    show_disclosure_once()
+    args = sys.argv[1:]
+    emit = split_root_options(args)
+    if emit is not None:
+        loki_dir, rest = emit
+        remember_loki_dir(loki_dir)
+        guarded(lambda: sys.exit(run_emit(rest, loki_dir)))
+    from .cli import app_for
+
+    guarded(app_for(args))

@@ -1,0 +1,123 @@
+"""Start-up cost of `lokilog` commands and of the bash emitter, next to baselines from the same run.
+
+    python scripts/bench/bench_cli_startup.py [--repeats 15] [--batch 1000]
+
+Run it with the interpreter of the venv lokilog is installed in: that venv's `lokilog` console
+script is what is timed. Every case is one process start, the cases taking turns in each round
+so that machine load falls on all of them alike; figures are medians in milliseconds.
+
+- Python: `lokilog emit` (default durability `always`, and `never`), `--help`, `tail -n 20`,
+  `status` and `verify` on a small log; baseline: the bare interpreter of the same venv
+  (`python -c pass`). Targets: emit <= 2.5x the bare interpreter, the others <= 3x. Also the
+  import of typer with the validation library it loads, the floor under any typer command.
+- bash: `lokilog-emit` one process per event, and `--batch` per event; baselines: Loki Mode's
+  emit.sh equivalent (bash start + `flock` + append), and the floor (bash start + one
+  fork/exec of `true`). Target: one emit <= 2x the floor; batch <= 0.2 ms per event.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import ROOT, emit, scratch_dir
+
+BASH_EMIT = ROOT / "scripts" / "lokilog-emit"
+TARGETS = {"emit": 2.5, "emit_never": 2.5, "help": 3.0, "tail": 3.0, "status": 3.0, "verify": 3.0}
+
+
+def lokilog_command() -> list[str]:
+    script = Path(sys.executable).with_name("lokilog")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "commands"]
+
+
+def cases(loki: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Each case: the argv of one process start and extra environment."""
+    lokilog = [*lokilog_command(), "--loki-dir", str(loki)]
+    lock, flat = loki / "baseline.lock", loki / "baseline.jsonl"
+    line = '{"timestamp":"2026-01-01T00:00:00.000Z","type":"task","data":{"action":"x"}}'
+    return {
+        "bare_interpreter": ([sys.executable, "-c", "pass"], {}),
+        "import_typer": ([sys.executable, "-c", "import typer, typer._adapters"], {}),
+        "emit": ([*lokilog, "emit", "task", "-s", "hook", "-a", "start", "task_id=t1"], {}),
+        "emit_never": ([*lokilog, "emit", "task", "-s", "hook", "-a", "start", "task_id=t1"],
+                       {"LOKI_EVENTS_DURABILITY": "never"}),
+        "help": ([*lokilog, "--help"], {}),
+        "tail": ([*lokilog, "tail", "-n", "20"], {}),
+        "status": ([*lokilog, "status"], {}),
+        "verify": ([*lokilog, "verify"], {}),
+        "bash_flock_append": (["bash", "-c", f'exec 9>>"$0"; flock -w 5 9; printf "%s\\n" \'{line}\' >>"$1"',
+                               str(lock), str(flat)], {}),
+        "bash_floor": (["bash", "-c", "/bin/true; :"], {}),
+        "bash_emit": (["bash", str(BASH_EMIT), "task", "hook", "start", "task_id=t1"], {"LOKI_DIR": str(loki)}),
+    }
+
+
+def time_once(argv: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{argv[:4]}... failed ({done.returncode}): {done.stderr.decode()[-400:]}")
+    return elapsed * 1000
+
+
+def batch_per_event_ms(loki: Path, events: int, repeats: int) -> float:
+    lines = "".join(json.dumps({"type": "task", "source": "hook", "payload": {"action": "x", "n": i}}) + "\n"
+                    for i in range(events))
+    env = {**os.environ, "LOKI_DIR": str(loki)}
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(["bash", str(BASH_EMIT), "--batch"], input=lines.encode(), env=env,
+                       stdout=subprocess.DEVNULL, check=True, timeout=300)
+        runs.append((time.perf_counter() - started) * 1000 / events)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--batch", type=int, default=1000, help="events in one --batch run")
+    options = parser.parse_args()
+    load_before = round(os.getloadavg()[0], 2)  # other work on the machine inflates every figure
+    with scratch_dir("lokilog-bench-startup-") as tmp:
+        loki = tmp / ".loki"
+        from eventlog import FileEventLog, NewEvent
+
+        with FileEventLog(loki) as log:  # a small log: 200 events
+            log.append_many([NewEvent(type="task", source="runner", payload={"action": "x", "n": i})
+                             for i in range(200)])
+        plan = {name: (argv, {**os.environ, **extra}) for name, (argv, extra) in cases(loki).items()}
+        for argv, env in plan.values():
+            time_once(argv, env)  # warm the page cache and the bytecode caches
+        samples: dict[str, list[float]] = {name: [] for name in plan}
+        for _ in range(options.repeats):
+            for name, (argv, env) in plan.items():
+                samples[name].append(time_once(argv, env))
+        medians = {name: round(statistics.median(v), 2) for name, v in samples.items()}
+        batch = batch_per_event_ms(tmp / "batch" / ".loki", options.batch, max(3, options.repeats // 5))
+    bare, floor = medians["bare_interpreter"], medians["bash_floor"]
+    emit({
+        "repeats": options.repeats,
+        "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
+        "median_ms": medians,
+        "python_vs_bare_interpreter": {
+            name: {"ratio": round(medians[name] / bare, 2), "target": target, "met": medians[name] / bare <= target}
+            for name, target in TARGETS.items()},
+        "lokilog_emit_vs_bash_flock_append": round(medians["emit"] / medians["bash_flock_append"], 2),
+        "typer_import_vs_bare_interpreter": round(medians["import_typer"] / bare, 2),
+        "bash_emit_vs_floor": {"ratio": round(medians["bash_emit"] / floor, 2), "target": 2.0,
+                               "met": medians["bash_emit"] / floor <= 2.0},
+        "bash_batch_ms_per_event": {"events": options.batch, "median": round(batch, 4), "target": 0.2,
+                                    "met": batch <= 0.2},
+    })
+
+
+if __name__ == "__main__":
+    main()
