@@ -23,8 +23,11 @@ a kill at any point leaves them behind the log, and re-counting then finds the e
 stored. Two distinct events are never merged, because equal keys are counted, not collapsed;
 the id (the file's own while free, else ``lm-<K>-<n>``) only names the new event.
 
-Once stored, pending files move to archive/ (never over an existing file), as Loki Mode's own
-subscribers move them; $LOKI_EVENTS_KEEP_LEGACY_FILES=1 leaves Loki Mode's files in place.
+Once stored, only lokilog's own drop-box files (named ``*.lokilog.json`` by every lokilog client)
+move to archive/. Loki Mode's files are read in place and left for Loki Mode's subscribers,
+which expect unprocessed files in pending/: ingest remembers each by name (which holds its id),
+size and mtime, and its match key (the content digest), so a file is read again only when it
+changed. $LOKI_EVENTS_ARCHIVE_LEGACY_FILES=1 moves Loki Mode's files too (the old behaviour).
 """
 from __future__ import annotations
 
@@ -48,7 +51,7 @@ from .events import Event
 from .legacy import FlatLine, Record, complete_lines, derived_id, match_key, parse_file, parse_flat, salvage
 from .legacy_state import Changes, Cursor, FileMark, LegacyState
 from .fsutil import atomic_write, fsync_dir
-from .pending import BadPendingFile
+from .pending import BadPendingFile, is_own_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import FileEventLog, IngestReport
@@ -160,8 +163,8 @@ class Ingester:
         self._stamp: dict | None = None
         self._checked_at = 0
         self.batch = _batch_size(os.environ.get("LOKI_EVENTS_INGEST_BATCH"))
-        #: Leave Loki Mode's files in pending/ for its own subscribers (lokilog's own are moved).
-        self.keep_legacy_files = os.environ.get("LOKI_EVENTS_KEEP_LEGACY_FILES", "").lower() in ("1", "true", "yes", "on")
+        #: Move Loki Mode's files to archive/ too (opt-in: by default only lokilog's own move).
+        self.archive_legacy_files = _truthy(os.environ.get("LOKI_EVENTS_ARCHIVE_LEGACY_FILES"))
 
     # ----------------------------------------------------------------- change detection
 
@@ -270,9 +273,10 @@ class Ingester:
             for name in _json_names(self.paths.pending if label == "pending" else self.paths.archive):
                 mark = self._marks.get(name)
                 # Event files are written once (or appear whole by rename): a name already
-                # ingested is the same event wherever it moved; not even a stat, as archive/ can
-                # be huge. A lokilog file archived by us and back in pending/ is a new one.
-                if mark is None or mark.status != "done" or (label == "pending" and mark.dir == "archive"):
+                # ingested in archive/ is the same event; not even a stat, as archive/ can be
+                # huge. A file in pending/ is looked at (a stat): Loki Mode's stay there, and
+                # one rewritten under its name is read again (counted by content, never twice).
+                if mark is None or mark.status != "done" or label == "pending":
                     names.add(name)
         return sorted(names)
 
@@ -283,7 +287,8 @@ class Ingester:
                 mark = self._marks.get(name)
                 if mark is not None and mark.status == "bad" and (mark.size, mark.mtime_ns) == (st.st_size, st.st_mtime_ns):
                     return None  # still the bad file it was: retried when it changes
-                if mark is not None and mark.status == "done" and _label(path) == mark.dir:
+                if (mark is not None and mark.status == "done" and _label(path) == mark.dir
+                        and (mark.dir == "archive" or (mark.size, mark.mtime_ns) == (st.st_size, st.st_mtime_ns))):
                     return None
                 data = path.read_bytes()
             except FileNotFoundError:
@@ -295,7 +300,7 @@ class Ingester:
         label = _label(path)
         report.files_read += 1
         try:
-            record = parse_file(path.name, data)
+            record = parse_file(path.name, data, own=is_own_file(path.name))
             self._validate(record)
         except (EventDecodeError, InvalidEventError) as exc:
             self._mark_bad(path, label, st, str(exc), report)
@@ -412,12 +417,13 @@ class Ingester:
         self._open_state().apply(changes)
 
     def _archive(self, items: list[_FileItem]) -> set[str]:
-        """Move ingested files from pending/ to archive/, as Loki Mode's subscribers do."""
+        """Move lokilog's own ingested files from pending/ to archive/ (Loki Mode's only if opted in)."""
         moved = set()
         for item in items:
-            if _label(item.path) != "pending" or (not item.record.native and self.keep_legacy_files):
+            own = is_own_file(item.path.name)
+            if _label(item.path) != "pending" or not (own or self.archive_legacy_files):
                 continue
-            if _move(item.path, self.paths.archive / item.path.name, clobber=item.record.native):
+            if _move(item.path, self.paths.archive / item.path.name, clobber=own):
                 moved.add(item.path.name)
         if moved:
             fsync_dir(self.paths.archive)
@@ -524,9 +530,11 @@ def _move(source: Path, target: Path, clobber: bool) -> bool:
     """Move a file; without ``clobber`` never replace one already there (it is not ours)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        if clobber:
+        if clobber and not _same_file(source, target):
             os.replace(source, target)
             return True
+        if clobber:
+            raise FileExistsError(target)  # rename() of two links to one file does nothing
         os.link(source, target)  # link, unlike rename, refuses to replace an existing file
     except FileNotFoundError:
         return False  # moved already (another ingester, or a Loki Mode subscriber)
@@ -552,6 +560,10 @@ def _same_file(first: Path, second: Path) -> bool:
         return os.path.samefile(first, second)
     except OSError:
         return False
+
+
+def _truthy(raw: str | None) -> bool:
+    return (raw or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _batch_size(raw: str | None) -> int:
