@@ -8,7 +8,9 @@ One pass, under the log lock, reads (in this order, which is deterministic):
    subscriber may move a file between the two at any time: it is found in one of them);
 3. those files, in name order (Loki Mode names start with the timestamp), batch by batch,
    each batch sorted by instant then name;
-4. the flat lines, oldest file first, in file order.
+4. the flat lines, oldest file first, in file order;
+5. the records Loki Mode keeps outside its event bus (efficiency, trust, cost history, managed
+   events, proofs: eventlog/loki_records.py), each under an id derived from its content.
 
 Files are listed *after* the flat snapshot, so the pending copy of every flat line emit.sh
 wrote is already visible and wins: its source and id are kept.
@@ -50,6 +52,7 @@ from .errors import EventDecodeError, InvalidEventError, LegacyIngestError
 from .events import Event
 from .legacy import FlatLine, Record, complete_lines, derived_id, match_key, parse_file, parse_flat, salvage
 from .legacy_state import Changes, Cursor, FileMark, LegacyState
+from .loki_records import drafts_of, mtime_timestamp, record_files
 from .fsutil import atomic_write, fsync_dir
 from .pending import BadPendingFile, is_own_file
 
@@ -57,7 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .store import FileEventLog, IngestReport
 
 #: What a pass reads, each with its own change stamp.
-PARTS = ("pending", "archive", "flat", "bad")
+PARTS = ("pending", "archive", "flat", "bad", "records")
 #: Records per log write (one fsync) and per state transaction; $LOKI_EVENTS_INGEST_BATCH overrides.
 BATCH = 2000
 #: Bytes of a flat file read at a time.
@@ -163,6 +166,7 @@ class Ingester:
         self._stamp: dict | None = None
         self._checked_at = 0
         self.batch = _batch_size(os.environ.get("LOKI_EVENTS_INGEST_BATCH"))
+        self._record_ids: set[str] = set()  # record events known to be stored (no index lookup)
         #: Move Loki Mode's files to archive/ too (opt-in: by default only lokilog's own move).
         self.archive_legacy_files = _truthy(os.environ.get("LOKI_EVENTS_ARCHIVE_LEGACY_FILES"))
 
@@ -198,6 +202,7 @@ class Ingester:
             "archive": _stat_key(self.paths.archive),
             "flat": [_stat_key(flat_path(root, 1)), _stat_key(flat_path(root, 0))],
             "bad": [[str(p), _stat_key(p)] for p in bad_paths],
+            "records": [[str(r.rel), _stat_key(root / r.rel)] for r in record_files(root)],
         }
 
     @property
@@ -241,6 +246,8 @@ class Ingester:
                 self._ingest_files(items, report)
             for flat in flats:
                 self._ingest_flat(flat, report)
+            if "records" in parts:
+                self._ingest_records(report)
         finally:
             for flat in flats:
                 flat.handle.close()
@@ -428,6 +435,48 @@ class Ingester:
         if moved:
             fsync_dir(self.paths.archive)
         return moved
+
+    # ---------------------------------------------------------------- Loki Mode records
+
+    def _ingest_records(self, report: "IngestReport") -> None:
+        """Store every record not stored yet; its id comes from its content, so once each."""
+        fresh = []
+        for record in record_files(self.paths.root):
+            path = self.paths.root / record.rel
+            try:
+                st = os.stat(path)
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue  # deleted meanwhile (run.sh clears the efficiency files at a run start)
+            report.files_read += 1
+            try:
+                drafts, problems = drafts_of(record, data, mtime_timestamp(st))
+            except EventDecodeError as exc:
+                report.bad.append(BadPendingFile(path, str(exc)))
+                continue
+            report.bad.extend(BadPendingFile(path, problem) for problem in problems)
+            for draft in drafts:
+                if draft.id in self._record_ids:
+                    continue
+                try:
+                    self._validate(Record(draft, ""))
+                except InvalidEventError as exc:
+                    report.bad.append(BadPendingFile(path, str(exc)))
+                    continue
+                fresh.append(draft)
+        if not fresh:
+            return
+        self.log._current_tail()
+        index = self.log._caught_up_index()
+        todo = [prepare(d) for d in fresh if index.lookup_id(d.id) is None]
+        for start in range(0, len(todo), self.batch):
+            result = self.log._write_locked(todo[start:start + self.batch], durable=True, skip_conflicts=True)
+            for receipt in result.receipts:
+                report.ingested += receipt.status == "appended"
+                report.duplicates += receipt.status == "duplicate"
+            for position, error in result.conflicts:
+                report.bad.append(BadPendingFile(self.paths.root, f"record {todo[start + position].draft.id}: {error}"))
+        self._record_ids.update(d.id for d in fresh)
 
     # ---------------------------------------------------------------- key counts
 
