@@ -128,10 +128,7 @@ def _price(prices: PriceTable, cache: dict[str, Any], model: str):
 
 def _from_nanos(nanos: int) -> Decimal:
     """Nano-dollars as the shortest exact Decimal in plain notation (15, not 1.5E+1)."""
-    amount = Decimal(nanos).scaleb(-9)
-    if amount == amount.to_integral_value():
-        return amount.quantize(Decimal(1))
-    return amount.normalize()
+    return Decimal(format(Decimal(nanos).scaleb(-9).normalize(), "f"))
 
 
 def _add(tally: Tally, counters: list[int], price) -> None:
