@@ -352,3 +352,111 @@ def test_dropped_into_a_loki_mode_9_48_directory(loki, tmp_path):
     assert loki_subscriber_take(loki, seen) == 3 and len(set(seen)) == 3
     assert run_lokilog("ingest", "--json", loki=loki).returncode == 0
     assert len(stored(loki)) == count  # moving them to archive/ stores nothing twice
+
+
+# ------------------------------------------------------------------------------------------- properties
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.text(max_size=8))
+_bodies = st.dictionaries(st.text(min_size=1, max_size=6).filter(lambda k: k != "source"), _scalars, max_size=4)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_bodies, source=st.sampled_from([None, "runner", "claude_cli"]), hook=st.booleans(), copy_first=st.booleans())
+def test_a_line_and_its_bus_py_copy_are_always_one_event(tmp_path_factory, body, source, hook, copy_first):
+    from eventlog.legacy import import_copy_id, parse_file, parse_flat
+    from tests.legacy_fixtures import import_copy_id as fixture_id
+
+    if hook:
+        line = json.dumps({"type": "claude_hook_Stop", "source": source or "claude_cli",
+                           "timestamp": "2026-02-21T10:00:00.000001Z", "payload": body}).encode()
+    else:
+        data = {**body, "source": source} if source else body
+        line = flat_line("2026-02-21T10:00:00Z", "task", data).rstrip(b"\n")
+    loki = tmp_path_factory.mktemp("copy") / ".loki"
+    copy = bus_py_import(loki, line + b"\n")
+    copy_obj = json.loads(copy.read_text())
+    assert import_copy_id(copy_obj["timestamp"], copy_obj["type"], copy_obj["payload"]) == fixture_id(
+        copy_obj["timestamp"], copy_obj["type"], copy_obj["payload"]) == copy_obj["id"]
+    assert parse_file(copy.name, copy.read_bytes()).key == parse_flat(line).key
+    if copy_first:
+        ingest(loki)
+        append_flat(loki, line + b"\n")
+    else:
+        copy.unlink()
+        append_flat(loki, line + b"\n")
+        ingest(loki)
+        bus_py_import(loki, line + b"\n")
+    ingest(loki)
+    [event] = stored(loki)
+    assert event.payload == body  # the body as written, whichever copy was stored
+    if source:
+        assert event.source == source
+
+
+@settings(max_examples=60, deadline=None)
+@given(costs=st.lists(st.one_of(st.none(), st.integers(0, 10**4).map(lambda c: c / 1000)), min_size=1, max_size=8))
+def test_reported_costs_sum_exactly_and_unknown_is_never_zero(costs):
+    from decimal import Decimal
+
+    from projections.cost import CostProjection
+    from projections.cost_report import total
+    from projections.pricing import parse_price_table
+
+    projection, state = CostProjection(), CostProjection().initial()
+    for n, cost in enumerate(costs):
+        payload = {"action": "token_usage", "model": "house-model", "input_tokens": 10, "output_tokens": 1}
+        if cost is not None:
+            payload["cost_usd"] = cost
+        state = projection.apply(state, Event(seq=n + 1, id=f"e{n}", type="metric", source="runner",
+                                              timestamp="2026-02-21T10:00:00.000Z", version="1.0", payload=payload))
+    tally = total(state, parse_price_table(None))
+    reported = [Decimal(repr(c)) for c in costs if c is not None]
+    assert tally.usd == sum(reported, Decimal(0))
+    assert tally.unknown_events == costs.count(None)  # house-model has no price: unknown, not $0
+    if not reported:
+        assert tally.to_dict(())["usd"] is None  # nothing could be priced: unknown, never "0"
+
+
+# ------------------------------------------------------------------------------------------- edge cases
+
+
+def test_an_efficiency_file_seen_half_written_is_reported_then_stored_once_whole(loki):
+    path = efficiency_file(loki, 1)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])  # run.sh writes it in place: a reader can see half
+    report = ingest(loki)
+    assert report.ingested == 0 and "not valid JSON" in report.bad[0].reason
+    path.write_bytes(whole)
+    assert (ingest(loki).ingested, ingest(loki).ingested) == (1, 0)
+
+
+def test_legacy_verify_accepts_older_bare_digests_and_js_numbers(loki, cli):
+    import hashlib
+
+    from tests.legacy_fixtures import js_stringify
+
+    entry = {"seq": 0, "timestamp": "2026-02-21T10:00:00.000Z", "who": "agent-1", "what": "metric",
+             "where": None, "why": None, "metadata": {"ratio": 0.1, "tiny": 1e-7, "n": 3, "ünï": "cödé"},
+             "previousHash": "GENESIS"}
+    body = js_stringify(entry).replace("1e-07", "1e-7")  # JavaScript's spelling of 1e-7
+    entry_line = body[:-1] + ',"hash":"' + hashlib.sha256(body.encode()).hexdigest() + '"}'
+    (loki / "audit").mkdir(parents=True)
+    (loki / "audit" / "audit.jsonl").write_text(entry_line + "\n")
+    result = cli("audit", "verify", "--legacy", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["entries"] == 1
+    assert cli("audit", "verify", "--legacy").output.startswith("Loki Mode audit chain valid: 1 entries")
+    (loki / "audit" / "witness.jsonl").write_text('{"type":"loki-unified-audit-witness","agentEntries":1,'
+                                                  '"agentTipHash":"sha256:' + "0" * 64 + '"}\n')
+    witness = json.loads(cli("audit", "verify", "--legacy", "--json").output)
+    assert not witness["valid"] and "witness line 0" in witness["error"]
+
+
+def test_the_old_behaviour_is_one_setting_away(loki, monkeypatch):
+    path = run_sh_pending(loki, "0f0f0f0f", "session_end", "2026-02-21T10:00:00Z", {"status": "ok"})
+    monkeypatch.setenv("LOKI_EVENTS_ARCHIVE_LEGACY_FILES", "1")
+    assert ingest(loki).ingested == 1
+    assert not path.exists() and (loki / "events" / "archive" / path.name).exists()
