@@ -243,7 +243,8 @@ class Ingester:
             for start in range(0, len(names), self.batch):
                 items = [i for i in (self._read_file(n, report) for n in names[start:start + self.batch]) if i]
                 items.sort(key=_item_order)
-                self._ingest_files(items, report)
+                if items:  # Loki Mode's files already read stay in pending/: nothing to write for them
+                    self._ingest_files(items, report)
             for flat in flats:
                 self._ingest_flat(flat, report)
             if "records" in parts:
@@ -276,6 +277,7 @@ class Ingester:
         """Names to read, in name order (Loki Mode's names start with the timestamp)."""
         names: set[str] = set()
         # pending before archive: a file a Loki Mode subscriber moves in between is in the second.
+        pending_prefix = os.fspath(self.paths.pending) + os.sep
         for label in folders:
             for name in _json_names(self.paths.pending if label == "pending" else self.paths.archive):
                 mark = self._marks.get(name)
@@ -283,7 +285,9 @@ class Ingester:
                 # ingested in archive/ is the same event; not even a stat, as archive/ can be
                 # huge. A file in pending/ is looked at (a stat): Loki Mode's stay there, and
                 # one rewritten under its name is read again (counted by content, never twice).
-                if mark is None or mark.status != "done" or label == "pending":
+                if mark is None or mark.status != "done":
+                    names.add(name)
+                elif label == "pending" and (mark.dir != "pending" or not _unchanged(pending_prefix + name, mark)):
                     names.add(name)
         return sorted(names)
 
@@ -609,6 +613,15 @@ def _same_file(first: Path, second: Path) -> bool:
         return os.path.samefile(first, second)
     except OSError:
         return False
+
+
+def _unchanged(path: str, mark: FileMark) -> bool:
+    """True when the file at ``path`` still has the size and mtime it had when it was read."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return True  # moved on (to archive/, where its name is known): nothing new here
+    return (st.st_size, st.st_mtime_ns) == (mark.size, mark.mtime_ns)
 
 
 def _truthy(raw: str | None) -> bool:
