@@ -12,7 +12,8 @@ from pathlib import Path
 import msgspec
 
 from eventlog import EventDecodeError, FileEventLog, InvalidEventError, LokiPaths
-from eventlog.pending import list_pending, read_pending
+from eventlog.legacy import parse_file
+from eventlog.pending import is_own_file, list_pending
 from projections.cost import CostProjection, CostState
 from projections.cost_report import breakdown
 from projections.metrics import MetricsProjection
@@ -110,7 +111,7 @@ def _ingest_errors(paths: LokiPaths) -> int:
     bad = 0
     for path in list_pending(paths.pending):
         try:
-            read_pending(path)
+            parse_file(path.name, path.read_bytes(), own=is_own_file(path.name))  # Loki Mode's shapes too
         except FileNotFoundError:
             continue
         except EventDecodeError:

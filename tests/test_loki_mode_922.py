@@ -460,3 +460,11 @@ def test_the_old_behaviour_is_one_setting_away(loki, monkeypatch):
     monkeypatch.setenv("LOKI_EVENTS_ARCHIVE_LEGACY_FILES", "1")
     assert ingest(loki).ingested == 1
     assert not path.exists() and (loki / "events" / "archive" / path.name).exists()
+
+
+def test_lokilog_cost_alone_reads_the_efficiency_records_with_pending_empty(loki, cli):
+    efficiency_file(loki, 1, cost_usd=0.125)
+    first = json.loads(cli("cost", "--json").output)["total"]  # no explicit ingest: readers ingest first
+    clear_efficiency(loki)
+    again = json.loads(cli("cost", "--json").output)["total"]
+    assert first["usd"] == again["usd"] == "0.125" and again["input_tokens"] == 1000
