@@ -6,8 +6,8 @@ import typer
 from .context import loki_dir
 
 HELP = """\
-The audit trail: a hash-chained projection of the log in .loki/audit/audit.jsonl (and its
-rotations). Each audited event becomes one entry {seq, timestamp, who, what, where, why,
+The audit trail: a hash-chained projection of the log in .loki/lokilog/audit/audit.jsonl (and
+its rotations; a chain an older lokilog kept in .loki/audit/ is moved there on first use). Each audited event becomes one entry {seq, timestamp, who, what, where, why,
 metadata, previousHash, hash}; see docs/AUDIT.md for the canonical encoding.
 
 Examples:
@@ -17,6 +17,7 @@ Examples:
   lokilog audit verify --json             recompute the chain and compare it with the log
   lokilog audit head                      print the head to anchor it elsewhere
   lokilog audit verify --against sha256:...   prove the chain still contains that head
+  lokilog audit verify --legacy           verify Loki Mode's own .loki/audit/audit.jsonl
   lokilog audit query --who agent-1 --since 2026-02-21T00:00:00Z
   lokilog audit report soc2               evidence per control, and what is missing
   lokilog audit residency --provider openai --region us-east-1
@@ -39,18 +40,19 @@ def _demo(root) -> str:
     from pathlib import Path
 
     from projections.audit import AuditProjection, AuditSettings
+    from projections.audit.files import audit_dir
     from projections.audit.trail import chain_head, verify_trail
     from projections.engine import catch_up
 
     settings = AuditSettings()
     catch_up(root, AuditProjection(settings))
     point, result = chain_head(root), verify_trail(root, settings)
-    lines = [f"chain: {point.entries} entries in {root / 'audit'}", f"head:  seq {point.seq} {point.hash}",
+    lines = [f"chain: {point.entries} entries in {audit_dir(root)}", f"head:  seq {point.seq} {point.hash}",
              f"verify: valid={result.valid} entries={result.entries} (hashes recomputed, every entry compared with its event)"]
     with tempfile.TemporaryDirectory(prefix="lokilog-audit-demo-") as scratch:
         copy = Path(scratch) / ".loki"
         shutil.copytree(root, copy, ignore=shutil.ignore_patterns("*.lock"))
-        active = copy / "audit" / "audit.jsonl"
+        active = audit_dir(copy) / "audit.jsonl"
         entries = active.read_bytes().splitlines(keepends=True)
         entries[4] = entries[4].replace(b'"who":"', b'"who":"mallory-', 1)
         active.write_bytes(b"".join(entries))
@@ -81,6 +83,8 @@ def verify(
     against: str | None = typer.Option(None, "--against", metavar="HEAD_HASH",
                                           help="A head hash recorded earlier (`audit head`) that must still be in the chain."),
     chain_only: bool = typer.Option(False, "--chain-only", help="Check hashes and links only, not the log."),
+    legacy: bool = typer.Option(False, "--legacy", help="Verify Loki Mode's own chain (.loki/audit/audit.jsonl, "
+                                "its cross-links and witness.jsonl) in its own format instead; reads only."),
 ) -> None:
     """Recompute every hash and link across all files and compare each entry with its log event.
 
@@ -89,6 +93,9 @@ def verify(
 
     from .output import echo_json
 
+    if legacy:
+        _verify_loki_mode_chain(ctx, json)
+        return
     result = verify_trail(loki_dir(ctx), against=against, with_log=not chain_only)
     if json:
         echo_json(result.to_dict())
@@ -99,6 +106,26 @@ def verify(
         typer.echo(f"audit chain valid: {result.entries} entries, {head_text}{anchor}{extra}")
     else:
         typer.echo(f"audit chain BROKEN at seq {result.brokenAt} (entry #{result.brokenIndex}): {result.error}")
+    if not result.valid:
+        raise typer.Exit(1)
+
+
+def _verify_loki_mode_chain(ctx: typer.Context, as_json: bool) -> None:
+    from projections.audit.loki_chain import verify_loki_chain
+
+    from .output import echo_json
+
+    result = verify_loki_chain(loki_dir(ctx))
+    if as_json:
+        echo_json(result.to_dict())
+    elif not result.present:
+        typer.echo(f"no Loki Mode audit chain at {result.path}")
+    elif result.valid:
+        links = f", {result.crosslinks} cross-link(s), {result.manifestLinks} manifest link(s)"
+        witnesses = f", {result.witness['witnesses']} witness record(s)" if result.witness.get("present") else ""
+        typer.echo(f"Loki Mode audit chain valid: {result.entries} entries{links}{witnesses}, head {result.head}")
+    else:
+        typer.echo(f"Loki Mode audit chain BROKEN at entry #{result.brokenAt} (seq {result.brokenSeq}): {result.error}")
     if not result.valid:
         raise typer.Exit(1)
 

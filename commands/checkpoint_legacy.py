@@ -8,17 +8,22 @@ never modifies or deletes them.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from eventlog import EventLogError
+from eventlog.events import format_timestamp
 
 from .checkpoint_capture import is_excluded, scan_tree
 from .checkpoint_ids import check_id
 from .checkpoint_store import GIT_SIDECAR, MANIFEST, Entry, GitSnapshot, Manifest
 
 METADATA = "metadata.json"
+#: run.sh's checkpoint directories: cp-<iteration>-<epoch seconds>.
+_RUN_SH_ID = re.compile(r"cp-(\d+)-(\d{9,11})")
 _NOT_STATE = (METADATA, GIT_SIDECAR, MANIFEST)
 
 
@@ -60,18 +65,44 @@ def _parse(line: str) -> IndexRecord | None:
 
 
 def normalise(raw: dict[str, Any]) -> dict[str, Any] | None:
-    """Map the three writers' field names onto id, created_at, message (None if no valid id)."""
+    """Map the writers' field names onto id, created_at, message (None if no valid id).
+
+    run.sh 9.22 writes index lines ``{id, ts, iter, task, sha}`` (short names; ``ts`` RFC 3339 or
+    epoch seconds) and names its directories ``cp-<iteration>-<epoch seconds>``: without a time
+    of its own, a checkpoint's time comes from that name, never from when lokilog imported it.
+    """
     try:
         checkpoint_id = check_id(raw.get("id") or raw.get("checkpoint_id"))
     except EventLogError:
         return None
-    created = raw.get("created_at") or raw.get("timestamp") or raw.get("created")
-    message = raw.get("message") or raw.get("description") or raw.get("task_description") or raw.get("label")
+    created = _first(raw, "created_at", "timestamp", "created", "ts")
+    message = _first(raw, "message", "description", "task_description", "label", "task")
     return {
         "id": checkpoint_id,
-        "created_at": created if isinstance(created, str) else None,
+        "created_at": _as_timestamp(created) or _time_from_id(checkpoint_id),
         "message": message if isinstance(message, str) else "",
     }
+
+
+def _first(raw: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        value = raw.get(name)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _as_timestamp(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e11:
+        return format_timestamp(datetime.fromtimestamp(value, timezone.utc))
+    return None
+
+
+def _time_from_id(checkpoint_id: str) -> str | None:
+    match = _RUN_SH_ID.fullmatch(checkpoint_id)
+    return _as_timestamp(int(match.group(2))) if match else None
 
 
 def read_metadata(directory: Path) -> dict[str, Any]:

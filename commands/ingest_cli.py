@@ -18,9 +18,12 @@ Move everything written outside the log into it, exactly once each:
   Mode's bus.py / bus.ts / emit.sh files), and Loki Mode's flat .loki/events.jsonl and its
   rotation .loki/events.jsonl.1 (run.sh, emit.sh).
 
-emit.sh writes each event twice (a file and a flat line): it is stored once. Files are never
-rewritten or deleted: once stored, a pending file moves to archive/ under its name, as Loki
-Mode's subscribers move them (LOKI_EVENTS_KEEP_LEGACY_FILES=1 leaves Loki Mode's in place).
+emit.sh writes each event twice (a file and a flat line): it is stored once. Loki Mode's files
+are read in place, never moved, rewritten or deleted (its own subscribers expect them in
+pending/); only lokilog's own drop-box files (*.lokilog.json) move to archive/ once stored
+(LOKI_EVENTS_ARCHIVE_LEGACY_FILES=1 moves Loki Mode's too, the old behaviour). Also read:
+run.sh's hook lines, bus.py's imported copies (stored once with their line), and the records
+Loki Mode keeps outside its event bus (docs/LOKI_MODE.md).
 A file or line that is not an event is reported with its path and reason, left in place, and
 retried when it changes. Readers (tail, replay, projections) run the same ingest first.
 

@@ -8,7 +8,9 @@ One pass, under the log lock, reads (in this order, which is deterministic):
    subscriber may move a file between the two at any time: it is found in one of them);
 3. those files, in name order (Loki Mode names start with the timestamp), batch by batch,
    each batch sorted by instant then name;
-4. the flat lines, oldest file first, in file order.
+4. the flat lines, oldest file first, in file order;
+5. the records Loki Mode keeps outside its event bus (efficiency, trust, cost history, managed
+   events, proofs: eventlog/loki_records.py), each under an id derived from its content.
 
 Files are listed *after* the flat snapshot, so the pending copy of every flat line emit.sh
 wrote is already visible and wins: its source and id are kept.
@@ -23,8 +25,11 @@ a kill at any point leaves them behind the log, and re-counting then finds the e
 stored. Two distinct events are never merged, because equal keys are counted, not collapsed;
 the id (the file's own while free, else ``lm-<K>-<n>``) only names the new event.
 
-Once stored, pending files move to archive/ (never over an existing file), as Loki Mode's own
-subscribers move them; $LOKI_EVENTS_KEEP_LEGACY_FILES=1 leaves Loki Mode's files in place.
+Once stored, only lokilog's own drop-box files (named ``*.lokilog.json`` by every lokilog client)
+move to archive/. Loki Mode's files are read in place and left for Loki Mode's subscribers,
+which expect unprocessed files in pending/: ingest remembers each by name (which holds its id),
+size and mtime, and its match key (the content digest), so a file is read again only when it
+changed. $LOKI_EVENTS_ARCHIVE_LEGACY_FILES=1 moves Loki Mode's files too (the old behaviour).
 """
 from __future__ import annotations
 
@@ -48,14 +53,15 @@ from .events import Event, NewEvent
 from .legacy import FlatLine, Record, complete_lines, derived_id, match_key, parse_file, parse_flat, salvage
 from .legacy_state import Changes, Cursor, FileMark, LegacyState
 from .fsutil import atomic_write, fsync_dir, make_dirs
-from .pending import BadPendingFile, is_own_file
+from .loki_records import drafts_of, mtime_timestamp, record_files
+from .pending import BadPendingFile, is_own_content, is_own_file
 from .safeio import check_json_depth, identity, read_regular, read_small
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import FileEventLog, IngestReport
 
 #: What a pass reads, each with its own change stamp.
-PARTS = ("pending", "archive", "flat", "bad")
+PARTS = ("pending", "archive", "flat", "bad", "records")
 #: Records per log write (one fsync) and per state transaction; $LOKI_EVENTS_INGEST_BATCH overrides.
 BATCH = 2000
 #: Bytes of a flat file read at a time.
@@ -161,8 +167,9 @@ class Ingester:
         self._stamp: dict | None = None
         self._checked_at = 0
         self.batch = _batch_size(os.environ.get("LOKI_EVENTS_INGEST_BATCH"))
-        #: Leave Loki Mode's files in pending/ for its own subscribers (lokilog's own are moved).
-        self.keep_legacy_files = os.environ.get("LOKI_EVENTS_KEEP_LEGACY_FILES", "").lower() in ("1", "true", "yes", "on")
+        self._record_ids: set[str] = set()  # record events known to be stored (no index lookup)
+        #: Move Loki Mode's files to archive/ too (opt-in: by default only lokilog's own move).
+        self.archive_legacy_files = _truthy(os.environ.get("LOKI_EVENTS_ARCHIVE_LEGACY_FILES"))
 
     # ----------------------------------------------------------------- change detection
 
@@ -196,6 +203,7 @@ class Ingester:
             "archive": _stat_key(self.paths.archive),
             "flat": [_stat_key(flat_path(root, 1)), _stat_key(flat_path(root, 0))],
             "bad": [[str(p), _stat_key(p)] for p in bad_paths],
+            "records": [[str(r.rel), _stat_key(root / r.rel)] for r in record_files(root)],
         }
 
     @property
@@ -236,9 +244,12 @@ class Ingester:
             for start in range(0, len(names), self.batch):
                 items = [i for i in (self._read_file(n, report) for n in names[start:start + self.batch]) if i]
                 items.sort(key=_item_order)
-                self._ingest_files(items, report)
+                if items:  # Loki Mode's files already read stay in pending/: nothing to write for them
+                    self._ingest_files(items, report)
             for flat in flats:
                 self._ingest_flat(flat, report)
+            if "records" in parts:
+                self._ingest_records(report)
         finally:
             for flat in flats:
                 flat.handle.close()
@@ -267,13 +278,17 @@ class Ingester:
         """Names to read, in name order (Loki Mode's names start with the timestamp)."""
         names: set[str] = set()
         # pending before archive: a file a Loki Mode subscriber moves in between is in the second.
+        pending_prefix = os.fspath(self.paths.pending) + os.sep
         for label in folders:
             for name in _json_names(self.paths.pending if label == "pending" else self.paths.archive):
                 mark = self._marks.get(name)
                 # Event files are written once (or appear whole by rename): a name already
-                # ingested is the same event wherever it moved; not even a stat, as archive/ can
-                # be huge. A lokilog file archived by us and back in pending/ is a new one.
-                if mark is None or mark.status != "done" or (label == "pending" and mark.dir == "archive"):
+                # ingested in archive/ is the same event; not even a stat, as archive/ can be
+                # huge. A file in pending/ is looked at (a stat): Loki Mode's stay there, and
+                # one rewritten under its name is read again (counted by content, never twice).
+                if mark is None or mark.status != "done":
+                    names.add(name)
+                elif label == "pending" and (mark.dir != "pending" or not _unchanged(pending_prefix + name, mark)):
                     names.add(name)
         return sorted(names)
 
@@ -284,7 +299,8 @@ class Ingester:
                 mark = self._marks.get(name)
                 if mark is not None and mark.status == "bad" and (mark.size, mark.mtime_ns) == (st.st_size, st.st_mtime_ns):
                     return None  # still the bad file it was: retried when it changes
-                if mark is not None and mark.status == "done" and _label(path) == mark.dir:
+                if (mark is not None and mark.status == "done" and _label(path) == mark.dir
+                        and (mark.dir == "archive" or (mark.size, mark.mtime_ns) == (st.st_size, st.st_mtime_ns))):
                     return None
                 # Never path.read_bytes(): a FIFO would block every writer, a link to
                 # /dev/zero would fill the memory, a directory would raise.
@@ -302,7 +318,7 @@ class Ingester:
         report.files_read += 1
         try:
             check_json_depth(data, what=path.name)  # before any decoder recurses into it
-            record = parse_file(path.name, data)
+            record = parse_file(path.name, data, own=is_own_file(path.name))
             self._validate(record)
         except (EventDecodeError, InvalidEventError) as exc:
             self._set_aside(path, st, data, str(exc), report)
@@ -333,7 +349,7 @@ class Ingester:
         identity (and digest), and skipped until it changes.
         """
         moved = None
-        if data is not None and _label(path) == "pending" and is_own_file(data):
+        if data is not None and _label(path) == "pending" and (is_own_file(path.name) or is_own_content(data)):
             moved = _quarantine(path, self.paths.quarantine)
         if moved is None:
             self._mark_bad(path, _label(path), st, reason, report)
@@ -443,16 +459,59 @@ class Ingester:
         self._open_state().apply(changes)
 
     def _archive(self, items: list[_FileItem]) -> set[str]:
-        """Move ingested files from pending/ to archive/, as Loki Mode's subscribers do."""
+        """Move lokilog's own ingested files from pending/ to archive/ (Loki Mode's only if opted in)."""
         moved = set()
         for item in items:
-            if _label(item.path) != "pending" or (not item.record.native and self.keep_legacy_files):
+            own = is_own_file(item.path.name)
+            if _label(item.path) != "pending" or not (own or self.archive_legacy_files):
                 continue
-            if _move(item.path, self.paths.archive / item.path.name, clobber=item.record.native):
+            if _move(item.path, self.paths.archive / item.path.name, clobber=own):
                 moved.add(item.path.name)
         if moved:
             fsync_dir(self.paths.archive)
         return moved
+
+    # ---------------------------------------------------------------- Loki Mode records
+
+    def _ingest_records(self, report: "IngestReport") -> None:
+        """Store every record not stored yet; its id comes from its content, so once each."""
+        fresh = []
+        for record in record_files(self.paths.root):
+            path = self.paths.root / record.rel
+            try:
+                st = os.stat(path)
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue  # deleted meanwhile (run.sh clears the efficiency files at a run start)
+            report.files_read += 1
+            try:
+                drafts, problems = drafts_of(record, data, mtime_timestamp(st))
+            except EventDecodeError as exc:
+                report.bad.append(BadPendingFile(path, str(exc)))
+                continue
+            report.bad.extend(BadPendingFile(path, problem) for problem in problems)
+            for draft in drafts:
+                if draft.id in self._record_ids:
+                    continue
+                try:
+                    self._validate(Record(draft, ""))
+                except InvalidEventError as exc:
+                    report.bad.append(BadPendingFile(path, str(exc)))
+                    continue
+                fresh.append(draft)
+        if not fresh:
+            return
+        self.log._current_tail()
+        index = self.log._caught_up_index()
+        todo = [prepare(d) for d in fresh if index.lookup_id(d.id) is None]
+        for start in range(0, len(todo), self.batch):
+            result = self.log._write_locked(todo[start:start + self.batch], durable=True, skip_conflicts=True)
+            for receipt in result.receipts:
+                report.ingested += receipt.status == "appended"
+                report.duplicates += receipt.status == "duplicate"
+            for position, error in result.conflicts:
+                report.bad.append(BadPendingFile(self.paths.root, f"record {todo[start + position].draft.id}: {error}"))
+        self._record_ids.update(d.id for d in fresh)
 
     # ---------------------------------------------------------------- key counts
 
@@ -555,9 +614,11 @@ def _move(source: Path, target: Path, clobber: bool) -> bool:
     """Move a file; without ``clobber`` never replace one already there (it is not ours)."""
     make_dirs(target.parent)
     try:
-        if clobber:
+        if clobber and not _same_file(source, target):
             os.replace(source, target)
             return True
+        if clobber:
+            raise FileExistsError(target)  # rename() of two links to one file does nothing
         os.link(source, target)  # link, unlike rename, refuses to replace an existing file
     except FileNotFoundError:
         return False  # moved already (another ingester, or a Loki Mode subscriber)
@@ -595,6 +656,19 @@ def _same_file(first: Path, second: Path) -> bool:
         return os.path.samefile(first, second)
     except OSError:
         return False
+
+
+def _unchanged(path: str, mark: FileMark) -> bool:
+    """True when the file at ``path`` still has the size and mtime it had when it was read."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return True  # moved on (to archive/, where its name is known): nothing new here
+    return (st.st_size, st.st_mtime_ns) == (mark.size, mark.mtime_ns)
+
+
+def _truthy(raw: str | None) -> bool:
+    return (raw or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _batch_size(raw: str | None) -> int:

@@ -5,7 +5,12 @@ Two shapes exist in a Loki Mode `.loki/`:
 - one event per file in ``events/pending/`` and ``events/archive/`` (bus.py, bus.ts, emit.sh),
   nested ``{id, type, source, timestamp, payload, version}``, pretty-printed or compact;
 - flat lines ``{timestamp, type, data}`` in ``events.jsonl`` and ``events.jsonl.1`` (run.sh,
-  emit.sh), with no id, ``source`` (if any) inside ``data`` and the body in ``data``.
+  emit.sh), with no id, ``source`` (if any) inside ``data`` and the body in ``data``; run.sh's
+  hook writer's lines carry ``source`` and ``payload`` at the top level instead.
+
+run.sh's ``emit_event_pending`` files have no ``source`` (it becomes :data:`FILE_DEFAULT_SOURCE`),
+and bus.py's ``import_from_jsonl`` copies flat lines into files whose 16-hex id is derived from the
+line (:func:`import_copy_id`): such a copy is the same event as its line, not a second one.
 
 Their ids have 32 bits or fewer and collide, and flat lines have none, so an event's identity
 here is its *match key*: a hash of its instant, type and body. Equal keys are counted, never
@@ -15,6 +20,7 @@ writer produced (see eventlog/ingest.py).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +36,10 @@ from .events import ENVELOPE_FIELDS, FORMAT_VERSION, KNOWN_TYPES, NewEvent, pars
 STRONG_ID_CHARS = 16
 #: Where a flat line's writer left no source: run.sh, the runner, writes flat-only lines.
 FLAT_DEFAULT_SOURCE = "runner"
+#: Where an event file has no source: run.sh's ``emit_event_pending`` (the runner) writes none.
+FILE_DEFAULT_SOURCE = "runner"
+#: Length of the ids bus.py's ``import_from_jsonl`` derives from a flat line.
+IMPORT_ID_CHARS = 16
 #: The top-level field that records what a legacy event looked like before mapping.
 LEGACY_FIELD = "legacy"
 #: Prefix of the ids lokilog derives for legacy events.
@@ -102,10 +112,23 @@ def split_compound(type: str, payload: dict[str, Any]) -> tuple[str, dict[str, A
     return head, {"action": action, **payload}
 
 
-def parse_file(name: str, data: bytes) -> Record:
-    """Parse a pending/archive file; raise EventDecodeError naming what is wrong."""
+def import_copy_id(timestamp: Any, type: Any, payload: Any) -> str:
+    """The id bus.py's ``import_from_jsonl`` gives the copy of a flat line.
+
+    The first 16 hex digits of sha1("<timestamp>|<type>|<json.dumps(payload, sort_keys=True)>"),
+    with Python's default separators and ASCII escaping, exactly as bus.py computes it.
+    """
+    body = json.dumps(payload, sort_keys=True)
+    return hashlib.sha1(f"{timestamp}|{type}|{body}".encode()).hexdigest()[:IMPORT_ID_CHARS]
+
+
+def parse_file(name: str, data: bytes, own: bool = False) -> Record:
+    """Parse a pending/archive file; raise EventDecodeError naming what is wrong.
+
+    ``own`` says the file's name marks it as written by a lokilog client.
+    """
     obj = _decode_object(data, "an event file")
-    missing = [k for k in ("id", "type", "source", "timestamp") if k not in obj]
+    missing = [k for k in ("id", "type", "timestamp") if k not in obj]
     if missing:
         raise EventDecodeError(f"missing field(s) {', '.join(missing)}")
     event_id = obj["id"]
@@ -116,13 +139,41 @@ def parse_file(name: str, data: bytes) -> Record:
     payload = obj.get("payload", {})
     if not isinstance(payload, dict):
         raise EventDecodeError(f"payload must be a JSON object, not {type(payload).__name__}")
-    native = not is_weak_id(event_id) or _written_by_lokilog(obj, data)
-    if native:
-        return Record(_native_draft(obj), key="", native=True)
+    native = own or _written_by_lokilog(obj, data)
+    if native and "source" not in obj:
+        raise EventDecodeError("missing field(s) source")
+    if not native and _is_import_copy(obj, payload):
+        return _import_copy(obj, payload)
+    if native or not is_weak_id(event_id):
+        if "source" in obj:
+            return Record(_native_draft(obj), key="", native=True)
     extra = {k: v for k, v in obj.items() if k not in ENVELOPE_FIELDS}
-    record = _mapped(obj["type"], obj["source"], obj["timestamp"], payload, obj.get("version", FORMAT_VERSION),
-                     extra, {}, legacy_id=event_id)
+    record = _mapped(obj["type"], obj.get("source", FILE_DEFAULT_SOURCE), obj["timestamp"], payload,
+                     obj.get("version", FORMAT_VERSION), extra, {}, legacy_id=event_id)
     return Record(msgspec.structs.replace(record.draft, id=event_id), record.key, legacy_id=event_id)
+
+
+def _is_import_copy(obj: dict[str, Any], payload: dict[str, Any]) -> bool:
+    event_id = obj["id"]
+    if len(event_id) != IMPORT_ID_CHARS or any(c not in "0123456789abcdef" for c in event_id):
+        return False
+    try:
+        return import_copy_id(obj["timestamp"], obj["type"], payload) == event_id
+    except (TypeError, ValueError):
+        return False
+
+
+def _import_copy(obj: dict[str, Any], payload: dict[str, Any]) -> Record:
+    # Mapped exactly as its flat line is (a string data.source moves to the source), so both
+    # have one match key and are counted as two copies of one event.
+    top = obj.get("source")
+    if isinstance(top, str) and top and payload.get("source") == top:
+        payload = {k: v for k, v in payload.items() if k != "source"}  # bus.py took it from data.source
+    body, source = _split_source(payload, top if isinstance(top, str) and top else None)
+    extra = {k: v for k, v in obj.items() if k not in ENVELOPE_FIELDS}
+    record = _mapped(obj["type"], source, obj["timestamp"], body, obj.get("version", FORMAT_VERSION), extra,
+                     {"format": "import"}, legacy_id=obj["id"])
+    return Record(msgspec.structs.replace(record.draft, id=obj["id"]), record.key, legacy_id=obj["id"])
 
 
 def parse_flat(line: bytes) -> Record:
@@ -131,19 +182,36 @@ def parse_flat(line: bytes) -> Record:
     missing = [k for k in ("timestamp", "type") if k not in obj]
     if missing:
         raise EventDecodeError(f"not a flat event: missing {', '.join(missing)}")
-    data = obj.get("data", {})
+    top_source = obj.get("source")
+    consumed = {"timestamp", "type", "data"}
+    if "data" not in obj and isinstance(obj.get("payload"), dict):
+        # run.sh's hook writer: top-level source and payload, no data.
+        data = obj["payload"]
+        consumed.add("payload")
+    else:
+        data = obj.get("data", {})
+    has_top = isinstance(top_source, str) and bool(top_source)
+    if has_top:
+        consumed.add("source")  # a top-level source wins over data.source, as in bus.py's import
     if isinstance(data, dict):
-        payload = dict(data)
-        source = payload.get("source")
-        if isinstance(source, str) and source:
-            del payload["source"]
-        else:
-            source = FLAT_DEFAULT_SOURCE
+        payload, source = _split_source(data, top_source if has_top else None)
     else:
         # run.sh's emit_event writes the body as one string: keep it, under its own name.
-        payload, source = {"data": data}, FLAT_DEFAULT_SOURCE
-    extra = {k: v for k, v in obj.items() if k not in ("timestamp", "type", "data") and k not in ENVELOPE_FIELDS}
+        payload, source = {"data": data}, top_source if has_top else FLAT_DEFAULT_SOURCE
+    extra = {k: v for k, v in obj.items() if k not in consumed and k not in ENVELOPE_FIELDS}
     return _mapped(obj["type"], source, obj["timestamp"], payload, FORMAT_VERSION, extra, {"format": "flat"})
+
+
+def _split_source(data: dict[str, Any], top: str | None) -> tuple[dict[str, Any], str]:
+    """The payload and source of a flat body: ``top`` if given, else a string data.source (moved out)."""
+    payload = dict(data)
+    if top is not None:
+        return payload, top
+    inner = payload.get("source")
+    if isinstance(inner, str) and inner:
+        del payload["source"]
+        return payload, inner
+    return payload, FLAT_DEFAULT_SOURCE
 
 
 def salvage(line: bytes) -> tuple[bytes, bytes] | None:
@@ -241,7 +309,7 @@ def _mapped(raw_type: Any, source: Any, timestamp: Any, payload: dict[str, Any],
 
 
 __all__ = [
-    "DERIVED_PREFIX", "FLAT_DEFAULT_SOURCE", "FlatLine", "LEGACY_FIELD", "Record", "STRONG_ID_CHARS",
+    "DERIVED_PREFIX", "FILE_DEFAULT_SOURCE", "FLAT_DEFAULT_SOURCE", "FlatLine", "import_copy_id", "LEGACY_FIELD", "Record", "STRONG_ID_CHARS",
     "complete_lines", "derived_id", "instant", "is_weak_id", "match_key", "parse_file", "parse_flat",
     "salvage", "split_compound",
 ]

@@ -2,7 +2,8 @@
 
 Any writer in any language may drop an event here (write ``*.tmp``, rename to ``*.json``);
 Loki Mode's own emitters do exactly this. A lock holder later moves each event into the log,
-exactly once (by id), and then moves the file to ``archive/``.
+exactly once. Files written by lokilog's clients are marked as ours in their name (they end in
+:data:`OWN_SUFFIX`): only those then move to ``archive/``; Loki Mode's stay where they are.
 """
 from __future__ import annotations
 
@@ -21,9 +22,20 @@ from .safeio import check_json_depth, read_regular
 _decoder = msgspec.json.Decoder()
 
 
+#: The end of every drop-box file name a lokilog client writes (Python, bash, TypeScript).
+#: Still ``*.json`` and still starting with the timestamp, so Loki Mode's readers, which take
+#: ``pending/*.json`` in name order, see lokilog's events in their place.
+OWN_SUFFIX = ".lokilog.json"
+
+
 def pending_file_name(timestamp: str, event_id: str) -> str:
-    """Name a drop-box file as Loki Mode does: ``<timestamp with : as ->_<id>.json``."""
-    return f"{timestamp.replace(':', '-')}_{event_id}.json"
+    """Name a drop-box file as Loki Mode does, marked as ours: ``<timestamp, : as ->_<id>.lokilog.json``."""
+    return f"{timestamp.replace(':', '-')}_{event_id}{OWN_SUFFIX}"
+
+
+def is_own_file(name: str) -> bool:
+    """True for a drop-box file a lokilog client wrote (its name ends in :data:`OWN_SUFFIX`)."""
+    return name.endswith(OWN_SUFFIX)
 
 
 def drop(pending_dir: Path, event: Event, durable: bool = True) -> Path:
@@ -84,7 +96,7 @@ _OWN_FIELDS = ["id", "type", "source", "timestamp", "version"]
 _plain = msgspec.json.Encoder()
 
 
-def is_own_file(data: bytes) -> bool:
+def is_own_content(data: bytes) -> bool:
     """True when ``data`` is exactly what :func:`drop` writes (lokilog's own drop-box file).
 
     Loki Mode's writers pretty-print with the payload before the version, so theirs never match.

@@ -33,7 +33,7 @@ _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 #: The top-level directories of `.loki/` that lokilog itself writes into. Loki Mode's own
 #: (``queue/``, ``memory/``, ...) are written only by checkpoint restore, which walks with
 #: directory descriptors and replaces a planted link instead of writing through it.
-OWNED_TOP = frozenset({"events", "state", "audit", "metrics", "projections", "cost", "trackers", "crash", "prd"})
+OWNED_TOP = frozenset({"events", "state", "audit", "lokilog", "metrics", "projections", "cost", "trackers", "crash", "prd"})
 # Directories whose entries are not walked by :func:`escapes`: they hold many files (each
 # opened without following links anyway), and a walk must stay a few system calls.
 _NOT_WALKED = frozenset({"pending", "archive", "log", "checkpoints"})

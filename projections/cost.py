@@ -11,6 +11,12 @@ session: few, so views and budget checks stay cheap however many tasks a run has
 A usage event is counted once per event id, however often it is replayed or re-ingested; a
 missing or malformed token count marks the event incomplete (its cost becomes unknown) rather
 than counting as zero.
+
+A usage event may carry the cost its writer reported (`cost_usd`, Loki Mode's efficiency
+records): a number there, even 0, is that event's cost, kept in exact nano-dollars, and its
+tokens are tallied apart so they are not priced again. No `cost_usd` (or null) leaves the cost
+to the price table. ``measured: false`` without a cost (a Loki Mode record whose every count is
+zero) is an event whose cost is unknown, never $0.
 """
 from __future__ import annotations
 
@@ -24,6 +30,9 @@ from eventlog import Event, parse_timestamp
 #: Order of the dimensions inside a cell key, and of the counters inside a cell.
 DIMENSIONS = ("hour", "provider", "model", "agent", "session", "task")
 EVENTS, INPUT, OUTPUT, CACHE_READ, CACHE_WRITE, INCOMPLETE, READ_EVENTS, WRITE_EVENTS = range(8)
+#: Events with a reported cost: how many, their cost in nano-USD, and their tokens (not priced again).
+REPORTED, REPORTED_NANOS, REP_INPUT, REP_OUTPUT, REP_READ, REP_WRITE = range(8, 14)
+COUNTERS = 14
 SEP = "\x1f"
 UNKNOWN = "unknown"
 
@@ -32,7 +41,7 @@ _FIELDS = (
     ("input_tokens",),
     ("output_tokens",),
     ("cache_read_tokens", "cache_read_input_tokens"),
-    ("cache_write_tokens", "cache_creation_input_tokens"),
+    ("cache_write_tokens", "cache_creation_input_tokens", "cache_creation_tokens"),
 )
 _REQUIRED = (True, True, False, False)  # absent cache counts mean "no cache use"
 _LABELS = ("provider", "model", "agent_type", "session_id", "task_id")
@@ -53,7 +62,7 @@ class CostProjection:
     """Fold `metric.token_usage` and `cost.*` events into a :class:`CostState`."""
 
     name = "cost"
-    version = 1
+    version = 2
     state_type = CostState
 
     def initial(self) -> CostState:
@@ -91,16 +100,25 @@ def _count(state: CostState, event: Event, payload: dict[str, Any]) -> None:
         coarse_key = key[: key.rindex(SEP)]
     cell = state.cells.get(coarse_key)
     if cell is None:
-        cell = state.cells[coarse_key] = [0] * 8
+        cell = state.cells[coarse_key] = [0] * COUNTERS
     task_cell = state.task_cells.get(key)
     if task_cell is None:
-        task_cell = state.task_cells[key] = [0] * 8
+        task_cell = state.task_cells[key] = [0] * COUNTERS
+    if "cost_usd" in payload or get("measured") is False:
+        delta = _reported_delta(payload)
+        if delta is not None:
+            for target in (cell, task_cell):
+                for position, value in enumerate(delta):
+                    target[position] += value
+            return
     inp, out = get("input_tokens"), get("output_tokens")
     read, write = get("cache_read_tokens"), get("cache_write_tokens")
     if read is None:
         read = get("cache_read_input_tokens", 0)  # absent means no cache use, not unknown
     if write is None:
-        write = get("cache_creation_input_tokens", 0)
+        write = get("cache_creation_input_tokens")
+        if write is None:
+            write = get("cache_creation_tokens", 0)
     if (inp.__class__ is int and out.__class__ is int and inp >= 0 and out >= 0
             and (read.__class__ is int and read >= 0) and (write.__class__ is int and write >= 0)):
         # The common shape, every count a plain non-negative int: no per-field dispatch.
@@ -121,12 +139,49 @@ def _count(state: CostState, event: Event, payload: dict[str, Any]) -> None:
             target[position] += value
 
 
+def _reported_delta(payload: dict[str, Any]) -> list[int] | None:
+    """The counters of an event with a reported cost, or an unmeasured one; None: price it."""
+    delta = [0] * COUNTERS
+    delta[EVENTS] = 1
+    cost = payload.get("cost_usd")
+    if cost is None:
+        if payload.get("measured") is False:
+            delta[INCOMPLETE] = 1  # nothing measured: the cost is unknown, not $0
+            return delta
+        return None  # no cost reported: priced from its tokens
+    nanos = usd_nanos(cost)
+    if nanos is None:
+        delta[INCOMPLETE] = 1  # a cost that is not a number: unknown
+        return delta
+    delta[REPORTED] = 1
+    delta[REPORTED_NANOS] = nanos
+    get = payload.get
+    for position, names in zip((REP_INPUT, REP_OUTPUT, REP_READ, REP_WRITE), _FIELDS):
+        value = next((get(n) for n in names if get(n) is not None), 0)
+        delta[position] = token_count(value) or 0
+    return delta
+
+
+def usd_nanos(value: Any) -> int | None:
+    """A reported USD amount as whole nano-dollars (exact for up to 9 decimals), None if invalid."""
+    from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        amount = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0:
+        return None
+    return int((amount * 1_000_000_000).to_integral_value(ROUND_HALF_EVEN))
+
+
 def _delta_slowly(get) -> list[int]:
-    delta = [1, 0, 0, 0, 0, 0, 0, 0]
+    delta = [0] * COUNTERS
+    delta[EVENTS] = 1
     for position, names in enumerate(_FIELDS, INPUT):
-        value = get(names[0])
-        if value is None and len(names) > 1:
-            value = get(names[1])
+        value = next((get(n) for n in names if get(n) is not None), None)
         if value is None and not _REQUIRED[position - INPUT]:
             continue
         value = token_count(value)

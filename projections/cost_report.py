@@ -11,8 +11,8 @@ from decimal import Decimal, localcontext
 from typing import Any, Callable, Iterable
 
 from .cost import (
-    CACHE_READ, CACHE_WRITE, DIMENSIONS, EVENTS, INCOMPLETE, INPUT, OUTPUT, READ_EVENTS, SEP,
-    WRITE_EVENTS, CostState,
+    CACHE_READ, CACHE_WRITE, DIMENSIONS, EVENTS, INCOMPLETE, INPUT, OUTPUT, READ_EVENTS, REP_INPUT, REP_OUTPUT,
+    REP_READ, REP_WRITE, REPORTED, REPORTED_NANOS, SEP, WRITE_EVENTS, CostState,
 )
 from .pricing import KINDS, PriceTable, cost_of
 
@@ -126,20 +126,29 @@ def _price(prices: PriceTable, cache: dict[str, Any], model: str):
     return cache[model]
 
 
+def _from_nanos(nanos: int) -> Decimal:
+    """Nano-dollars as the shortest exact Decimal in plain notation (15, not 1.5E+1)."""
+    return Decimal(format(Decimal(nanos).scaleb(-9).normalize(), "f"))
+
+
 def _add(tally: Tally, counters: list[int], price) -> None:
     tally.events += counters[EVENTS]
-    tally.input += counters[INPUT]
-    tally.output += counters[OUTPUT]
-    tally.cache_read += counters[CACHE_READ]
-    tally.cache_write += counters[CACHE_WRITE]
+    tally.input += counters[INPUT] + counters[REP_INPUT]
+    tally.output += counters[OUTPUT] + counters[REP_OUTPUT]
+    tally.cache_read += counters[CACHE_READ] + counters[REP_READ]
+    tally.cache_write += counters[CACHE_WRITE] + counters[REP_WRITE]
     tally.incomplete += counters[INCOMPLETE]
+    # Events whose writer reported their cost are that cost; only the others are priced.
+    if counters[REPORTED_NANOS]:
+        tally.usd += _from_nanos(counters[REPORTED_NANOS])
+    priced_events = counters[EVENTS] - counters[REPORTED]
     tokens = dict(zip(KINDS, (counters[INPUT], counters[OUTPUT], counters[CACHE_READ], counters[CACHE_WRITE])))
     cost, unpriced = cost_of(price, tokens)
     tally.usd += cost  # what is priced; with unknown_events > 0 it is a lower bound
     if price is None or "input" in unpriced or "output" in unpriced:
-        tally.unknown_events += counters[EVENTS]
+        tally.unknown_events += priced_events
         return
     unknown = counters[INCOMPLETE]
     unknown += counters[READ_EVENTS] if "cache_read" in unpriced else 0
     unknown += counters[WRITE_EVENTS] if "cache_write" in unpriced else 0
-    tally.unknown_events += min(unknown, counters[EVENTS])
+    tally.unknown_events += min(unknown, priced_events)

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from eventlog import FileEventLog, InvalidEventError, LockTimeoutError, LogCorruptedError, parse_timestamp
-from eventlog.pending import list_pending
 from eventlog.locking import LogLock
 
 from .base import Projection, project
@@ -361,8 +360,9 @@ def health(loki_dir: Path, projections: Iterable[Projection] | None = None) -> l
 
 
 def _ingest_if_free(log: FileEventLog) -> None:
-    # As readers do: move the drop box into the log first, but never wait for the lock.
-    if not list_pending(log.paths.pending):
+    # As readers do: move the drop box into the log first, but never wait for the lock. Loki
+    # Mode's files stay in pending/: whether anything changed is the ingester's question.
+    if not log._ingester().changed():
         return
     try:
         log.ingest_pending(timeout=0)

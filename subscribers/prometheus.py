@@ -12,8 +12,9 @@ from pathlib import Path
 import msgspec
 
 from eventlog import EventDecodeError, FileEventLog, InvalidEventError, LokiPaths
-from eventlog.pending import list_pending, read_pending
-from eventlog.safeio import read_small
+from eventlog.legacy import parse_file
+from eventlog.pending import is_own_file, list_pending
+from eventlog.safeio import check_json_depth, read_regular, read_small
 from projections.cost import CostProjection, CostState
 from projections.cost_report import breakdown
 from projections.metrics import MetricsProjection
@@ -111,7 +112,9 @@ def _ingest_errors(paths: LokiPaths) -> int:
     bad = 0
     for path in list_pending(paths.pending):
         try:
-            read_pending(path)
+            data, _ = read_regular(path)  # a planted FIFO or link is counted as bad, never followed
+            check_json_depth(data, what=path.name)
+            parse_file(path.name, data, own=is_own_file(path.name))  # Loki Mode's shapes too
         except FileNotFoundError:
             continue
         except EventDecodeError:

@@ -22,7 +22,6 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
 from eventlog import EventLogError, FileEventLog, LockTimeoutError
-from eventlog.pending import list_pending
 
 from projections.base import Projection
 from projections.engine import ProjectionState, Runner
@@ -103,7 +102,9 @@ class Watcher:
     def _ingest(self, report: CycleReport) -> None:
         # Look before taking the lock: an appender holds it through its fsync, and waiting for
         # that on every wake-up would add the writer's fsync to every cycle's latency.
-        if not list_pending(self.log.paths.pending):
+        # Loki Mode's files stay in pending/, so "pending/ is not empty" says nothing: ask the
+        # ingester whether anything it reads (drop box, flat files, records) changed.
+        if not self.log._ingester().changed():
             return
         try:
             report.ingested = self.log.ingest_pending(timeout=0.5).ingested

@@ -35,7 +35,7 @@ def test_sync_verify_head_and_against(cli, loki):
 def test_verify_exits_1_and_names_the_seq_when_tampered(loki):
     emit_run(loki)
     assert run_lokilog("audit", "sync", loki=loki).returncode == 0
-    active = loki / "audit" / "audit.jsonl"
+    active = loki / "lokilog" / "audit" / "audit.jsonl"
     active.write_bytes(active.read_bytes().replace(b'"who":"agent-1","what":"task.created"', b'"who":"nobody","what":"task.created"'))
     out = run_lokilog("audit", "verify", "--json", loki=loki)
     assert out.returncode == 1
@@ -70,7 +70,7 @@ def test_reports_name_missing_evidence_plainly(cli, loki):
 def test_a_broken_chain_shows_in_the_report(cli, loki):
     emit_run(loki)
     cli("audit", "sync")
-    (loki / "audit" / "audit.jsonl").write_bytes(b"".join((loki / "audit" / "audit.jsonl").read_bytes().splitlines(True)[1:]))
+    (loki / "lokilog" / "audit" / "audit.jsonl").write_bytes(b"".join((loki / "lokilog" / "audit" / "audit.jsonl").read_bytes().splitlines(True)[1:]))
     report = json.loads(cli("audit", "report", "soc2", "--json").stdout)
     assert not report["integrity"]["valid"] and any("BROKEN" in m for m in report["missing"])
 
@@ -102,7 +102,7 @@ def test_residency_allows_by_policy_and_records_violations_once(cli, loki, monke
 def test_disabled_sync_writes_nothing(cli, loki, monkeypatch):
     emit_run(loki)
     monkeypatch.setenv("LOKI_AUDIT_DISABLED", "true")
-    assert "disabled" in cli("audit", "sync").stdout and not (loki / "audit").exists()
+    assert "disabled" in cli("audit", "sync").stdout and not (loki / "lokilog" / "audit").exists()
 
 
 def test_demo_shows_the_head_and_a_caught_tampering(tmp_path):

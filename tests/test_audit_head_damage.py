@@ -13,7 +13,7 @@ def chained(loki):
             log.append("task", "runner", {"action": "claim", "task_id": f"t{i}"})
     sync_chain(loki)
     assert verify_trail(loki).valid
-    return loki / "audit" / "head.json"
+    return loki / "lokilog" / "audit" / "head.json"
 
 
 @pytest.mark.parametrize("damage", [
@@ -24,6 +24,6 @@ def chained(loki):
 ])
 def test_a_damaged_head_record_fails_verification(chained, damage):
     chained.write_bytes(damage(chained.read_bytes()))
-    result = verify_trail(chained.parent.parent)
+    result = verify_trail(chained.parent.parent.parent)
     assert not result.valid
     assert "head" in result.error

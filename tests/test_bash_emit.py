@@ -189,7 +189,7 @@ def test_busy_lock_falls_back_within_the_bound_and_leaves_no_process(loki):
         assert 0.3 <= elapsed < 5
         assert _session_processes(child.pid) == []
         event_id = out.decode().strip()
-        assert [p.name.endswith(f"_{event_id}.json") for p in pending_files(loki)] == [True]
+        assert [p.name.endswith(f"_{event_id}.lokilog.json") for p in pending_files(loki)] == [True]
     finally:
         os.close(fd)
     assert [e.id for e in _events(loki)] == [event_id]

@@ -37,10 +37,10 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*"))} if folder.exists() else {}
 
 
-@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("keep", [True, False])
 def test_files_from_bus_py_bus_ts_and_emit_sh_are_ingested_and_never_rewritten(loki, monkeypatch, keep):
-    if keep:
-        monkeypatch.setenv("LOKI_EVENTS_KEEP_LEGACY_FILES", "1")
+    if not keep:
+        monkeypatch.setenv("LOKI_EVENTS_ARCHIVE_LEGACY_FILES", "1")  # the old behaviour, opted into
     write_pending(loki, nested("a1b2c3d4", "task", "runner", bus_py_timestamp(at(0)), {"action": "claim", "task_id": "t1"}))
     write_pending(loki, nested("k3j9z0a", "user", "vscode", bus_ts_timestamp(at(1)), {"action": "click"}))
     write_pending(loki, nested("0badf00d", "session", "cli", "2026-02-21T10:00:02.000Z", {"action": "start"}), "compact")
@@ -247,9 +247,10 @@ def test_a_touched_or_copied_file_or_a_lost_state_is_not_a_new_event(loki):
     path = write_pending(loki, event)
     append_flat(loki, flat_line("2026-02-21T10:00:01Z", "metric", {"n": 1}))
     ingest(loki)
-    archived = loki / "events" / "archive" / path.name
-    os.utime(archived, ns=(1, 1))  # mtime changed, content not
-    shutil.copy(archived, path)  # and a copy back in pending/
+    assert path.exists()  # left in pending/ for Loki Mode's own subscribers
+    os.utime(path, ns=(1, 1))  # mtime changed, content not
+    (loki / "events" / "archive").mkdir(exist_ok=True)
+    shutil.copy(path, loki / "events" / "archive" / path.name)  # and a copy in archive/
     assert ingest(loki).ingested == 0
     state = legacy_state_path(loki / "events")
     with sqlite3.connect(state) as db:

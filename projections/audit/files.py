@@ -1,4 +1,9 @@
-"""The chain on disk: `.loki/audit/audit.jsonl`, its sealed rotations and `head.json`.
+"""The chain on disk: `.loki/lokilog/audit/audit.jsonl`, its sealed rotations and `head.json`.
+
+lokilog's chain lives under `.loki/lokilog/`, a path no Loki Mode writer uses: Loki Mode's own
+JavaScript audit log writes `.loki/audit/audit.jsonl`, which lokilog only reads (see
+projections/audit/migrate.py for moving a chain an older lokilog kept there, and
+projections/audit/loki_chain.py for verifying Loki Mode's).
 
 Layout: the active file `audit.jsonl`; sealed files `audit-<seq of first entry, 20 digits>.jsonl`
 (renamed from the active file when it would pass the size bound); `head.json`, the last head
@@ -30,6 +35,12 @@ _CHUNK = 1024 * 1024
 
 
 def audit_dir(loki_dir: Path) -> Path:
+    """Where lokilog's chain lives: `.loki/lokilog/audit/`."""
+    return Path(loki_dir) / "lokilog" / "audit"
+
+
+def loki_mode_audit_dir(loki_dir: Path) -> Path:
+    """Loki Mode's audit directory, `.loki/audit/` (its `audit.jsonl` and `witness.jsonl`)."""
     return Path(loki_dir) / "audit"
 
 

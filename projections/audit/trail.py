@@ -12,6 +12,7 @@ from eventlog import FileEventLog, InvalidEventError, parse_timestamp
 
 from .entry import AuditEntry, entry_decoder
 from .files import as_point, audit_dir, chain_files, file_head, head_record_damage, iter_lines, read_head_record
+from .migrate import migrate_chain
 from .settings import AuditSettings
 from .verify import ChainPoint, VerifyResult, verify_lines
 
@@ -24,6 +25,7 @@ def verify_trail(loki_dir: Path, settings: AuditSettings | None = None, *, again
     vanish, so a failed pass whose files or head record changed under it is run again.
     """
     settings = settings or AuditSettings.from_env()
+    migrate_chain(loki_dir)
     directory = audit_dir(loki_dir)
     for _ in range(3):
         before = (chain_files(directory), read_head_record(directory))
@@ -54,6 +56,7 @@ def _verify_once(loki_dir, directory, settings, against, with_log, files, record
 
 def chain_head(loki_dir: Path) -> ChainPoint:
     """Return the head on disk: the last entry's event seq and hash, and the number of entries."""
+    migrate_chain(loki_dir)
     directory = audit_dir(loki_dir)
     files = chain_files(directory)
     record = read_head_record(directory)
@@ -96,6 +99,7 @@ class EntryQuery:
 def read_entries(loki_dir: Path, query: EntryQuery | None = None) -> Iterator[AuditEntry]:
     """Yield the chain's entries in order, filtered (entries that do not decode are skipped)."""
     query = query or EntryQuery()
+    migrate_chain(loki_dir)
     for line in iter_lines(chain_files(audit_dir(loki_dir))):
         try:
             entry = entry_decoder.decode(line)

@@ -33,6 +33,7 @@ from .files import (
     sealed_name,
     write_head_record,
 )
+from .migrate import migrate_chain
 from .settings import AuditSettings
 from .verify import ChainPoint
 
@@ -40,6 +41,7 @@ from .verify import ChainPoint
 def sync_chain(loki_dir: Path, settings: AuditSettings | None = None, upto_seq: int | None = None) -> ChainPoint:
     """Append entries for every audited log event after the chain's head (up to ``upto_seq``)."""
     settings = settings or AuditSettings.from_env()
+    migrate_chain(loki_dir)  # a chain an older lokilog kept in .loki/audit/ continues here
     directory = audit_dir(loki_dir)
     directory.mkdir(parents=True, exist_ok=True)
     lock = LogLock(directory / LOCK)

@@ -40,7 +40,7 @@ def build(root: Path, events: int = 120) -> None:
 def targets(root: Path) -> dict[str, list[Path]]:
     """Files that must never change once written: sealed segments and audit chain files."""
     segments = sorted((root / "events" / "log").glob("*.jsonl"))[:-1]
-    audit = sorted(p for p in (root / "audit").rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json")
+    audit = sorted(p for p in (root / "lokilog" / "audit").rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json")
                    and "lock" not in p.name)
     snapshots = sorted((root / "projections").rglob("snapshot.json"))
     return {"sealed segment": segments, "audit chain": audit, "snapshot": snapshots}

@@ -56,7 +56,7 @@ def _check_order(root: Path, result: Result) -> None:
     with FileEventLog(root) as log:
         # The drop box is named by timestamp, then id: events parked there are ingested in
         # that order, the only order a file name can carry. Their exactly-once is checked.
-        parked = {p.name.rsplit("_", 1)[1][:-5] for p in log.paths.archive.glob("*.json")}
+        parked = {p.name.rsplit("_", 1)[1].removesuffix(".json").removesuffix(".lokilog") for p in log.paths.archive.glob("*.json")}
         if not parked:
             result.fail("no event went through the drop box: the scenario did not exercise it")
         for event in log.read():

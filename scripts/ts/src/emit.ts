@@ -40,9 +40,12 @@ export function nowTimestamp(): string {
   return new Date().toISOString();
 }
 
-/** The drop-box file name Loki Mode uses: `<timestamp with : as ->_<id>.json`. */
+/**
+ * The drop-box file name: Loki Mode's `<timestamp with : as ->_<id>.json`, marked as lokilog's
+ * own by ending in `.lokilog.json` (only such files are moved to archive/ once ingested).
+ */
 export function pendingFileName(timestamp: string, id: string): string {
-  return `${timestamp.replace(/:/g, "-")}_${id}.json`;
+  return `${timestamp.replace(/:/g, "-")}_${id}.lokilog.json`;
 }
 
 function maxEventBytes(): number {

@@ -31,7 +31,7 @@ test("emit drops one canonical file per event into pending/ and returns its id",
   const id = emit({ type: "task", source: "vscode", payload: { action: "start", task_id: "t1" } }, { lokiDir: loki });
   assert.match(id, /^[0-9a-f]{32}$/);
   const [name] = pendingFiles(loki);
-  assert.ok(name.endsWith(`_${id}.json`), name);
+  assert.ok(name.endsWith(`_${id}.lokilog.json`), name);
   const body = fs.readFileSync(path.join(loki, "events", "pending", name), "utf8");
   const event = JSON.parse(body);
   assert.deepEqual(Object.keys(event), ["id", "type", "source", "timestamp", "version", "payload"]);
