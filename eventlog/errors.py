@@ -52,3 +52,7 @@ class SyncFailedError(EventLogError, OSError):
 
 class LegacyIngestError(EventLogError):
     """The ingester's own state (`.loki/events/legacy.sqlite`) could not be read or written."""
+
+
+class LokiDirError(InvalidEventError):
+    """The `.loki/` directory named cannot be one: a file is in its way, or its parent does not exist."""
