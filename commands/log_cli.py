@@ -7,11 +7,12 @@ from typing import List, Optional
 
 import typer
 
-from eventlog import EventFilter, InvalidEventError
+from eventlog import EventFilter
 
 from .context import loki_paths, open_log
 from .output import echo_json, event_line, table, to_json
-from .payloads import build_payload, load_payload_text
+from .errors import bad_option, blame
+from .payloads import build_payload, load_payload_text, parse_object
 
 FOLLOW_INTERVAL = 0.2
 
@@ -63,7 +64,9 @@ def emit(
     ),
     json: bool = typer.Option(False, "--json", help="Print the receipt as JSON."),
 ) -> None:
-    body = build_payload(load_payload_text(payload), pairs or (), action)
+    with blame(ctx, "payload"):
+        base = parse_object(load_payload_text(payload))
+    body = {**base, **build_payload(None, pairs or (), action)}
     receipt = open_log(ctx).append(
         type, source, body, id=id, stream=stream, expected_version=expected_version,
         correlation_id=correlation_id, causation_id=causation_id, timestamp=timestamp,
@@ -133,9 +136,9 @@ def replay(
       lokilog replay --stream task-42 --until 2026-02-21T10:00:00Z
     """
     if from_seq < 1:
-        raise InvalidEventError(f"--from-seq must be >= 1, got {from_seq}")
+        raise bad_option(ctx, "from_seq", f"must be >= 1, got {from_seq}")
     if to_seq is not None and to_seq < from_seq:
-        raise InvalidEventError(f"--to-seq {to_seq} is before --from-seq {from_seq}")
+        raise bad_option(ctx, "to_seq", f"{to_seq} is before the first seq asked for ({from_seq})")
     selection = EventFilter.build(types or (), sources or (), streams or (), since, until, where or ())
     shown = 0
     for event in open_log(ctx).read(from_seq, to_seq, filter=selection):
@@ -203,6 +206,9 @@ def stats(
         return
     typer.echo(f"events {figures.events}  segments {figures.segments}  bytes {figures.bytes}"
                f"  pending files {figures.pending_files}")
+    if figures.last_seq is None:
+        typer.echo(f"no log here: {log.paths.log_dir} holds no events yet")
+        return
     typer.echo(f"seq {figures.first_seq}..{figures.last_seq}  from {figures.first_timestamp}"
                f"  to {figures.last_timestamp}")
     for title, counts in (("type", figures.by_type), ("source", figures.by_source)):
