@@ -146,10 +146,10 @@ def option_label(ctx: typer.Context, name: str) -> str:
 
 
 def param_label(param: Any) -> str:
-    """An option's long name (else its short one); an argument's metavar (else its NAME)."""
+    """An option's long name (else its short one); an argument as --help and usage errors name it."""
     if param.param_type_name == "option":
         return next((o for o in param.opts if o.startswith("--")), param.opts[0])
-    return param.metavar or param.name.upper()
+    return getattr(param, "display_name_raw", None) or param.metavar or param.name
 
 
 def bad_option(ctx: typer.Context, name: str, message: str) -> InvalidEventError:

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import typer.main
 from typer.testing import CliRunner
 
+from cli_tree import runnable_commands
 from commands.cli import app
 from conftest import REPO, subprocess_env
 from readonly import run_read_only
@@ -107,27 +107,7 @@ ROWS: dict[str, Row] = {
 }
 
 
-def registered_commands() -> list[str]:
-    """Every runnable command path of the CLI ('emit', 'checkpoint show', 'crash' ...), from the click tree."""
-    root = typer.main.get_command(app)
-    found: list[str] = []
-
-    def walk(command, path: list[str], ctx) -> None:
-        if hasattr(command, "list_commands"):
-            if path and getattr(command, "invoke_without_command", False):
-                found.append(" ".join(path))
-            for name in command.list_commands(ctx):
-                sub = command.get_command(ctx, name)
-                if sub is not None and not sub.hidden:
-                    walk(sub, [*path, name], typer.Context(sub, info_name=name, parent=ctx))
-        else:
-            found.append(" ".join(path))
-
-    walk(root, [], typer.Context(root, info_name="lokilog"))
-    return found
-
-
-COMMANDS = registered_commands()
+COMMANDS = runnable_commands(app)
 
 
 def test_every_registered_command_has_a_row():

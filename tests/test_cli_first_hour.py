@@ -15,8 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import typer.main
 
+from cli_tree import walk_commands
 from commands.cli import app
 from conftest import REPO, run_lokilog, subprocess_env
 from eventlog import FileEventLog, NewEvent
@@ -123,14 +123,7 @@ def test_a_bad_payload_names_payload(cli):
 
 
 def _registered_options() -> set[str]:
-    names: set[str] = set()
-
-    def walk(command) -> None:
-        names.update(o for p in command.params for o in getattr(p, "opts", ()) if o.startswith("--"))
-        for sub in getattr(command, "commands", {}).values():
-            walk(sub)
-
-    walk(typer.main.get_command(app))
+    names = {o for _, command in walk_commands(app) for p in command.params for o in p.opts if o.startswith("--")}
     return names - {"--help"}
 
 
@@ -157,7 +150,7 @@ def test_an_undecodable_type_is_blamed_on_the_type(loki):
     done = subprocess.run([sys.executable.encode(), b"-m", b"commands", b"emit", b"\xff"], capture_output=True,
                           timeout=60, env=subprocess_env(LOKI_DIR=str(loki)))
     assert done.returncode == 2
-    assert one_error_line(done.stderr.decode()) == "lokilog: error: TYPE: b'\\xff' is not valid UTF-8"
+    assert one_error_line(done.stderr.decode()) == "lokilog: error: type: b'\\xff' is not valid UTF-8"
     source = subprocess.run([sys.executable.encode(), b"-m", b"commands", b"emit", b"task", b"-s", b"r\xfe"],
                             capture_output=True, timeout=60, env=subprocess_env(LOKI_DIR=str(loki)))
     assert one_error_line(source.stderr.decode()) == "lokilog: error: --source: b'r\\xfe' is not valid UTF-8"
