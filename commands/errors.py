@@ -96,7 +96,10 @@ def quiet_closed_stdout() -> NoReturn:
     """End quietly after the reader of stdout went away: exit 0, and no flush error at exit."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        try:
+            os.dup2(devnull, sys.stdout.fileno())  # what is still buffered is flushed there at exit
+        finally:
+            os.close(devnull)
     except (OSError, ValueError, AttributeError):
         pass  # no real file descriptor behind stdout (in-process runs): nothing to flush later
     raise typer.Exit(0)
