@@ -63,8 +63,9 @@ def test_a_read_only_file_system_fails_writes_cleanly_and_status_still_answers(t
         {"args": ["--loki-dir", str(mount), "status"]},
         {"args": ["--loki-dir", str(mount), "status", "--json"]},
         {"args": ["--loki-dir", str(mount), "checkpoint", "create"]},
+        {"args": ["--loki-dir", str(mount), "doctor"]},
     ], tmp_path)
-    emit, status, status_json, checkpoint = results
+    emit, status, status_json, checkpoint, doctor = results
     assert emit["exit"] == 1 and emit["crash"] is None
     assert one_error_line(emit["stderr"]).endswith(f"cannot write {mount}/events/log.lock: read-only file system")
     assert status["exit"] == 0, status
@@ -72,6 +73,8 @@ def test_a_read_only_file_system_fails_writes_cleanly_and_status_still_answers(t
     assert "in_progress  t1, t2, t3, t4, t5, t6" in status["stdout"]
     assert json.loads(status_json["stdout"])["seq"] == 6
     assert checkpoint["exit"] == 1 and "read-only file system" in one_error_line(checkpoint["stderr"])
+    assert doctor["exit"] == 1 and f"the check failed: cannot write {mount}/events/log.lock: read-only file system" \
+        in doctor["stdout"]
 
 
 def test_a_fresh_read_only_mount_fails_emit_and_tail_cleanly(tmp_path):
