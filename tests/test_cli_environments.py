@@ -4,9 +4,10 @@ The commands are enumerated from the click tree typer builds, so a new command i
 by itself; each needs one row in ROWS (its minimal valid arguments and what it does), and a
 command without a row fails `test_every_registered_command_has_a_row` by name.
 
-For each environment the checks are the same: the documented exit code, at most one line on
-stderr (exactly one when it fails), no traceback, and nothing created outside the `.loki/`
-directory named on the command line. Environments:
+For each environment the checks are the same: the documented exit code, exactly one
+`lokilog: error: ...` line on stderr when it fails (none when it succeeds; a verdict such as
+`doctor`'s "problems found" is a report on stdout), no traceback, and nothing created outside the
+`.loki/` directory named on the command line. Environments:
 
 - ``file``: `.loki` is a regular file (exit 2 for every command that uses it);
 - ``missing-parent``: `--loki-dir` under a directory that does not exist (exit 2, nothing created);
@@ -21,11 +22,10 @@ directory named on the command line. Environments:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -33,11 +33,8 @@ from typer.testing import CliRunner
 
 from cli_tree import runnable_commands
 from commands.cli import app
-from conftest import REPO, subprocess_env
+from conftest import subprocess_env
 from readonly import run_read_only
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
 
 @dataclass(frozen=True)
 class Row:
@@ -49,8 +46,8 @@ class Row:
     ok: int = 0                   # exit code in a populated .loki/
     empty: int | None = None      # exit code in an empty .loki/ (default: ok)
     home: bool = False            # writes ~/.loki/config, by design
-    owns: tuple[str, ...] = field(default=())  # other paths it creates, by design ({world}/...)
-    env: tuple[tuple[str, str], ...] = ()      # environment it needs
+    owns: tuple[str, ...] = ()    # other paths it creates, by design (relative to {world})
+    env: tuple[tuple[str, str], ...] = ()  # environment it needs
     read_only: int | None = None  # exit code on a read-only .loki/ (default: 1 if it writes, else ok)
     verdict: bool = False         # a non-zero exit is a report on stdout (problems found), not an error
 
