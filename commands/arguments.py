@@ -10,6 +10,8 @@ from typing import Any, Iterable
 
 import typer
 
+from eventlog.errors import InvalidEventError
+
 from .errors import bad_input, param_label
 
 
@@ -27,6 +29,16 @@ def _texts(value: Any) -> Iterable[str]:
     elif isinstance(value, (list, tuple)):
         for item in value:
             yield from _texts(item)
+
+
+def labelled(ctx: typer.Context, group: Any, line: list[str], error: InvalidEventError) -> InvalidEventError:
+    """``error`` with its parameter named as the user spells it ('--since'), if the command has that parameter."""
+    for param, _ in _parsed(ctx, group, line):
+        if param.name == error.parameter:
+            relabelled = InvalidEventError(f"{param_label(param)}: {error.detail}")
+            relabelled.__cause__, relabelled.__traceback__ = error, error.__traceback__
+            return relabelled
+    return error
 
 
 def undecodable_argument(ctx: typer.Context, group: Any) -> None:

@@ -113,8 +113,9 @@ class LokiGroup(TyperGroup):
     """The root command group: every exception becomes a one-line message and an exit code."""
 
     def invoke(self, ctx: typer.Context) -> Any:
-        from .arguments import undecodable_argument
+        from .arguments import labelled, undecodable_argument
 
+        line = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # the parse consumes them
         try:
             undecodable_argument(ctx, self)
             return super().invoke(ctx)
@@ -123,6 +124,8 @@ class LokiGroup(TyperGroup):
         except Exception as error:  # noqa: BLE001 - this is the one place that maps them all
             if _is_closed_pipe(error):
                 quiet_closed_stdout()
+            if isinstance(error, InvalidEventError) and error.parameter:
+                error = labelled(ctx, self, line, error)
             if getattr(error, "exit_code", None) is not None and hasattr(error, "show"):
                 raise  # the parser's own usage errors: typer prints them with the usage line
             if exit_code_for(error) == EXIT_FAILURE and not _expected(error):

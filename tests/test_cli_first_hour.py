@@ -146,6 +146,17 @@ def test_no_error_message_spells_an_option_by_hand():
     assert not found, "error messages with an option spelled by hand:\n" + "\n".join(found)
 
 
+def test_library_errors_are_labelled_with_the_option_the_user_gave(cli, tasks):
+    cases = [(["replay", "--where", "nonsense"], "--where: 'nonsense': expected FIELD=VALUE"),
+             (["replay", "--since", "last tuesday"], "--since: 'last tuesday' is not an RFC 3339 timestamp"),
+             (["replay", "--since", "2026-02-01T00:00:00Z", "--until", "2026-01-01T00:00:00Z"],
+              "--since: 2026-02-01T00:00:00Z is after the end of the range (2026-01-01T00:00:00Z)"),
+             (["audit", "query", "--until", "soon"], "--until: 'soon' is not an RFC 3339 timestamp")]
+    for args, message in cases:
+        done = cli(*args)
+        assert done.exit_code == 2 and one_error_line(done.stderr).startswith(f"lokilog: error: {message}"), args
+
+
 # 5 -----------------------------------------------------------------------------------------------
 
 def test_an_undecodable_type_is_blamed_on_the_type(loki):
