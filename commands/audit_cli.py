@@ -1,9 +1,12 @@
 """`lokilog audit ...`: the hash-chained audit trail (sync, verify, head, query, report, residency, forward)."""
 from __future__ import annotations
 
+import re
+
 import typer
 
 from .context import loki_dir
+from .errors import bad_option
 
 HELP = """\
 The audit trail: a hash-chained projection of the log in .loki/lokilog/audit/audit.jsonl (and
@@ -96,6 +99,8 @@ def verify(
     if legacy:
         _verify_loki_mode_chain(ctx, json)
         return
+    if against is not None:
+        against = _head_hash(ctx, against)
     result = verify_trail(loki_dir(ctx), against=against, with_log=not chain_only)
     if json:
         echo_json(result.to_dict())
@@ -104,6 +109,8 @@ def verify(
         extra = f", {result.pending} event(s) not yet audited" if result.pending else ""
         anchor = ", anchor found" if result.anchorFound else ""
         typer.echo(f"audit chain valid: {result.entries} entries, {head_text}{anchor}{extra}")
+    elif result.brokenAt is None:
+        typer.echo(f"audit chain BROKEN: {result.error}")
     else:
         typer.echo(f"audit chain BROKEN at seq {result.brokenAt} (entry #{result.brokenIndex}): {result.error}")
     if not result.valid:
@@ -128,6 +135,18 @@ def _verify_loki_mode_chain(ctx: typer.Context, as_json: bool) -> None:
         typer.echo(f"Loki Mode audit chain BROKEN at entry #{result.brokenAt} (seq {result.brokenSeq}): {result.error}")
     if not result.valid:
         raise typer.Exit(1)
+
+
+_HEAD_HASH = re.compile(r"(?:sha256:)?([0-9a-f]{64})")
+
+
+def _head_hash(ctx: typer.Context, text: str) -> str:
+    """``sha256:`` and 64 hex digits, as `audit head` prints it (the prefix may be left out)."""
+    match = _HEAD_HASH.fullmatch(text.strip().lower())
+    if match is None:
+        raise bad_option(ctx, "against", f"{text!r} is not a head hash: expected sha256: and 64 hex digits, "
+                                         "as `lokilog audit head` prints it")
+    return f"sha256:{match.group(1)}"
 
 
 @audit_app.command()

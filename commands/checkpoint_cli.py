@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .context import loki_dir
-from .errors import bad_input
+from .errors import bad_input, blame, option_label
 from .output import echo_json, table
 
 CHECKPOINT_HELP = """\
@@ -151,16 +151,18 @@ def _clip(text: str, width: int = 50) -> str:
 
 def show(
     ctx: typer.Context,
-    checkpoint_id: str = typer.Argument(..., metavar="ID", help="The checkpoint id."),
+    checkpoint_id: str = typer.Argument(..., metavar="ID|latest", help="The checkpoint id, or `latest`."),
     json: bool = typer.Option(False, "--json", help="Print record and manifest as JSON."),
 ) -> None:
-    """Show one checkpoint: its record, what it holds and its git snapshot."""
+    """Show one checkpoint (an id, or `latest`, as for rollback): its record, files and git snapshot."""
     from projections.checkpoints import public
 
+    from .checkpoint_rollback import resolve
     from .checkpoint_store import CheckpointNotFoundError, CheckpointStore
     from .checkpoints import find, manifest_of
 
     root = _recover(ctx)
+    checkpoint_id = resolve(root, checkpoint_id)
     record = find(root, checkpoint_id)
     try:
         manifest = manifest_of(CheckpointStore(root), checkpoint_id)
@@ -195,8 +197,10 @@ def prune(
     from .checkpoints import prune as prune_store
 
     if keep is None and older_than is None:
-        raise bad_input("say what to prune: --keep N and/or --older-than AGE")
-    result = prune_store(_recover(ctx), keep=keep, older_than=parse_age(older_than), dry_run=dry_run)
+        raise bad_input(f"say what to prune: {option_label(ctx, 'keep')} N and/or {option_label(ctx, 'older_than')} AGE")
+    with blame(ctx, "older_than"):
+        age = parse_age(older_than)
+    result = prune_store(_recover(ctx), keep=keep, older_than=age, dry_run=dry_run)
     if json:
         echo_json(result)
         return
@@ -263,5 +267,5 @@ def parse_age(text: Optional[str]) -> Optional[timedelta]:
         return None
     match = _AGE.fullmatch(text.strip().lower())
     if not match:
-        raise bad_input(f"--older-than {text!r}: use a number and a unit, e.g. 30m, 12h, 14d, 2w")
+        raise bad_input(f"{text!r}: use a number and a unit, e.g. 30m, 12h, 14d, 2w")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})

@@ -84,7 +84,7 @@ def resolve(loki: Path, target: str) -> str:
         return target
     candidates = [r for r in by_time(catalogue(loki, write_views=False)) if r.get("kind") != "pre-rollback"]
     if not candidates:
-        raise CheckpointNotFoundError("there is no checkpoint to roll back to yet")
+        raise CheckpointNotFoundError("there is no checkpoint yet (take one with `lokilog checkpoint create`)")
     return candidates[-1]["id"]
 
 

@@ -74,6 +74,15 @@ COMMAND_HOMES = {
     **dict.fromkeys(("crash", "telemetry"), "commands.crash_cli"),
 }
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .version import version_line
+
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
 #: Root options that take a value, skipped when looking for the command's name.
 _VALUED_ROOT_OPTIONS = ("--loki-dir",)
 
@@ -87,6 +96,9 @@ def _root(
         None, "--loki-dir", envvar="LOKI_DIR", help="The .loki directory (default ./.loki).",
         show_default=False,
     ),
+    debug: bool = typer.Option(False, "--debug", help="Print the traceback of a failure (or set LOKI_DEBUG=1)."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, expose_value=False,
+                                 help="Print the version and exit."),
 ) -> None:
     ctx.obj = {"loki_dir": loki_dir}
     remember_loki_dir(loki_dir)

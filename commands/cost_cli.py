@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .context import loki_dir
-from .errors import bad_input
+from .errors import bad_input, blame
 
 COST_HELP = """\
 Token usage and spend from the log's `metric.token_usage` events.
@@ -60,8 +60,10 @@ def cost(
     from projections.cost_report import breakdown, total
     from projections.engine import catch_up
 
-    dims = _dimensions(by)
-    since_hour = _since_hour(since)
+    with blame(ctx, "by"):
+        dims = _dimensions(by)
+    with blame(ctx, "since"):
+        since_hour = _since_hour(since)
     root = loki_dir(ctx)
     prices, budgets = load_prices(root), load_budgets(root)
     state = catch_up(root, CostProjection(), write_views=False).state
@@ -90,7 +92,7 @@ def _dimensions(text: str) -> tuple[str, ...]:
     dims = tuple(part.strip() for part in text.split(",") if part.strip())
     wrong = [d for d in dims if d not in GROUPS]
     if not dims or wrong:
-        raise bad_input(f"--by {text!r}: choose from {', '.join(GROUPS)}")
+        raise bad_input(f"{text!r}: choose from {', '.join(GROUPS)}")
     return dims
 
 
@@ -106,7 +108,7 @@ def _since_hour(text: str | None, now: datetime | None = None) -> str | None:
         try:
             moment = parse_timestamp(text)
         except ValueError:
-            raise bad_input(f"--since {text!r}: expected a timestamp or a duration such as 30m, 24h, 7d") from None
+            raise bad_input(f"{text!r}: expected a timestamp or a duration such as 30m, 24h, 7d") from None
     return moment.strftime("%Y-%m-%dT%H")
 
 

@@ -74,6 +74,10 @@ def doctor(
 def _run(check: Check, paths: LokiPaths) -> Section:
     try:
         return check(paths)
+    except OSError as exc:  # a read-only or unreadable .loki/: say which file, in words
+        from .errors import message_for
+
+        return Section(PROBLEM, [f"the check failed: {message_for(exc)}"], {"error": str(exc)})
     except Exception as exc:  # one broken section must not hide the others
         return Section(PROBLEM, [f"the check failed: {type(exc).__name__}: {exc}"], {"error": str(exc)})
 

@@ -52,28 +52,85 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args: Sequence[str], loki_dir: Path | None) -> int:
-    """Parse ``args``, append the event to the log of ``loki_dir``, print the receipt; return the exit code."""
+    """Parse ``args``, append the event to the log of ``loki_dir``, print the receipt; return the exit code.
+
+    Errors follow the CLI's one contract (commands/errors.py): one line, the documented exit
+    code, the traceback only with LOKI_DEBUG=1; a closed stdout ends quietly.
+    """
     options = parser().parse_intermixed_args(list(args))
-    from eventlog import EventLogError
-
-    from .errors import error_line, exit_code_for
-
     try:
+        _check_text(options)
         receipt = _append(options, loki_dir)
-    except EventLogError as error:
-        print(error_line(error), file=sys.stderr)
-        return exit_code_for(error)
-    print(_receipt_text(receipt, options.json))
+        text = _receipt_text(receipt, options.json)
+    except Exception as error:  # noqa: BLE001 - mapped to one line like every other command
+        return _report(error)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        _quiet_stdout()
     return 0
 
 
+def _report(error: BaseException) -> int:
+    from .errors import debugging, error_line, exit_code_for
+
+    if debugging():
+        import traceback
+
+        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+    print(error_line(error), file=sys.stderr)
+    return exit_code_for(error)
+
+
+def _quiet_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush into a closed pipe at exit
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+#: The options whose values are text, labelled as the user writes them.
+_TEXT_OPTIONS = (("type", "TYPE"), ("source", "--source"), ("payload", "--payload"), ("action", "--action"),
+                 ("id", "--id"), ("stream", "--stream"), ("correlation_id", "--correlation-id"),
+                 ("causation_id", "--causation-id"), ("timestamp", "--timestamp"), ("durability", "--durability"))
+
+
+def _check_text(options: argparse.Namespace) -> None:
+    """Name the argument that is not valid UTF-8 (a shell can pass any bytes)."""
+    from eventlog import InvalidEventError
+
+    named = [(label, getattr(options, attribute)) for attribute, label in _TEXT_OPTIONS]
+    for label, value in named + [("PAIRS", pair) for pair in options.pairs]:
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raw = value.encode("utf-8", "surrogateescape")
+                raise InvalidEventError(f"{label}: {raw!r} is not valid UTF-8") from None
+
+
 def _append(options: argparse.Namespace, loki_dir: Path | None):
-    from eventlog import FileEventLog, resolve_loki_dir
+    from eventlog import FileEventLog, InvalidEventError, resolve_loki_dir
 
-    from .payloads import build_payload, load_payload_text
+    from .context import check_loki_dir
+    from .payloads import build_payload, load_payload_text, parse_object
 
-    body = build_payload(load_payload_text(options.payload), options.pairs, options.action)
-    with FileEventLog(resolve_loki_dir(loki_dir)) as log:
+    try:
+        base = parse_object(load_payload_text(options.payload))
+    except InvalidEventError as error:
+        raise InvalidEventError(f"--payload: {error}") from error
+    body = {**base, **build_payload(None, options.pairs, options.action)}
+    root = resolve_loki_dir(loki_dir)
+    import os
+
+    named_by = " (given by --loki-dir)" if loki_dir is not None else (
+        " (given by $LOKI_DIR)" if os.environ.get("LOKI_DIR") else "")
+    check_loki_dir(root, named_by)
+    with FileEventLog(root) as log:
         return log.append(
             options.type, options.source, body, id=options.id, stream=options.stream,
             expected_version=options.expected_version, correlation_id=options.correlation_id,

@@ -7,10 +7,11 @@ from typing import List, Optional
 
 import typer
 
-from eventlog import EventFilter, InvalidEventError
+from eventlog import EventFilter
 
 from .context import loki_dir, loki_paths, open_log
 from .output import echo_json, event_line, table, to_json
+from .errors import bad_option, blame
 
 FOLLOW_INTERVAL = 0.2
 
@@ -93,9 +94,9 @@ def replay(
       lokilog replay --stream task-42 --until 2026-02-21T10:00:00Z
     """
     if from_seq < 1:
-        raise InvalidEventError(f"--from-seq must be >= 1, got {from_seq}")
+        raise bad_option(ctx, "from_seq", f"must be >= 1, got {from_seq}")
     if to_seq is not None and to_seq < from_seq:
-        raise InvalidEventError(f"--to-seq {to_seq} is before --from-seq {from_seq}")
+        raise bad_option(ctx, "to_seq", f"{to_seq} is before the first seq asked for ({from_seq})")
     selection = EventFilter.build(types or (), sources or (), streams or (), since, until, where or ())
     from eventlog.reader import dense
 
@@ -174,6 +175,9 @@ def stats(
         return
     typer.echo(f"events {figures.events}  segments {figures.segments}  bytes {figures.bytes}"
                f"  pending files {figures.pending_files}")
+    if figures.last_seq is None:
+        typer.echo(f"no log here: {log.paths.log_dir} holds no events yet")
+        return
     typer.echo(f"seq {figures.first_seq}..{figures.last_seq}  from {figures.first_timestamp}"
                f"  to {figures.last_timestamp}")
     for title, counts in (("type", figures.by_type), ("source", figures.by_source)):

@@ -1,4 +1,8 @@
-"""Turning command-line text into an event payload. Pure, so it is easy to test exhaustively."""
+"""Turning command-line text into an event payload. Pure, so it is easy to test exhaustively.
+
+Messages do not name an option: the command that passes the text names it, as its parser
+spells it (see :func:`commands.errors.blame`).
+"""
 from __future__ import annotations
 
 import sys
@@ -19,24 +23,30 @@ def load_payload_text(text: str | None) -> str | None:
         try:
             return Path(text[1:]).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidEventError(f"--payload {text}: cannot read the file: {exc}") from exc
+            raise InvalidEventError(f"cannot read {text[1:]}: {exc.strerror or exc}") from exc
     return text
+
+
+def parse_object(text: str | None) -> dict[str, Any]:
+    """Parse a JSON object text; None or blank text is the empty object."""
+    if text is None or not text.strip():
+        return {}
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+        check_json_depth(data, what="the JSON object")  # a decoder must not recurse thousands deep
+        value = msgspec.json.decode(data)
+    except UnsafeFileError as exc:
+        raise InvalidEventError(str(exc)) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEventError(f"not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidEventError(f"must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def build_payload(text: str | None, pairs: Iterable[str] = (), action: str | None = None) -> dict[str, Any]:
     """Build a payload from a JSON object text, ``key=value`` / ``key:=json`` pairs and an action."""
-    payload: dict[str, Any] = {}
-    if text is not None and text.strip():
-        try:
-            data = text.encode("utf-8", "surrogateescape")
-            check_json_depth(data, what="--payload")  # a decoder must not recurse thousands deep
-            payload = msgspec.json.decode(data)
-        except UnsafeFileError as exc:
-            raise InvalidEventError(str(exc)) from None
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            raise InvalidEventError(f"--payload is not valid JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            raise InvalidEventError(f"--payload must be a JSON object, got {type(payload).__name__}")
+    payload = parse_object(text)
     for pair in pairs:
         key, value = parse_pair(pair)
         payload[key] = value

@@ -124,12 +124,14 @@ def check(
     wait: float = typer.Option(0, "--wait", min=0, help="Seconds to wait for an approval's answer."),
     json: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
-    from commands.payloads import build_payload, load_payload_text
+    from commands.payloads import load_payload_text, parse_object
 
+    from .errors import blame
     from .policy import approvals as approvals_mod
     from .policy.gate import PolicyGate
 
-    body = build_payload(load_payload_text(context))
+    with blame(ctx, "context"):
+        body = parse_object(load_payload_text(context))
     with PolicyGate(loki_dir(ctx)) as gate:
         result = gate.check(point, body, source=source)
         code = {"allow": EXIT_ALLOW, "deny": EXIT_DENY, "require_approval": EXIT_APPROVAL}[result.verdict.decision.value]

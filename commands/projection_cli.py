@@ -8,7 +8,7 @@ from typing import List, Optional, Tuple
 import typer
 
 from .context import loki_dir
-from .errors import bad_input
+from .errors import bad_input, bad_option, option_label
 from .output import echo_json, table
 
 
@@ -144,20 +144,41 @@ def state(
     from projections.diff import diff_states
     from projections.engine import state_at
 
+    from eventlog import FileEventLog
+
     (projection,) = _select([name])
     root = loki_dir(ctx)
+    with FileEventLog(root) as log:
+        head = log.head_seq
     if diff:
         if at_seq is not None or at is not None:
-            raise bad_input("--diff A B cannot be combined with --at or --at-seq")
+            raise bad_input(f"{option_label(ctx, 'diff')} cannot be combined with {option_label(ctx, 'at')} "
+                            f"or {option_label(ctx, 'at_seq')}")
+        for point in diff:
+            _check_seq(ctx, "diff", _point(point).get("seq"), head)
         before, after = (state_at(root, projection, **_point(p)) for p in diff)
+        if before.seq > after.seq:
+            raise bad_option(ctx, "diff", f"{diff[0]} {diff[1]}: the first point comes after the second "
+                                          f"(seq {before.seq} > {after.seq}); swap them")
         echo_json({"name": name, "from_seq": before.seq, "to_seq": after.seq,
                    "changes": diff_states(before.state, after.state)})
         return
     if at_seq is not None and at is not None:
-        raise bad_input("give --at-seq or --at, not both")
+        raise bad_input(f"give {option_label(ctx, 'at_seq')} or {option_label(ctx, 'at')}, not both")
+    _check_seq(ctx, "at_seq", at_seq, head)
     result = state_at(root, projection, seq=at_seq, timestamp=at)
     _notices([result])
     echo_json({"name": name, "seq": result.seq, "state": msgspec.to_builtins(result.state)})
+
+
+def _check_seq(ctx: typer.Context, option: str, seq: Optional[int], head: int) -> None:
+    """A seq past the log's head is a question about events that do not exist: say so, never clamp."""
+    if seq is None:
+        return
+    if seq < 0:
+        raise bad_option(ctx, option, f"seq must be >= 0, got {seq}")
+    if seq > head:
+        raise bad_option(ctx, option, f"seq {seq} is past the end of the log (head seq {head})")
 
 
 def _point(text: str) -> dict:
@@ -172,16 +193,30 @@ def status(
 
     Catches the run-state projection up first (and writes `.loki/state/run/summary.json`).
     """
-    from projections.engine import catch_up
     from projections.run_state import RunStateProjection, summary
 
-    result = catch_up(loki_dir(ctx), RunStateProjection())
+    result = _refreshed_or_read_only(loki_dir(ctx), RunStateProjection())
     _notices([result])
     view = summary(result.state)
     if json:
         echo_json(view)
         return
     typer.echo(render_status(view))
+
+
+def _refreshed_or_read_only(root, projection):
+    """Catch the projection up and write its views; where they cannot be written, fold in memory and say so."""
+    from projections.engine import catch_up, state_at
+
+    from .errors import message_for
+
+    try:
+        return catch_up(root, projection)
+    except OSError as error:
+        result = state_at(root, projection)
+        typer.echo(f"lokilog: warning: could not refresh the {projection.name} views ({message_for(error)}); "
+                   f"showing the state read from the log and the snapshot on disk", err=True)
+        return result
 
 
 def render_status(view: dict) -> str:
@@ -237,7 +272,7 @@ def watch(
     from subscribers.watch import Watcher, run_once
 
     if poll_interval <= 0:
-        raise bad_input("--poll-interval must be > 0")
+        raise bad_option(ctx, "poll_interval", "must be > 0")
     logging.basicConfig(format="lokilog: %(levelname)s: %(message)s", level=logging.WARNING)
     root = loki_dir(ctx)
     with InstanceLock(root):

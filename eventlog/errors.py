@@ -7,7 +7,24 @@ class EventLogError(Exception):
 
 
 class InvalidEventError(EventLogError, ValueError):
-    """An event (or a request about events) is malformed; nothing was written."""
+    """An event (or a request about events) is malformed; nothing was written.
+
+    ``parameter`` names the argument the bad value came from (its Python name, e.g. ``since``)
+    when the raiser knows it; the message then starts with it, and the CLI shows it as the
+    user spells it instead (``--since``).
+    """
+
+    def __init__(self, *args: object, parameter: str | None = None) -> None:
+        super().__init__(*args)
+        self.parameter = parameter
+
+    @property
+    def detail(self) -> str:
+        """The message without the parameter's name."""
+        return super().__str__()
+
+    def __str__(self) -> str:
+        return f"{self.parameter}: {self.detail}" if self.parameter else self.detail
 
 
 class EventTooLargeError(InvalidEventError):
@@ -76,3 +93,7 @@ class UnsafeFileError(EventDecodeError):
 
 class UnsafePathError(EventLogError):
     """A path lokilog would write through leads outside `.loki/` (a symbolic link): refused."""
+
+
+class LokiDirError(InvalidEventError):
+    """The `.loki/` directory named cannot be one: a file is in its way, or its parent does not exist."""

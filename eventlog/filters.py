@@ -27,7 +27,7 @@ class Condition:
         negate = "!=" in text
         left, sep, right = text.partition("!=" if negate else "=")
         if not sep or not left.strip():
-            raise InvalidEventError(f"--where {text!r}: expected FIELD=VALUE, e.g. payload.task_id=t1")
+            raise InvalidEventError(f"{text!r}: expected FIELD=VALUE, e.g. payload.task_id=t1", parameter="where")
         return cls(tuple(left.strip().split(".")), right, negate)
 
     def matches(self, event: Event) -> bool:
@@ -85,7 +85,7 @@ class EventFilter:
             tuple(c if isinstance(c, Condition) else Condition.parse(c) for c in where),
         )
         if result.since and result.until and result.since > result.until:
-            raise InvalidEventError(f"--since {since} is after --until {until}")
+            raise InvalidEventError(f"{since} is after the end of the range ({until})", parameter="since")
         return result
 
     @property
@@ -127,4 +127,4 @@ def _moment(name: str, value: str | datetime | None) -> datetime | None:
     try:
         return parse_timestamp(value)
     except ValueError as exc:
-        raise InvalidEventError(f"--{name} {value!r} is not an RFC 3339 timestamp: {exc}") from exc
+        raise InvalidEventError(f"{value!r} is not an RFC 3339 timestamp: {exc}", parameter=name) from exc

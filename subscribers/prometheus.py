@@ -127,12 +127,14 @@ class MetricsServer:
     """`/metrics` over HTTP on a background thread, stopped by :meth:`stop`."""
 
     def __init__(self, loki_dir: Path, port: int, host: str = "127.0.0.1") -> None:
-        from prometheus_client import CollectorRegistry, start_http_server
+        from prometheus_client import CollectorRegistry, make_wsgi_app
 
         self.collector = _Locked(LedgerCollector(loki_dir))
         registry = CollectorRegistry(auto_describe=False)
         registry.register(self.collector)
-        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+        self._server = _http_server(host, port, _only_metrics(make_wsgi_app(registry)))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
+        self._thread.start()
         self.host, self.port = self._server.server_address[:2]
 
     @property
@@ -150,6 +152,38 @@ class MetricsServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+METRICS_PATHS = ("/metrics", "/metrics/")
+
+
+def _only_metrics(app):
+    """Answer /metrics with ``app`` and every other path with 404, so a mistyped scrape URL shows."""
+    def routed(environ, start_response):
+        if environ.get("PATH_INFO", "") in METRICS_PATHS:
+            return app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [f"not found: {environ.get('PATH_INFO', '')}; the metrics are at /metrics\n".encode()]
+    return routed
+
+
+def _http_server(host: str, port: int, app):
+    """A threading WSGI server on ``host:port`` that does not log each request to stderr."""
+    import socket
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+
+    class Server(ThreadingMixIn, WSGIServer):
+        address_family = family
+        daemon_threads = True
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - the base class's name
+            pass
+
+    return make_server(host, port, app, Server, handler_class=Quiet)
 
 
 class _Locked:

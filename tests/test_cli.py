@@ -124,6 +124,7 @@ def test_verify_names_segment_offset_and_seq_of_a_bad_line(cli, loki):
 
 def test_loki_dir_selects_the_directory(tmp_path):
     other = tmp_path / "elsewhere" / ".loki"
+    other.parent.mkdir()  # a .loki/ is created only inside a directory that exists
     assert run_lokilog("emit", "task", loki=other).returncode == 0
     assert (other / "events" / "log").is_dir()
     result = subprocess.run([sys.executable, "-m", "commands", "--loki-dir", str(other), "stats", "--json"],

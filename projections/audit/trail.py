@@ -83,7 +83,7 @@ class EntryQuery:
 
     @classmethod
     def build(cls, who=None, what=None, since: str | None = None, until: str | None = None) -> EntryQuery:
-        return cls(who, what, _moment(since, "--since"), _moment(until, "--until"))
+        return cls(who, what, _moment(since, "since"), _moment(until, "until"))
 
     def matches(self, entry: AuditEntry) -> bool:
         if self.who is not None and entry.who != self.who:
@@ -109,10 +109,10 @@ def read_entries(loki_dir: Path, query: EntryQuery | None = None) -> Iterator[Au
             yield entry
 
 
-def _moment(text: str | None, option: str) -> datetime | None:
+def _moment(text: str | None, parameter: str) -> datetime | None:
     if text is None:
         return None
     try:
         return parse_timestamp(text)
     except ValueError:
-        raise InvalidEventError(f"{option} {text!r} is not an RFC 3339 timestamp") from None
+        raise InvalidEventError(f"{text!r} is not an RFC 3339 timestamp", parameter=parameter) from None
