@@ -16,6 +16,7 @@ Legacy Loki Mode checkpoints are plain directories mirroring `.loki/` (see check
 from __future__ import annotations
 
 import hashlib
+import errno
 import os
 import shutil
 import time
@@ -248,8 +249,9 @@ class _StoreLock:
             # O_NOFOLLOW: a .lock planted as a link must not create or lock a file elsewhere.
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
-            raise CheckpointIdError(f"{self.path}: cannot be opened as the store's lock ({exc.strerror}); "
-                                    "is it a symbolic link?") from None
+            if exc.errno != errno.ELOOP:
+                raise  # a read-only or full disk: a failure (exit 1), named by the CLI with its path
+            raise CheckpointIdError(f"{self.path}: is a symbolic link; the store's lock is never followed") from None
         self._handle = os.fdopen(fd, "r+b")
         deadline = time.monotonic() + LOCK_TIMEOUT
         while True:

@@ -94,7 +94,7 @@ def _quiet_stdout() -> None:
 
 
 #: The options whose values are text, labelled as the user writes them.
-_TEXT_OPTIONS = (("type", "TYPE"), ("source", "--source"), ("payload", "--payload"), ("action", "--action"),
+_TEXT_OPTIONS = (("type", "type"), ("source", "--source"), ("payload", "--payload"), ("action", "--action"),
                  ("id", "--id"), ("stream", "--stream"), ("correlation_id", "--correlation-id"),
                  ("causation_id", "--causation-id"), ("timestamp", "--timestamp"), ("durability", "--durability"))
 

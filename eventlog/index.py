@@ -7,6 +7,7 @@ disagrees with the log is dropped and rebuilt from the log.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,15 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 
 def readonly_uri(path: Path) -> str:
     """A read-only SQLite URI for ``path``, quoted: a `#` or `?` in a directory name would
-    otherwise end the path and open some other file."""
-    return path.resolve().as_uri() + "?mode=ro"
+    otherwise end the path and open some other file.
+
+    On a read-only file system SQLite cannot make the WAL's shared-memory file, so the file is
+    opened as immutable there (writes still in the WAL are not seen: it is a cache of the log).
+    """
+    uri = path.resolve().as_uri() + "?mode=ro"
+    if not os.access(path.parent, os.W_OK):
+        uri += "&immutable=1"
+    return uri
 
 
 @dataclass(frozen=True)

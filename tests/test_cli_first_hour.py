@@ -298,4 +298,4 @@ def test_the_readme_says_where_the_demo_writes_and_how_to_install_the_ts_client(
     assert "npm pack" in readme and "npm install /path/to/lokilog/scripts/ts/lokilog-client-" in readme
     version = json.loads((REPO / "scripts" / "ts" / "package.json").read_text())["version"]
     assert f"lokilog-client-{version}.tgz" in readme
-    assert "pip install -e '.[test,trackers]'" in readme
+    assert "pip install -e '.[test," in readme

@@ -40,7 +40,7 @@ def imported_by(tmp_path: Path, *args: str) -> set[str]:
 
 
 #: What `lokilog emit` may load of this project's CLI: its parser, the error mapping, crash capture.
-EMIT_COMMAND_MODULES = {"commands.crash_capture", "commands.emit_cli", "commands.entry", "commands.errors",
+EMIT_COMMAND_MODULES = {"commands.context", "commands.crash_capture", "commands.emit_cli", "commands.entry", "commands.errors",
                         "commands.payloads", "commands.telemetry"}
 
 
