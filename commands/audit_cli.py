@@ -1,4 +1,5 @@
-"""`lokilog audit ...`: the hash-chained audit trail (sync, verify, head, query, report, residency, forward)."""
+"""`lokilog audit ...`: the hash-chained audit trail (sync, verify, head, query, report, residency, forward;
+the Merkle proofs and signed heads are in audit_proofs_cli)."""
 from __future__ import annotations
 
 import typer
@@ -20,6 +21,10 @@ Examples:
   lokilog audit query --who agent-1 --since 2026-02-21T00:00:00Z
   lokilog audit report soc2               evidence per control, and what is missing
   lokilog audit residency --provider openai --region us-east-1
+  lokilog audit sth                       sign and print the Merkle tree head
+  lokilog audit prove 42 > proof.json     inclusion proof of the entry for seq 42
+  lokilog audit consistency 1000          the tree of 1000 entries is a prefix of today's
+  lokilog audit check-proof proof.json --head head.json
 """
 
 audit_app = typer.Typer(help=HELP, no_args_is_help=True, rich_markup_mode=None)
@@ -27,6 +32,8 @@ audit_app = typer.Typer(help=HELP, no_args_is_help=True, rich_markup_mode=None)
 
 def register(app: typer.Typer) -> None:
     from .demo_cli import add_section
+
+    from . import audit_proofs_cli  # noqa: F401  (adds sth, prove, consistency, check-proof)
 
     app.add_typer(audit_app, name="audit")
     add_section("Audit trail (lokilog audit)", _demo)
