@@ -98,16 +98,24 @@ def _well_formed(head: SignedHead) -> bool:
     return head.tree_size >= 0 and bool(_HEX64.fullmatch(head.root_hash))
 
 
+def _base64(text: str, what: str) -> bytes:
+    # Canonical only: otherwise flipping an unused low bit of the last character would change
+    # the head's text but not its bytes, and the altered head would still verify.
+    try:
+        data = base64.b64decode(text, validate=True)
+    except ValueError:
+        data = None
+    if data is None or base64.b64encode(data).decode() != text:
+        raise ProofError(f"the head's {what} is not canonical base64")
+    return data
+
+
 def check_signature(head: SignedHead, pinned_key: str | None = None) -> None:
     """Raise ProofError unless the head's signature verifies under its key (and that key is the pinned one).
 
     ``pinned_key`` is the base64 public key or its hex key id, known to the auditor out of band.
     """
-    try:
-        public = base64.b64decode(head.public_key, validate=True)
-        signature = base64.b64decode(head.signature, validate=True)
-    except ValueError:
-        raise ProofError("the head's public_key or signature is not base64") from None
+    public, signature = _base64(head.public_key, "public_key"), _base64(head.signature, "signature")
     if key_id(public) != head.key_id:
         raise ProofError("the head's key_id is not the SHA-256 of its public key")
     if pinned_key is not None and pinned_key not in (head.public_key, head.key_id):
