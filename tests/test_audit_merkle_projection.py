@@ -36,7 +36,7 @@ def chain_leaves(loki: Path, settings: AuditSettings | None = None) -> list[byte
     return [leaf_hash(line) for line in iter_lines(chain_files(audit_dir(loki)))]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(event_lists, min_size=1, max_size=3), data=st.data())
 def test_the_tree_is_the_chain_and_every_proof_verifies(tmp_path_factory, batches, data):
     loki = tmp_path_factory.mktemp("m") / ".loki"
@@ -109,19 +109,15 @@ def key_env(tmp_path, monkeypatch):
     return path
 
 
-def lokilog(loki, *args, **env):
-    return run_lokilog(*args, loki=loki, LOKI_AUDIT_STH_KEY=env.get("key", ""), **{k: v for k, v in env.items() if k != "key"})
-
-
-def test_an_auditor_verifies_one_entry_and_catches_a_rewritten_chain(loki, key_env, tmp_path):
+def test_an_auditor_verifies_one_entry_and_catches_a_rewritten_chain(cli, loki, key_env, tmp_path):
     pytest.importorskip("cryptography")
     emit(loki, [("task", {"action": "completed", "n": i, "agent_id": f"agent-{i % 3}"}) for i in range(12)])
-    signed = run_lokilog("audit", "sth", "--json", loki=loki, LOKI_AUDIT_STH_KEY=str(key_env))
-    assert signed.returncode == 0, signed.stderr
+    signed = cli("audit", "sth", "--json")
+    assert signed.exit_code == 0, signed.output
     old_head = json.loads(signed.stdout)
     assert old_head["tree_size"] == 12 and key_env.stat().st_mode & 0o777 == 0o600
     assert key_env.parent.stat().st_mode & 0o777 == 0o700 and audit_dir(loki) not in key_env.parents
-    again = run_lokilog("audit", "sth", "--json", loki=loki, LOKI_AUDIT_STH_KEY=str(key_env))
+    again = cli("audit", "sth", "--json")
     assert json.loads(again.stdout) == old_head  # the tree grew only by the head's own event: no new head
     with FileEventLog(loki) as log:
         recorded = log.get(old_head["seq"])
@@ -129,8 +125,8 @@ def test_an_auditor_verifies_one_entry_and_catches_a_rewritten_chain(loki, key_e
         "audit", "tree_head_signed", old_head["root_hash"])
 
     (tmp_path / "old-head.json").write_text(json.dumps(old_head))
-    proof = run_lokilog("audit", "prove", "5", loki=loki)
-    assert proof.returncode == 0, proof.stderr
+    proof = cli("audit", "prove", "5")
+    assert proof.exit_code == 0, proof.output
     bundle = json.loads(proof.stdout)
     assert (bundle["leaf_index"], bundle["tree_size"], bundle["head"]["root_hash"]) == (4, 12, old_head["root_hash"])
     (tmp_path / "proof.json").write_text(proof.stdout)
@@ -142,23 +138,23 @@ def test_an_auditor_verifies_one_entry_and_catches_a_rewritten_chain(loki, key_e
     assert ok.returncode == 0, ok.stdout
     assert json.loads(ok.stdout)["signed"] is True
     (tmp_path / "forged.txt").write_text(bundle["entry"].replace("agent-1", "agent-2"))
-    forged = run_lokilog("audit", "check-proof", str(tmp_path / "bare.json"), "--entry", str(tmp_path / "forged.txt"),
-                         "--head", str(tmp_path / "old-head.json"), loki=loki)
-    assert forged.returncode == 1 and "INVALID" in forged.stdout
+    forged = cli("audit", "check-proof", str(tmp_path / "bare.json"), "--entry", str(tmp_path / "forged.txt"),
+                 "--head", str(tmp_path / "old-head.json"))
+    assert forged.exit_code == 1 and "INVALID" in forged.stdout
 
     emit(loki, [("task", {"action": "completed", "n": 100 + i}) for i in range(5)])
-    grown = run_lokilog("audit", "consistency", "12", loki=loki, LOKI_AUDIT_STH_KEY=str(key_env))
+    grown = cli("audit", "consistency", "12")
     (tmp_path / "grown.json").write_text(grown.stdout)
-    honest = run_lokilog("audit", "check-proof", str(tmp_path / "grown.json"), "--old-head", str(tmp_path / "old-head.json"), loki=loki)
-    assert honest.returncode == 0, honest.stdout
+    honest = cli("audit", "check-proof", str(tmp_path / "grown.json"), "--old-head", str(tmp_path / "old-head.json"))
+    assert honest.exit_code == 0, honest.stdout
 
     # Someone rewrites an old event and rebuilds chain and tree consistently: only the old head catches it.
     rewrite_event(loki, b'"n":3,', b'"n":9,')
     shutil.rmtree(audit_dir(loki))
     rebuild(loki, [AuditProjection(AuditSettings()), MerkleProjection(AuditSettings())])
-    assert run_lokilog("audit", "verify", loki=loki).returncode == 0  # the chain alone still looks intact
-    assert run_lokilog("audit", "sth", loki=loki, LOKI_AUDIT_STH_KEY=str(key_env)).returncode == 0
-    rewritten = run_lokilog("audit", "consistency", "12", loki=loki)
+    assert cli("audit", "verify").exit_code == 0  # the chain alone still looks intact
+    assert cli("audit", "sth").exit_code == 0
+    rewritten = cli("audit", "consistency", "12")
     (tmp_path / "rewritten.json").write_text(rewritten.stdout)
     caught = run_lokilog("audit", "check-proof", str(tmp_path / "rewritten.json"), "--old-head", str(tmp_path / "old-head.json"),
                          "--json", loki=loki)
@@ -166,15 +162,15 @@ def test_an_auditor_verifies_one_entry_and_catches_a_rewritten_chain(loki, key_e
     assert "old root" in json.loads(caught.stdout)["error"]
 
 
-def test_cli_errors_are_one_line_with_their_exit_codes(loki, tmp_path):
+def test_cli_errors_are_one_line_with_their_exit_codes(cli, loki, tmp_path):
     emit(loki, [("task", {"n": i}) for i in range(3)])
-    assert run_lokilog("audit", "prove", "99", loki=loki).returncode == 2
-    assert run_lokilog("audit", "prove", "2", "--tree-size", "9", loki=loki).returncode == 2
-    assert run_lokilog("audit", "consistency", "3", "2", loki=loki).returncode == 2
+    assert cli("audit", "prove", "99").exit_code == 2
+    assert cli("audit", "prove", "2", "--tree-size", "9").exit_code == 2
+    assert cli("audit", "consistency", "3", "2").exit_code == 2
     (tmp_path / "junk.json").write_text("{not json")
     junk = run_lokilog("audit", "check-proof", str(tmp_path / "junk.json"), loki=loki)
     assert junk.returncode == 2 and "is not JSON" in junk.stderr and len(junk.stderr.strip().splitlines()) == 1
-    unsigned = run_lokilog("audit", "prove", "2", loki=loki)
+    unsigned = cli("audit", "prove", "2")
     assert json.loads(unsigned.stdout)["head"] is None
     assert run_lokilog("audit", "check-proof", "-", loki=loki, input=unsigned.stdout).returncode == 0
 
@@ -192,15 +188,14 @@ def test_without_cryptography_proofs_work_and_sth_names_the_extra(loki, tmp_path
     assert proof.returncode == 0 and json.loads(proof.stdout)["leaf_index"] == 2
 
 
-def test_a_signing_key_others_can_read_is_refused(loki, key_env):
+def test_a_signing_key_others_can_read_is_refused(cli, loki, key_env):
     pytest.importorskip("cryptography")
     emit(loki, [("task", {"n": 1})])
-    assert run_lokilog("audit", "sth", loki=loki, LOKI_AUDIT_STH_KEY=str(key_env)).returncode == 0
+    assert cli("audit", "sth").exit_code == 0
     key_env.chmod(0o644)
-    refused = run_lokilog("audit", "sth", loki=loki, LOKI_AUDIT_STH_KEY=str(key_env))
     emit(loki, [("task", {"n": 2})])
-    refused = run_lokilog("audit", "sth", loki=loki, LOKI_AUDIT_STH_KEY=str(key_env))
-    assert refused.returncode == 1 and "chmod 600" in refused.stderr
+    refused = cli("audit", "sth")
+    assert refused.exit_code == 1 and "chmod 600" in refused.output
 
 
 # ---------------------------------------------------------------------- Python and TypeScript agree
@@ -215,17 +210,17 @@ def ts_merkle() -> Path:
     return dist
 
 
-def test_both_verifiers_agree_on_real_bundles_and_their_alterations(loki, key_env):
+def test_both_verifiers_agree_on_real_bundles_and_their_alterations(cli, loki, key_env):
     pytest.importorskip("cryptography")
     from projections.audit.merkle.bundle import check_bundle
 
     client = ts_merkle()
     emit(loki, [("task", {"action": "completed", "n": i, "note": "é\u2028\"q\""}) for i in range(23)])
-    old = json.loads(run_lokilog("audit", "sth", "--json", loki=loki, LOKI_AUDIT_STH_KEY=str(key_env)).stdout)
+    old = json.loads(cli("audit", "sth", "--json").stdout)
     emit(loki, [("metric", {"value": i}) for i in range(9)])
-    assert run_lokilog("audit", "sth", loki=loki, LOKI_AUDIT_STH_KEY=str(key_env)).returncode == 0
-    bundles = [json.loads(run_lokilog("audit", "prove", str(seq), loki=loki).stdout) for seq in (1, 7, 23, 30)]
-    consistency = json.loads(run_lokilog("audit", "consistency", str(old["tree_size"]), loki=loki).stdout)
+    assert cli("audit", "sth").exit_code == 0
+    bundles = [json.loads(cli("audit", "prove", str(seq)).stdout) for seq in (1, 7, 23, 30)]
+    consistency = json.loads(cli("audit", "consistency", str(old["tree_size"])).stdout)
     bundles.append(dict(consistency, old_head=old))
     cases = []
     for bundle in bundles:
