@@ -14,13 +14,13 @@ from .errors import bad_input
 
 def _tree(ctx: typer.Context):
     """Bring the Merkle projection up to the log's head; return (loki dir, settings, state)."""
-    from projections.audit import AuditSettings
+    from projections.audit import AuditDisabledError, AuditSettings
     from projections.audit.merkle.projection import MerkleProjection
     from projections.engine import catch_up
 
     settings = AuditSettings.from_env()
     if settings.disabled:
-        raise bad_input("the audit trail is disabled (LOKI_AUDIT_DISABLED=true): there is no tree")
+        raise AuditDisabledError("the audit trail is disabled (LOKI_AUDIT_DISABLED=true): there is no tree to prove")
     directory = loki_dir(ctx)
     return directory, settings, catch_up(directory, MerkleProjection(settings)).state
 

@@ -167,6 +167,8 @@ def test_cli_errors_are_one_line_with_their_exit_codes(cli, loki, tmp_path):
     assert cli("audit", "prove", "99").exit_code == 2
     assert cli("audit", "prove", "2", "--tree-size", "9").exit_code == 2
     assert cli("audit", "consistency", "3", "2").exit_code == 2
+    disabled = run_lokilog("audit", "prove", "1", loki=loki, LOKI_AUDIT_DISABLED="true")
+    assert disabled.returncode == 1 and "disabled" in disabled.stderr
     (tmp_path / "junk.json").write_text("{not json")
     junk = run_lokilog("audit", "check-proof", str(tmp_path / "junk.json"), loki=loki)
     assert junk.returncode == 2 and "is not JSON" in junk.stderr and len(junk.stderr.strip().splitlines()) == 1
