@@ -144,7 +144,7 @@ def test_a_changed_old_entry_fails_the_consistency_proof_against_the_old_root(en
     leaves = [leaf_hash(e) for e in entries]
     rewritten = [leaf_hash(b"rewritten")] + leaves[1:]
     new = len(leaves)
-    if old == new:
+    if old == new or entries[0] == b"rewritten":
         return
     with pytest.raises(ProofError):
         verify_consistency(old, new, root_of(leaves[:old]), root_of(rewritten),
