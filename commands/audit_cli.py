@@ -91,14 +91,18 @@ def verify(
 ) -> None:
     """Recompute every hash and link across all files and compare each entry with its log event.
 
-    Exit code 0 when intact, 1 when broken (the first broken seq is named)."""
+    The Merkle node store (.loki/audit/merkle/), when there is one, is recomputed too and its
+    leaves compared with the chain's entries. Exit code 0 when intact, 1 when broken (the first
+    broken seq is named)."""
+    from projections.audit.merkle.check import verify_tree
     from projections.audit.trail import verify_trail
 
     from .output import echo_json
 
     result = verify_trail(loki_dir(ctx), against=against, with_log=not chain_only)
+    tree = verify_tree(loki_dir(ctx))
     if json:
-        echo_json(result.to_dict())
+        echo_json({**result.to_dict(), "tree": tree.to_dict()})
     elif result.valid:
         head_text = f"head seq {result.head.seq} {result.head.hash}" if result.head else "empty chain"
         extra = f", {result.pending} event(s) not yet audited" if result.pending else ""
@@ -106,7 +110,10 @@ def verify(
         typer.echo(f"audit chain valid: {result.entries} entries, {head_text}{anchor}{extra}")
     else:
         typer.echo(f"audit chain BROKEN at seq {result.brokenAt} (entry #{result.brokenIndex}): {result.error}")
-    if not result.valid:
+    if tree.present and not json:
+        typer.echo(f"merkle tree valid: {tree.size} leaves, root {tree.root}" if tree.valid
+                   else f"merkle tree BROKEN: {tree.error}")
+    if not (result.valid and tree.valid):
         raise typer.Exit(1)
 
 

@@ -239,3 +239,30 @@ def test_both_verifiers_agree_on_real_bundles_and_their_alterations(cli, loki, k
     python = [check_bundle(c).valid for c in cases]
     assert json.loads(done.stdout) == python
     assert python == [True, False, False] * 4 + [True, False]
+
+
+def test_verify_recomputes_the_tree_and_names_a_flipped_bit_anywhere_in_it(cli, loki):
+    import random
+
+    from projections.audit.merkle.check import verify_tree
+
+    emit(loki, [("task", {"n": i}) for i in range(21)])
+    assert cli("audit", "sync").exit_code == 0
+    catch_up(loki, MerkleProjection(AuditSettings()))
+    ok = cli("audit", "verify", "--json")
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["tree"]["valid"] and json.loads(ok.stdout)["tree"]["checkedLeaves"] == 21
+    assert "merkle tree valid: 21 leaves" in cli("audit", "verify").stdout
+    rng = random.Random(25)
+    for path in sorted(merkle_dir(loki).iterdir()):
+        pristine = path.read_bytes()
+        for _ in range(6):
+            offset, bit = rng.randrange(len(pristine)), rng.randrange(8)
+            damaged = bytearray(pristine)
+            damaged[offset] ^= 1 << bit
+            path.write_bytes(bytes(damaged))
+            assert not verify_tree(loki).valid, f"{path.name} byte {offset} bit {bit}"
+        path.write_bytes(pristine)
+    assert verify_tree(loki).valid
+    (merkle_dir(loki) / "level-01.bin").write_bytes(b"\0" * 32 * 10)
+    broken = cli("audit", "verify")
+    assert broken.exit_code == 1 and "merkle tree BROKEN: node 0 of level 1" in broken.stdout
