@@ -1,4 +1,5 @@
-"""`lokilog audit ...`: the hash-chained audit trail (sync, verify, head, query, report, residency, forward)."""
+"""`lokilog audit ...`: the hash-chained audit trail (sync, verify, head, query, report, residency, forward;
+the Merkle proofs and signed heads are in audit_proofs_cli)."""
 from __future__ import annotations
 
 import re
@@ -24,6 +25,10 @@ Examples:
   lokilog audit query --who agent-1 --since 2026-02-21T00:00:00Z
   lokilog audit report soc2               evidence per control, and what is missing
   lokilog audit residency --provider openai --region us-east-1
+  lokilog audit sth                       sign and print the Merkle tree head
+  lokilog audit prove 42 > proof.json     inclusion proof of the entry for seq 42
+  lokilog audit consistency 1000          the tree of 1000 entries is a prefix of today's
+  lokilog audit check-proof proof.json --head head.json
 """
 
 audit_app = typer.Typer(help=HELP, no_args_is_help=True, rich_markup_mode=None)
@@ -31,6 +36,8 @@ audit_app = typer.Typer(help=HELP, no_args_is_help=True, rich_markup_mode=None)
 
 def register(app: typer.Typer) -> None:
     from .demo_cli import add_section
+
+    from . import audit_proofs_cli  # noqa: F401  (adds sth, prove, consistency, check-proof)
 
     app.add_typer(audit_app, name="audit")
     add_section("Audit trail (lokilog audit)", _demo)
@@ -91,7 +98,10 @@ def verify(
 ) -> None:
     """Recompute every hash and link across all files and compare each entry with its log event.
 
-    Exit code 0 when intact, 1 when broken (the first broken seq is named)."""
+    The Merkle node store (.loki/audit/merkle/), when there is one, is recomputed too and its
+    leaves compared with the chain's entries. Exit code 0 when intact, 1 when broken (the first
+    broken seq is named)."""
+    from projections.audit.merkle.check import verify_tree
     from projections.audit.trail import verify_trail
 
     from .output import echo_json
@@ -102,8 +112,9 @@ def verify(
     if against is not None:
         against = _head_hash(ctx, against)
     result = verify_trail(loki_dir(ctx), against=against, with_log=not chain_only)
+    tree = verify_tree(loki_dir(ctx))
     if json:
-        echo_json(result.to_dict())
+        echo_json({**result.to_dict(), "tree": tree.to_dict()})
     elif result.valid:
         head_text = f"head seq {result.head.seq} {result.head.hash}" if result.head else "empty chain"
         extra = f", {result.pending} event(s) not yet audited" if result.pending else ""
@@ -113,7 +124,10 @@ def verify(
         typer.echo(f"audit chain BROKEN: {result.error}")
     else:
         typer.echo(f"audit chain BROKEN at seq {result.brokenAt} (entry #{result.brokenIndex}): {result.error}")
-    if not result.valid:
+    if tree.present and not json:
+        typer.echo(f"merkle tree valid: {tree.size} leaves, root {tree.root}" if tree.valid
+                   else f"merkle tree BROKEN: {tree.error}")
+    if not (result.valid and tree.valid):
         raise typer.Exit(1)
 
 

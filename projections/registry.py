@@ -28,9 +28,10 @@ def _audit() -> list[Projection]:
     settings = AuditSettings.from_env()
     if settings.disabled:  # LOKI_AUDIT_DISABLED=true
         return []
+    from projections.audit.merkle.projection import MerkleProjection
     from projections.audit.projection import AuditProjection
 
-    return [AuditProjection(settings)]
+    return [AuditProjection(settings), MerkleProjection(settings)]
 
 
 def view_paths() -> tuple[str, ...]:

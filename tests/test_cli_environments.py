@@ -82,6 +82,10 @@ ROWS: dict[str, Row] = {
     "audit report": Row(("soc2",)),
     "audit residency": Row(("--no-record",)),
     "audit forward": Row(uses_loki=False),  # off (and reading nothing) unless LOKI_AUDIT_SYSLOG_HOST is set
+    "audit sth": Row(("--no-sign",), ok=1),  # no head signed yet, and --no-sign signs none
+    "audit prove": Row(("1",), writes=True, empty=2),
+    "audit consistency": Row(("1",), writes=True, empty=2),
+    "audit check-proof": Row(("{world}/no-such-proof.json",), uses_loki=False, ok=2),
     "cost": Row(writes=True),
     "cost check": Row(),  # writes only when an alert is due
     "metrics": Row(writes=True),
@@ -226,7 +230,7 @@ def files_outside(world: World, command: str) -> set[str]:
 def expected_exit(command: str, kind: str) -> int:
     row = ROWS[command]
     if kind in ("file", "missing-parent"):
-        return 2 if row.uses_loki else 0
+        return 2 if row.uses_loki else row.ok
     if kind == "empty":
         return row.ok if row.empty is None else row.empty
     if kind == "read-only":

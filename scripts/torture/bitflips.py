@@ -1,9 +1,9 @@
-"""Bit flips at rest: one flipped bit in a sealed segment, the audit chain or a snapshot is caught.
+"""Bit flips at rest: one flipped bit in a sealed segment, the audit chain, its Merkle tree or a snapshot is caught.
 
 A log with several sealed segments, its audit chain and every projection's snapshot and views
 are built once; each trial copies them and flips one random bit. In a sealed segment or an
-audit chain file the verifiers (`lokilog verify`'s check of the log, `lokilog audit verify`'s
-check of the chain against the log) must report it: a flip every verifier calls valid is a
+audit chain file or the Merkle node store the verifiers (`lokilog verify`'s check of the log,
+`lokilog audit verify`'s check of the chain against the log and of the tree) must report it: a flip every verifier calls valid is a
 miss, and a verifier that crashes instead of reporting is a failure. In a snapshot, the next
 catch-up must not resume from it: the views it writes must equal the undamaged ones.
 """
@@ -20,6 +20,8 @@ if __package__ in (None, ""):
 from scripts.torture.common import Result, scratch
 from eventlog import FileEventLog, LogSettings
 from eventlog.verify import verify_log
+from projections.audit.merkle.check import verify_tree
+from projections.audit.merkle.store import merkle_dir
 from projections.audit.trail import verify_trail
 from projections.audit.writer import sync_chain
 from scripts.torture.kill9 import _view_files
@@ -38,12 +40,13 @@ def build(root: Path, events: int = 120) -> None:
 
 
 def targets(root: Path) -> dict[str, list[Path]]:
-    """Files that must never change once written: sealed segments and audit chain files."""
+    """Files that must never change once written: sealed segments, audit chain files, the Merkle node store."""
     segments = sorted((root / "events" / "log").glob("*.jsonl"))[:-1]
-    audit = sorted(p for p in (root / "lokilog" / "audit").rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json")
+    audit = sorted(p for p in (root / "lokilog" / "audit").glob("*") if p.is_file() and p.suffix in (".jsonl", ".json")
                    and "lock" not in p.name)
+    nodes = sorted(p for p in merkle_dir(root).glob("*") if p.is_file())
     snapshots = sorted((root / "projections").rglob("snapshot.json"))
-    return {"sealed segment": segments, "audit chain": audit, "snapshot": snapshots}
+    return {"sealed segment": segments, "audit chain": audit, "merkle store": nodes, "snapshot": snapshots}
 
 
 def flip(path: Path, rng: random.Random) -> str:
@@ -76,7 +79,7 @@ def detected(root: Path) -> tuple[bool, str | None]:
     """(whether some verifier reported the damage, a crash message if one crashed)."""
     try:
         log_ok = verify_log(FileEventLog(root).paths).ok
-        chain_ok = verify_trail(root).valid
+        chain_ok = verify_trail(root).valid and verify_tree(root).valid
     except Exception as exc:  # a verifier must report, not crash
         return True, f"{type(exc).__name__}: {exc}"
     return not (log_ok and chain_ok), None

@@ -10,3 +10,8 @@ export { read, tail, headSeq, listSegments } from "./read";
 export type { ReadOptions, Segment } from "./read";
 export { watch } from "./watch";
 export type { WatchOptions, Watcher } from "./watch";
+export {
+  ProofError, checkProof, headMessage, leafHash, nodeHash, rootFromInclusionProof, verifyConsistency,
+  verifyHeadSignature, verifyInclusion,
+} from "./merkle";
+export type { CheckOptions, CheckResult, SignedHead } from "./merkle";
