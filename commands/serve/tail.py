@@ -1,0 +1,128 @@
+"""The live tail: one poller follows the log and fans new events out to every SSE client.
+
+The poller checks cheap stats (the log directory, the newest segment's size, the drop box)
+every few milliseconds and reads only when one changed. Each client has a bounded queue; a
+client that falls that far behind is disconnected and resumes with Last-Event-ID, so being
+slow costs it a reconnect, never an event.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import msgspec
+
+from eventlog import Event, EventFilter, FileEventLog
+
+_encoder = msgspec.json.Encoder()
+_READ_CHUNK = 2000
+
+
+def encode(event: Event) -> str:
+    return _encoder.encode(event.to_dict()).decode()
+
+
+@dataclass(eq=False)
+class Subscriber:
+    queue: asyncio.Queue
+    filter: EventFilter
+    started_at: int
+    overflowed: bool = False
+
+    def offer(self, item: tuple[int, Event, str]) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            _wake(self.queue)
+
+
+def _wake(queue: asyncio.Queue) -> None:
+    # A full queue cannot take the end marker: drop one item to make room (the client
+    # reconnects from its last seq anyway).
+    try:
+        queue.get_nowait()
+    except asyncio.QueueEmpty:
+        pass
+    queue.put_nowait(None)
+
+
+@dataclass
+class Tail:
+    loki_dir: Path
+    interval: float = 0.005
+    queue_size: int = 10_000
+    position: int = 0
+    subscribers: set = field(default_factory=set)
+    broadcast: int = 0
+
+    def __post_init__(self) -> None:
+        self.log = FileEventLog(self.loki_dir)
+        self.position = self.log.head_seq
+        self._stamp = None
+
+    def subscribe(self, selection: EventFilter) -> Subscriber:
+        sub = Subscriber(asyncio.Queue(self.queue_size), selection, self.position)
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.interval)
+                return
+            except asyncio.TimeoutError:
+                pass
+            stamp = self._changes()
+            if stamp == self._stamp:
+                continue
+            self._stamp = stamp
+            events = await asyncio.to_thread(self._read_new)
+            for event in events:
+                item = (event.seq, event, encode(event))
+                for sub in list(self.subscribers):
+                    sub.offer(item)
+                self.position = event.seq
+            self.broadcast += len(events)
+            if len(events) >= _READ_CHUNK:
+                self._stamp = None  # more to read: look again next tick
+
+    def _changes(self) -> tuple:
+        paths = self.log.paths
+        stamp: list = []
+        for path in (paths.log_dir, paths.pending):
+            try:
+                stamp.append(os.stat(path).st_mtime_ns)
+            except FileNotFoundError:
+                stamp.append(None)
+        try:
+            newest = max(os.listdir(paths.log_dir)) if stamp[0] is not None else None
+        except ValueError:
+            newest = None
+        if newest is not None:
+            try:
+                info = os.stat(paths.log_dir / newest)
+                stamp += [newest, info.st_size, info.st_mtime_ns]
+            except FileNotFoundError:
+                pass
+        return tuple(stamp)
+
+    def _read_new(self) -> list[Event]:
+        return list(islice(self.log.read(self.position + 1), _READ_CHUNK))
+
+    def history(self, after: int, upto: int, selection: EventFilter) -> list[Event]:
+        """Events after ``after`` up to ``upto`` (one chunk), for a client catching up."""
+        # Its own log object: this runs in a worker thread beside the poller's reads.
+        with FileEventLog(self.loki_dir) as log:
+            return list(islice(log.read(after + 1, upto, ingest=False), _READ_CHUNK))
+
+    def close(self) -> None:
+        self.log.close()
