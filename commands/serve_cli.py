@@ -62,7 +62,15 @@ def _demo(root) -> str:
 
 def missing_extra() -> list[str]:
     """The serve extra's packages that are not installed."""
-    return [name for name in _NEEDED if importlib.util.find_spec(name) is None]
+    missing = []
+    for name in _NEEDED:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ValueError:  # present in sys.modules as None: imports of it are blocked
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 def serve(
