@@ -103,7 +103,7 @@ async def stream_events(
                 for event in chunk:
                     after = event.seq
                     if selection.matches(event):
-                        yield ServerSentEvent(encode(event), event="event", id=str(event.seq))
+                        yield ServerSentEvent(encode(event), event="event", id=str(event.seq), sep="\n")
             while True:
                 item = await sub.queue.get()
                 if item is None:
@@ -113,11 +113,11 @@ async def stream_events(
                     continue
                 after = seq
                 if selection.matches(event):
-                    yield ServerSentEvent(data, event="event", id=str(seq))
+                    yield ServerSentEvent(data, event="event", id=str(seq), sep="\n")
         finally:
             tail.unsubscribe(sub)
 
-    return EventSourceResponse(events(), ping=settings.sse_ping, shutdown_event=request.app.state.shutdown,
+    return EventSourceResponse(events(), ping=settings.sse_ping, sep="\n", shutdown_event=request.app.state.shutdown,
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
