@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_lokilog, subprocess_env
+from tests.conftest import subprocess_env
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -73,17 +73,21 @@ def stop(process: subprocess.Popen, timeout: float = 10) -> None:
 
 
 def make_demo(directory: Path) -> Path:
-    """Run `lokilog demo` into ``directory`` and return its `.loki/`."""
-    done = run_lokilog("demo", str(directory), loki=directory / ".loki", timeout=120)
-    assert done.returncode == 0, done.stderr
+    """Run `lokilog demo` into ``directory`` (in-process: only the server needs a process) and return its `.loki/`."""
+    from typer.testing import CliRunner
+
+    from commands.cli import app
+
+    done = CliRunner().invoke(app, ["demo", str(directory)], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
     return directory / ".loki"
 
 
 def create_token(loki: Path, *scopes: str, name: str) -> str:
-    args = [a for s in scopes for a in ("--scope", s)]
-    done = run_lokilog("token", "create", *args, "--name", name, "--json", loki=loki)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)["token"]
+    """Create a stored token as `lokilog token create` does (tests of that command run it for real)."""
+    from commands.serve.token_store import TokenStore
+
+    return TokenStore(loki, env={}).create(name, scopes).token
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -217,6 +217,15 @@ def test_session_token_is_minted_only_when_none_is_configured(tmp_path):
     assert server.session_token not in (loki / "config.yaml").read_text() if (loki / "config.yaml").exists() else True
 
 
+def test_tokens_from_the_environment_work_without_a_config_file(tmp_path):
+    loki = make_demo(tmp_path)
+    secret = "env-token-0123456789abcdef"
+    with running_server(loki, LOKILOG_SERVE_TOKENS=f"read:{secret}") as server:
+        assert server.session_token is None
+        assert httpx.get(f"{server.url}/api/status", headers=bearer(secret), timeout=10).status_code == 200
+        assert httpx.post(f"{server.url}/api/checkpoints", json={}, headers=bearer(secret), timeout=10).status_code == 403
+
+
 def test_a_non_loopback_bind_without_tokens_is_refused(tmp_path):
     done = run_lokilog("serve", "--host", "0.0.0.0", "--duration", "0", loki=tmp_path / ".loki")
     assert done.returncode == 2 and "no tokens are configured" in done.stderr

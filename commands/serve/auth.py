@@ -15,6 +15,7 @@ from .settings import ServeSettings
 from .token_store import TokenStore
 from .tokens import TokenRecord, match
 
+_UNREAD = object()
 _bearer = HTTPBearer(auto_error=False, description="A lokilog token: `lokilog token create --scope read`.")
 
 
@@ -42,7 +43,7 @@ class Authenticator:
         self.clients = Limiter(settings.client_rate)
         self.failures = Limiter(settings.failure_rate)
         self.last_used: dict[str, float] = {}
-        self._stamp: tuple | None = None
+        self._stamp: object = _UNREAD
         self._records: list[TokenRecord] = []
 
     def records(self) -> list[TokenRecord]:

@@ -33,6 +33,15 @@ def status(request: Request, _: Principal = Depends(require("read"))) -> dict[st
             "notices": list(result.notices)}
 
 
+@router.get("/api/health", summary="Is the server following the log: head, live-tail and index positions")
+def health(request: Request, _: Principal = Depends(require("read"))) -> dict[str, Any]:
+    tail = request.app.state.tail
+    with open_log(request) as log:
+        head = log.head_seq
+    return {"status": "ok", "head_seq": head, "tail_position": tail.position, "indexed_seq": tail.indexed,
+            "sse_clients": len(tail.subscribers)}
+
+
 def _projection(name: str):
     from projections.registry import all_projections
 

@@ -8,17 +8,24 @@ slow costs it a reconnect, never an event.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import time
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
 import msgspec
 
-from eventlog import Event, EventFilter, FileEventLog
+from eventlog import Event, EventFilter, EventLogError, FileEventLog
+
+_log = logging.getLogger(__name__)
 
 _encoder = msgspec.json.Encoder()
 _READ_CHUNK = 2000
+#: Events indexed per step (about half a second of holding the log lock), and how often to look.
+INDEX_STEP = 50_000
+INDEX_EVERY = 1.0
 
 
 def encode(event: Event) -> str:
@@ -60,6 +67,7 @@ class Tail:
     position: int = 0
     subscribers: set = field(default_factory=set)
     broadcast: int = 0
+    indexed: int = 0
 
     def __post_init__(self) -> None:
         self.log = FileEventLog(self.loki_dir)
@@ -75,7 +83,11 @@ class Tail:
         self.subscribers.discard(sub)
 
     async def run(self, stop: asyncio.Event) -> None:
+        next_index = 0.0
         while not stop.is_set():
+            if self.indexed < self.position and time.monotonic() >= next_index:
+                await asyncio.to_thread(self._index_step)
+                next_index = time.monotonic() + (0.05 if self.indexed < self.position else INDEX_EVERY)
             try:
                 await asyncio.wait_for(stop.wait(), self.interval)
                 return
@@ -84,8 +96,14 @@ class Tail:
             stamp = self._changes()
             if stamp == self._stamp:
                 continue
+            try:
+                events = await asyncio.to_thread(self._read_new)
+            except (EventLogError, OSError) as exc:
+                # Keep serving: the next change (or a repair) lets it read on; clients lose nothing
+                # because each resumes from its own last seq.
+                _log.warning("live tail: cannot read past seq %d: %s", self.position, exc)
+                continue
             self._stamp = stamp
-            events = await asyncio.to_thread(self._read_new)
             for event in events:
                 item = (event.seq, event, encode(event))
                 for sub in list(self.subscribers):
@@ -114,6 +132,14 @@ class Tail:
             except FileNotFoundError:
                 pass
         return tuple(stamp)
+
+    def _index_step(self) -> None:
+        # Replay pages seek by the log's index; appends without ids or streams leave it behind,
+        # so the tail keeps it current, a bounded step at a time, never waiting for the lock.
+        try:
+            self.indexed = self.log.refresh_index(timeout=0, max_events=INDEX_STEP)
+        except (EventLogError, OSError) as exc:
+            _log.debug("live tail: index not refreshed: %s", exc)
 
     def _read_new(self) -> list[Event]:
         return list(islice(self.log.read(self.position + 1), _READ_CHUNK))
