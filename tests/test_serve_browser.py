@@ -106,6 +106,16 @@ def _checkpoint(server, tokens, queue: Path, before: str) -> str:
     return made.json()["id"]
 
 
+def _ask_then_confirm(page, checkpoint_id: str, before_confirm=None) -> None:
+    row = page.locator(f'#checkpoint-list tr[data-checkpoint="{checkpoint_id}"]')
+    row.locator("button.rollback").click()
+    confirm = row.locator("button.confirm-rollback")
+    confirm.wait_for()
+    if before_confirm is not None:
+        before_confirm()
+    confirm.click()
+
+
 def test_two_step_rollback_then_undo(site, artefacts):
     server, tokens, browser = site
     queue = server.loki / "queue" / "pending.json"
@@ -113,13 +123,11 @@ def test_two_step_rollback_then_undo(site, artefacts):
     queue.write_text('["broken"]\n')
     page = _open(browser, server, tokens["admin"])
     try:
-        row = page.locator(f'#checkpoint-list tr[data-checkpoint="{checkpoint_id}"]')
-        row.locator("button.rollback").click()
-        confirm = row.locator("button.confirm-rollback")
-        confirm.wait_for()
-        assert queue.read_text() == '["broken"]\n'  # the first click only asks
-        page.screenshot(path=str(artefacts / "dashboard-rollback-confirm.png"))
-        confirm.click()
+        def first_click_only_asks():
+            assert queue.read_text() == '["broken"]\n'
+            page.screenshot(path=str(artefacts / "dashboard-rollback-confirm.png"))
+
+        _ask_then_confirm(page, checkpoint_id, first_click_only_asks)
         page.wait_for_selector("#undo-banner:not([hidden])")
         assert checkpoint_id in page.text_content("#undo-text")
         assert queue.read_text() == '["ready"]\n'
@@ -139,9 +147,7 @@ def test_a_read_token_is_refused_a_control_action(site, artefacts):
     queue.write_text('["current"]\n')
     page = _open(browser, server, tokens["read"])
     try:
-        row = page.locator(f'#checkpoint-list tr[data-checkpoint="{checkpoint_id}"]')
-        row.locator("button.rollback").click()
-        row.locator("button.confirm-rollback").click()
+        _ask_then_confirm(page, checkpoint_id)
         page.wait_for_selector("#message:not([hidden])")
         assert "refused (403)" in page.text_content("#message")
         assert queue.read_text() == '["current"]\n'

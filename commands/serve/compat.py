@@ -254,19 +254,9 @@ def update_task(task_id: str, body: TaskUpdate, request: Request,
 def audit(request: Request, _: Principal = Depends(require("audit")), start_date: Optional[str] = None,
           end_date: Optional[str] = None, action: Optional[str] = None,
           limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> dict[str, list[dict[str, Any]]]:
-    from itertools import islice
+    from .routes_audit import entries
 
-    from projections.audit.trail import EntryQuery, read_entries
-
-    from .routes_audit import sync
-
-    root = loki_dir(request)
-    sync(root)
-    try:
-        selection = EntryQuery.build(None, action, start_date, end_date)
-    except ValueError as exc:
-        raise InvalidEventError(str(exc)) from None
-    return {"entries": [_audit_entry(e) for e in islice(read_entries(root, selection), limit)]}
+    return {"entries": [_audit_entry(e) for e in entries(loki_dir(request), None, action, start_date, end_date, limit)]}
 
 
 def _audit_entry(entry) -> dict[str, Any]:

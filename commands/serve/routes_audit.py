@@ -52,15 +52,19 @@ def query(
     who: Optional[str] = None, what: Optional[str] = None, since: Optional[str] = None,
     until: Optional[str] = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> dict[str, list[dict[str, Any]]]:
+    return {"entries": [msgspec.to_builtins(e) for e in entries(loki_dir(request), who, what, since, until, limit)]}
+
+
+def entries(root, who: str | None, what: str | None, since: str | None, until: str | None, limit: int) -> list:
+    """Chain entries matching a query, after bringing the chain up to the log."""
     from projections.audit.trail import EntryQuery, read_entries
 
-    root = loki_dir(request)
     sync(root)
     try:
         selection = EntryQuery.build(who, what, since, until)
     except ValueError as exc:
         raise InvalidEventError(str(exc)) from None
-    return {"entries": [msgspec.to_builtins(e) for e in islice(read_entries(root, selection), limit)]}
+    return list(islice(read_entries(root, selection), limit))
 
 
 @router.get("/api/audit/report/{framework}", summary="Evidence per control of soc2, iso27001 or gdpr")

@@ -16,7 +16,7 @@ from .auth import Principal, require
 from .context import open_log
 from .errors import ApiError
 from .schemas import EmitRequest, EventPage, ReceiptOut
-from .tail import encode
+from .tail import encode, encode_many
 
 router = APIRouter(tags=["events"])
 
@@ -60,10 +60,9 @@ def list_events(
 
 
 def _page(events, next_cursor, head) -> bytes:
-    # The events are encoded as stored, in one pass: no model round trip for a 1 000-event page.
-    body = ",".join(encode(e) for e in events)
-    cursor = "null" if next_cursor is None else str(next_cursor)
-    return f'{{"events":[{body}],"next_cursor":{cursor},"head_seq":{head}}}'.encode()
+    # The events are encoded as stored, in one call: no model round trip for a 1 000-event page.
+    cursor = b"null" if next_cursor is None else str(next_cursor).encode()
+    return b'{"events":' + encode_many(events) + b',"next_cursor":' + cursor + b',"head_seq":' + str(head).encode() + b"}"
 
 
 @router.get(

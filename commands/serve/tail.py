@@ -29,7 +29,15 @@ INDEX_EVERY = 1.0
 
 
 def encode(event: Event) -> str:
-    return _encoder.encode(event.to_dict()).decode()
+    """The event as JSON, as stored (unknown top-level fields included)."""
+    return _encoder.encode(event.to_dict() if event.extra else event).decode()
+
+
+def encode_many(events: list[Event]) -> bytes:
+    """A JSON array of events in one encoder call (the common case: no unknown top-level fields)."""
+    if any(e.extra for e in events):
+        return _encoder.encode([e.to_dict() for e in events])
+    return _encoder.encode(events)
 
 
 @dataclass(eq=False)

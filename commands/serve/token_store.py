@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from eventlog import FileEventLog
+from eventlog import EventLogError, FileEventLog
 from eventlog.fsutil import atomic_write
 from eventlog.locking import LogLock
 
@@ -103,8 +103,8 @@ class TokenStore:
             log.append("token", "api" if by.startswith("token:") else "cli", payload)
 
 
-class TokenNotFoundError(TokenError):
-    """No stored token has that id or name."""
+class TokenNotFoundError(EventLogError):
+    """No stored token has that id or name (exit code 1, HTTP 404)."""
 
 
 class _Held:
