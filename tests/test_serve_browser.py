@@ -158,31 +158,27 @@ def test_a_read_token_is_refused_a_control_action(site, artefacts):
         page.close()
 
 
-def test_the_page_reconnects_by_itself_and_loses_nothing(tmp_path, artefacts):
+def test_the_page_reconnects_by_itself_and_loses_nothing(site, tmp_path, artefacts):
     from eventlog import FileEventLog
 
-    from tests.serve_helpers import make_demo
-
+    _, _, browser = site  # one browser per module: the driver allows one sync session at a time
     loki = make_demo(tmp_path)
     token = create_token(loki, "read", name="watcher")
-    with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=FLAGS, timeout=30_000)
-        try:
-            with running_server(loki) as first:
-                page = _open(browser, first, token)
-            # The server is gone; an event is appended while the page cannot hear about it.
-            page.wait_for_selector('#connection[data-state="offline"]', timeout=10_000)
+    with running_server(loki) as first:
+        page = _open(browser, first, token)
+    try:
+        # The server is gone; an event is appended while the page cannot hear about it.
+        page.wait_for_selector('#connection[data-state="offline"]', timeout=10_000)
+        with FileEventLog(loki) as log:
+            missed = log.append("while-away", "runner", {"note": "appended while the server was down"}).seq
+        with running_server(loki, "--port", str(first.port)) as second:
+            page.wait_for_selector(f'#event-list tr[data-seq="{missed}"]', timeout=20_000)
+            page.wait_for_selector('#connection[data-state="live"]')
             with FileEventLog(loki) as log:
-                missed = log.append("while-away", "runner", {"note": "appended while the server was down"}).seq
-            with running_server(loki, "--port", str(first.port)) as second:
-                page.wait_for_selector(f'#event-list tr[data-seq="{missed}"]', timeout=20_000)
-                page.wait_for_selector('#connection[data-state="live"]')
-                with FileEventLog(loki) as log:
-                    after = log.append("after-reconnect", "runner", {}).seq
-                page.wait_for_selector(f'#event-list tr[data-seq="{after}"]', timeout=5_000)
-                seqs = page.eval_on_selector_all("#event-list tbody tr", "rows => rows.map(r => Number(r.dataset.seq))")
-                assert seqs == sorted(seqs, reverse=True) and len(seqs) == len(set(seqs))
-                page.screenshot(path=str(artefacts / "dashboard-reconnected.png"))
-                page.close()
-        finally:
-            browser.close()
+                after = log.append("after-reconnect", "runner", {}).seq
+            page.wait_for_selector(f'#event-list tr[data-seq="{after}"]', timeout=5_000)
+            seqs = page.eval_on_selector_all("#event-list tbody tr", "rows => rows.map(r => Number(r.dataset.seq))")
+            assert seqs == sorted(seqs, reverse=True) and len(seqs) == len(set(seqs))
+            page.screenshot(path=str(artefacts / "dashboard-reconnected.png"))
+    finally:
+        page.close()

@@ -41,7 +41,7 @@ schema = schemathesis.openapi.from_path(str(DOC)).exclude(path="/api/events/stre
 
 
 @schema.parametrize()
-@settings(max_examples=4, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+@settings(max_examples=3, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=list(HealthCheck))
 def test_no_route_fails_or_answers_off_schema(case, live):
     server, token = live
