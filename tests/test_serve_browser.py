@@ -171,7 +171,7 @@ def test_the_page_reconnects_by_itself_and_loses_nothing(site, tmp_path, artefac
         page.wait_for_selector('#connection[data-state="offline"]', timeout=10_000)
         with FileEventLog(loki) as log:
             missed = log.append("while-away", "runner", {"note": "appended while the server was down"}).seq
-        with running_server(loki, "--port", str(first.port)) as second:
+        with running_server(loki, "--port", str(first.port)):
             page.wait_for_selector(f'#event-list tr[data-seq="{missed}"]', timeout=20_000)
             page.wait_for_selector('#connection[data-state="live"]')
             with FileEventLog(loki) as log:

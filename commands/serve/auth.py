@@ -52,9 +52,6 @@ class Authenticator:
             self._records, self._stamp = self.store.all(), stamp
         return self._records + self.extra
 
-    def has_configured_tokens(self) -> bool:
-        return bool(self.store.all())
-
     def authenticate(self, request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
         client = request.client.host if request.client else "unknown"
         now = time.monotonic()

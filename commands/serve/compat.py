@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -15,11 +16,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from eventlog import EventFilter, InvalidEventError, parse_timestamp
+from eventlog.events import format_timestamp
 
 from .auth import Principal, require
 from .context import loki_dir, open_log
 from .errors import ApiError, not_found, not_implemented
-from .runs import CANCELLED, RUNNING, fold_runs, run_event, timeline
+from .runs import CANCELLED, RUNNING, fold_runs, timeline
 
 router = APIRouter(tags=["loki-mode"])
 _SESSIONS = EventFilter.build(types=["session"])
@@ -277,9 +279,6 @@ class KeyRotate(BaseModel):
 
 def _key(record, request: Request) -> dict[str, Any]:
     used = request.app.state.auth.last_used.get(record.id)
-    from eventlog.events import format_timestamp
-    from datetime import datetime, timezone
-
     return {**record.public(), "last_used": format_timestamp(datetime.fromtimestamp(used, timezone.utc)) if used else None}
 
 

@@ -33,18 +33,21 @@ class RequestRecorder:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] not in MUTATING:
             return await self.app(scope, receive, send)
-        held: list[dict] = []
+        start: list[dict] = []
+        status = 500
 
         async def recording_send(message):
+            nonlocal status
             if message["type"] == "http.response.start":
-                held.append(message)
+                status = message["status"]
+                start.append(message)  # held back until the request is recorded
                 return
-            if message["type"] == "http.response.body" and not message.get("more_body", False) and held:
-                payload = request_payload(scope, held[0]["status"])
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                payload = request_payload(scope, status)
                 if payload is not None:
                     await anyio.to_thread.run_sync(self._append, payload)
-            if held:
-                await send(held.pop())
+            if start:
+                await send(start.pop())
             await send(message)
 
         await self.app(scope, receive, recording_send)

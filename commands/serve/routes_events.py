@@ -1,7 +1,6 @@
 """`/api/events`: replay with cursor pagination, the SSE live tail, and emit for remote clients."""
 from __future__ import annotations
 
-import asyncio
 from itertools import islice
 from typing import Annotated, Optional
 
