@@ -42,29 +42,22 @@ def encode_many(events: list[Event]) -> bytes:
 
 @dataclass(eq=False)
 class Subscriber:
-    queue: asyncio.Queue
+    queue: asyncio.Queue  # unbounded: ``limit`` bounds it, leaving room for the end marker
     filter: EventFilter
     started_at: int
+    limit: int
     overflowed: bool = False
 
     def offer(self, item: tuple[int, Event, str]) -> None:
         if self.overflowed:
             return
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if self.queue.qsize() >= self.limit:
+            # Too far behind: end its stream after what it already has (a gapless prefix);
+            # the client reconnects from its last seq and reads the rest from the log.
             self.overflowed = True
-            _wake(self.queue)
-
-
-def _wake(queue: asyncio.Queue) -> None:
-    # A full queue cannot take the end marker: drop one item to make room (the client
-    # reconnects from its last seq anyway).
-    try:
-        queue.get_nowait()
-    except asyncio.QueueEmpty:
-        pass
-    queue.put_nowait(None)
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(item)
 
 
 @dataclass
@@ -83,7 +76,7 @@ class Tail:
         self._stamp = None
 
     def subscribe(self, selection: EventFilter) -> Subscriber:
-        sub = Subscriber(asyncio.Queue(self.queue_size), selection, self.position)
+        sub = Subscriber(asyncio.Queue(), selection, self.position, self.queue_size)
         self.subscribers.add(sub)
         return sub
 
