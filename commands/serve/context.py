@@ -13,5 +13,5 @@ def loki_dir(request: Request) -> Path:
 
 
 def open_log(request: Request) -> FileEventLog:
-    """A log object of its own: handlers run on worker threads, and one object is not shared."""
+    """A log object of its own: handlers run on pool threads, and one object is not shared."""
     return FileEventLog(loki_dir(request))

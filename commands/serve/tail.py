@@ -147,7 +147,7 @@ class Tail:
 
     def history(self, after: int, upto: int, selection: EventFilter) -> list[Event]:
         """Events after ``after`` up to ``upto`` (one chunk), for a client catching up."""
-        # Its own log object: this runs in a worker thread beside the poller's reads.
+        # Its own log object: this runs on a pool thread beside the poller's reads.
         with FileEventLog(self.loki_dir) as log:
             return list(islice(log.read(after + 1, upto, ingest=False), _READ_CHUNK))
 
