@@ -54,6 +54,7 @@ COMMAND_MODULES = (
     "commands.policy_cli",
     "commands.sync_cli",
     "commands.crash_cli",
+    "commands.serve_cli",
 )
 
 #: The module of each top-level command, so that one invocation imports only its own module.
@@ -72,6 +73,7 @@ COMMAND_HOMES = {
     **dict.fromkeys(("policy", "approve", "deny", "approvals"), "commands.policy_cli"),
     **dict.fromkeys(("sync", "webhook"), "commands.sync_cli"),
     **dict.fromkeys(("crash", "telemetry"), "commands.crash_cli"),
+    **dict.fromkeys(("serve", "token"), "commands.serve_cli"),
 }
 
 

@@ -7,6 +7,7 @@ the lock in time drops its events into the pending drop box instead. Reads never
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import sqlite3
 import stat
@@ -374,7 +375,7 @@ class FileEventLog:
             self._index_generation = forks.generation
         return self._index
 
-    def _caught_up_index(self) -> EventIndex:
+    def _caught_up_index(self, limit: int | None = None) -> EventIndex:
         index = self._open_index()
         tail = self._tail
         position = index.position()
@@ -395,7 +396,7 @@ class FileEventLog:
             IndexEntry(ev.seq, ev.id, ev.stream, seg, start, end)
             for ev, seg, start, end in entries_after(self.paths.log_dir, position.segment, position.end)
         )
-        index.add(entries)
+        index.add(entries if limit is None else itertools.islice(entries, limit))
         return index
 
     def _event_at(self, segment_first: int, offset: int, seq: int) -> str | None:
@@ -592,6 +593,21 @@ class FileEventLog:
         try:
             self._current_tail()
             return self._caught_up_index().stream_version(stream)
+        finally:
+            self._lock.release()
+
+    def refresh_index(self, timeout: float | None = None, max_events: int | None = None) -> int:
+        """Bring the id, stream and seek index up to the log's head (or ``max_events`` further);
+        return the seq it covers.
+
+        Appends keep the index current only when they need it (ids, streams); a reader that pages
+        through a large log by seq calls this so that its reads seek instead of scanning.
+        ``max_events`` bounds how long one call holds the log lock on a large unindexed log.
+        """
+        self._lock.acquire(self.settings.lock_timeout if timeout is None else timeout)
+        try:
+            self._current_tail()
+            return self._caught_up_index(max_events).position().seq
         finally:
             self._lock.release()
 

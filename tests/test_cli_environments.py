@@ -105,6 +105,11 @@ ROWS: dict[str, Row] = {
     "telemetry off": Row(uses_loki=False, home=True),
     "telemetry on": Row(uses_loki=False, home=True),
     "telemetry status": Row(),
+    "serve": Row(("--port", "0", "--duration", "0")),
+    "token create": Row(("--scope", "read"), writes=True),
+    "token list": Row(),
+    "token rotate": Row(("nope",), ok=1),
+    "token revoke": Row(("nope",), ok=1),
 }
 
 
