@@ -9,8 +9,9 @@ from eventlog.errors import EventLogError
 from ..trackers.http import backoff_delay, parse_retry_after
 from .settings import OtelSettings
 
-#: Statuses the OTLP/HTTP spec calls retryable.
-RETRYABLE = frozenset({408, 429, 502, 503, 504})
+#: Statuses retried within a batch: the OTLP/HTTP spec's retryable ones, plus 408 and 500, which
+#: collectors behind proxies answer for passing trouble. Any other refusal keeps the position.
+RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class ExportError(EventLogError):
