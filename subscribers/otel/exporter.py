@@ -57,6 +57,8 @@ class OtelExporter:
         self._retry_at = 0.0
         self._failures = 0
         self._committed_seq = 0
+        self._committed_at = 0.0
+        self._metrics_at = 0.0
         self.sent_spans = 0
 
     # ------------------------------------------------------------------ public
@@ -82,7 +84,7 @@ class OtelExporter:
                 self._flush(state)
             if not self._pending:
                 self._commit(state)
-                if self._metrics_dirty:
+                if self._metrics_dirty and (force or self._clock() - self._metrics_at >= self.settings.batch_seconds):
                     self._send_metrics(state)
         except ExportError:
             self._failures += 1
@@ -127,9 +129,10 @@ class OtelExporter:
                 raise
             _log.error("otel: %s; %d spans dropped", exc, len(batch))  # a 400 will not change on retry
         self.sent_spans += len(batch)
-        self._commit(state)
-        if self._metrics_dirty:
-            self._send_metrics(state)
+        # The cursor lags by at most a second of batches: losing that much to a crash only
+        # resends spans with the same ids, while committing every batch would cost an fsync each.
+        if self._clock() - self._committed_at >= 1.0:
+            self._commit(state)
 
     def _send_metrics(self, state: Checkpoint) -> None:
         from .encode import metrics_request, to_bytes
@@ -138,6 +141,7 @@ class OtelExporter:
             self._sender_or_new().send(self.settings.metrics_url,
                                        to_bytes(metrics_request(state.metrics, self.settings), self.settings))
             self._metrics_dirty = False
+            self._metrics_at = self._clock()
         except ExportError as exc:  # cumulative: the next send carries everything
             _log.warning("otel: metrics not delivered: %s", exc)
 
@@ -188,4 +192,4 @@ class OtelExporter:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path, msgspec.json.encode(state))
-        self._committed_seq = state.seq
+        self._committed_seq, self._committed_at = state.seq, self._clock()

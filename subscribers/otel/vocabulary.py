@@ -1,6 +1,7 @@
 """How the event vocabulary is read by both folds: times, gate results, council verdicts."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from eventlog import Event, parse_timestamp
@@ -14,7 +15,12 @@ AGENT_ENDS = frozenset({"stop", "stopped", "complete", "completed", "fail", "fai
 
 def time_ns(event: Event) -> int:
     """The event's timestamp in Unix nanoseconds (exact to the microsecond)."""
-    moment = parse_timestamp(event.timestamp)
+    return _parse_ns(event.timestamp)
+
+
+@lru_cache(maxsize=256)  # both folds ask for each event's time, one right after the other
+def _parse_ns(timestamp: str) -> int:
+    moment = parse_timestamp(timestamp)
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
