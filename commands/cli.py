@@ -55,6 +55,7 @@ COMMAND_MODULES = (
     "commands.sync_cli",
     "commands.crash_cli",
     "commands.serve_cli",
+    "commands.otel_cli",
 )
 
 #: The module of each top-level command, so that one invocation imports only its own module.
@@ -74,6 +75,7 @@ COMMAND_HOMES = {
     **dict.fromkeys(("sync", "webhook"), "commands.sync_cli"),
     **dict.fromkeys(("crash", "telemetry"), "commands.crash_cli"),
     **dict.fromkeys(("serve", "token"), "commands.serve_cli"),
+    "otel": "commands.otel_cli",
 }
 
 

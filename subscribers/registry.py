@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Mapping
 
 _OFF = ("0", "false", "no", "off")
+#: Either variable turns OpenTelemetry export on (read here, so that without them nothing of it loads).
+OTEL_ENDPOINT_VARIABLES = ("LOKI_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
 def enabled_subscribers(loki_dir: Path, env: Mapping[str, str] | None = None) -> list:
@@ -20,6 +22,7 @@ def enabled_subscribers(loki_dir: Path, env: Mapping[str, str] | None = None) ->
     found += _audit_syslog(Path(loki_dir), env)
     found += _cost_alerts(Path(loki_dir), env)
     found += _trackers(Path(loki_dir), env)
+    found += _otel(Path(loki_dir), env)
     return found
 
 
@@ -62,3 +65,12 @@ def _trackers(loki_dir: Path, env: Mapping[str, str]) -> list:
     from .trackers.sync import TrackerSync
 
     return [TrackerSync(loki_dir, config, env) for config in trackers.values()]
+
+
+def _otel(loki_dir: Path, env: Mapping[str, str]) -> list:
+    if not any(env.get(name, "").strip() for name in OTEL_ENDPOINT_VARIABLES):
+        return []
+    from .otel.exporter import OtelExporter
+    from .otel.settings import OtelSettings
+
+    return [OtelExporter(loki_dir, OtelSettings.from_env(env, loki_dir))]

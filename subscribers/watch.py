@@ -69,8 +69,11 @@ class Watcher:
 
     # ------------------------------------------------------------------ one cycle
 
-    def cycle(self) -> CycleReport:
-        """Ingest the drop box, catch every projection up and drain every subscriber once."""
+    def cycle(self, *, flush: bool = False) -> CycleReport:
+        """Ingest the drop box, catch every projection up and drain every subscriber once.
+
+        ``flush`` makes batching subscribers send what they hold now (the last cycle of a run).
+        """
         report = CycleReport()
         self._ingest(report)
         head = self.log.head_seq
@@ -85,7 +88,7 @@ class Watcher:
                 report.errors.append(f"projection {runner.projection.name}: {exc}")
             report.notices.extend(runner.notices[seen:])
         for subscriber in self.subscribers:
-            self._drain(subscriber, report)
+            self._drain(subscriber, report, flush)
         for line in report.notices:
             _log.warning("%s", line)
         for line in report.errors:
@@ -113,8 +116,12 @@ class Watcher:
         except (EventLogError, OSError) as exc:
             report.errors.append(f"ingesting the drop box: {exc}")
 
-    def _drain(self, subscriber: Subscriber, report: CycleReport) -> None:
+    def _drain(self, subscriber: Subscriber, report: CycleReport, flush: bool = False) -> None:
         try:
+            batched = getattr(subscriber, "drain", None)
+            if batched is not None:  # a batching subscriber keeps its own cursor (e.g. the OTLP exporter)
+                report.delivered[subscriber.name] = batched(self.log, force=flush)
+                return
             if subscriber.name not in self._checked:
                 check_cursor(self.log, Cursor(self.loki_dir, subscriber.name))
                 self._checked.add(subscriber.name)
@@ -152,6 +159,10 @@ class Watcher:
             except EventLogError as exc:
                 _log.error("projection %s: final snapshot not written: %s", runner.projection.name, exc)
             runner.close()
+        for subscriber in self.subscribers:
+            close = getattr(subscriber, "close", None)
+            if close is not None:
+                close()
         self.log.close()
 
     def _start_observer(self):
@@ -182,7 +193,7 @@ def run_once(loki_dir: Path, projections: Iterable[Projection], subscribers: Ite
     """Run one cycle and write final snapshots: `lokilog watch --once`."""
     watcher = Watcher(loki_dir, projections, subscribers, notifications=False)
     try:
-        return watcher.cycle()
+        return watcher.cycle(flush=True)
     finally:
         watcher.shutdown()
 

@@ -110,6 +110,8 @@ ROWS: dict[str, Row] = {
     "token list": Row(),
     "token rotate": Row(("nope",), ok=1),
     "token revoke": Row(("nope",), ok=1),
+    "otel export": Row(("--once",), uses_loki=False, ok=2),  # no endpoint set: says which variable to set
+    "otel status": Row(),
 }
 
 
