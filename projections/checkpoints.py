@@ -30,6 +30,7 @@ class CheckpointProjection:
 
     name = "checkpoints"
     version = 1
+    reads = ("checkpoint",)
     state_type = dict[str, Any]
     rewindable = False
 

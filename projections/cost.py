@@ -55,6 +55,7 @@ class CostProjection:
     name = "cost"
     version = 1
     state_type = CostState
+    reads = ("metric.token_usage", "cost")
 
     def initial(self) -> CostState:
         return CostState()

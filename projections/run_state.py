@@ -102,8 +102,10 @@ class RunStateProjection:
     """Folds the run's lifecycle events into a :class:`RunState`."""
 
     name = "run-state"
-    version = 1
+    # 2: ``seq`` is the last event the run state reads, no longer the last event of the log.
+    version = 2
     state_type = RunState
+    reads = ("task", "session", "state.phase", "agent", "quality.gate", "checkpoint.rolled_back")
     rewindable = True
     on_error = "dead_letter"
     views = ("state/run",)
