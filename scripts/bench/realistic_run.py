@@ -39,15 +39,17 @@ def drafts(events: int, tasks: int, seed: int = 17) -> Iterator[dict]:
     """Yield ``events`` event drafts (mappings for ``append_many``)."""
     rng = random.Random(seed)
     kinds = _kinds(rng)
+    inflight = list(range(min(8, tasks)))  # pool slots of the tasks being worked on now
     stage = [0] * tasks  # next lifecycle step of each task in the pool
-    active: list[str] = []
-    next_task = 0
+    fresh = len(inflight)
     session = "session-1"
     yield {"type": "session", "source": "runner", "stream": session, "payload": {"action": "start", "session_id": session, "model": "claude-sonnet-4"}}
     for i in range(1, events):
         kind = kinds[i % len(kinds)]
+        current = f"task-{inflight[i % len(inflight)]:06d}"
         if kind == "task":
-            slot = next_task % tasks
+            lane = rng.randrange(len(inflight))
+            slot = inflight[lane]
             step = stage[slot]
             tid = f"task-{slot:06d}"
             if step == 0:
@@ -59,11 +61,9 @@ def drafts(events: int, tasks: int, seed: int = 17) -> Iterator[dict]:
             else:
                 payload = {"action": "completed", "task_id": tid, "duration_ms": rng.randrange(500, 900_000)}
             stage[slot] = (step + 1) % 4
-            if step == 3:
-                next_task += 1
-            # Several tasks are in flight at once: advance a neighbour now and then.
-            elif rng.random() < 0.5:
-                next_task += 1
+            if step == 3:  # done: the next task of the pool (a pool smaller than the run repeats tasks)
+                inflight[lane] = fresh % tasks
+                fresh += 1
             yield {"type": "task", "source": "runner", "stream": tid, "payload": payload}
         elif kind == "usage":
             provider, model = _MODELS[i % 3]
@@ -71,14 +71,14 @@ def drafts(events: int, tasks: int, seed: int = 17) -> Iterator[dict]:
                 "action": "token_usage", "provider": provider, "model": model,
                 "input_tokens": rng.randrange(200, 20_000), "output_tokens": rng.randrange(50, 4_000),
                 "cache_read_tokens": rng.randrange(0, 10_000), "agent_type": _AGENT_TYPES[i % 4],
-                "task_id": f"task-{next_task % tasks:06d}", "session_id": session}}
+                "task_id": current, "session_id": session}}
         elif kind == "gate":
-            tid = f"task-{next_task % tasks:06d}"
+            tid = current
             yield {"type": "quality", "source": "runner", "stream": tid, "payload": {
                 "action": "gate", "gate": _GATES[i % 4], "result": "pass" if rng.random() < 0.85 else "fail", "task_id": tid}}
         elif kind == "phase":
             yield {"type": "state", "source": "runner", "stream": session, "payload": {
-                "action": "phase", "phase": _PHASES[(i // 7) % 4], "iteration": i // 28}}
+                "action": "phase", "phase": _PHASES[(i // 100) % 4], "iteration": i // 400}}
         elif kind == "agent":
             agent = f"agent-{i % 8}"
             action = "start" if (i // 8) % 2 == 0 else "stop"
@@ -100,7 +100,7 @@ def drafts(events: int, tasks: int, seed: int = 17) -> Iterator[dict]:
             yield {"type": "approval", "source": "cli", "payload": {
                 "action": action, "approval_id": approval, "point": "deploy", "rule": "prod", "by": "ops"}}
         else:
-            tid = f"task-{next_task % tasks:06d}"
+            tid = current
             yield {"type": "tracker", "source": "cli", "payload": {
                 "action": "linked", "tracker": "github", "task_id": tid, "ref": f"acme/app@{i:07x}"}}
 
