@@ -51,7 +51,7 @@ out = {}
 if mode == "scan":
     started = time.perf_counter()
     with FileEventLog(root) as log:
-        n = sum(1 for _ in log.read_raw(ingest=False))
+        n = sum(1 for _ in log.read_raw())
 elif mode == "separate":
     n = max(rebuild(root, [p])[0].seq for p in all_projections())
 elif mode == "memory":
@@ -103,7 +103,9 @@ print(json.dumps({"events": n, "seconds": seconds, "peak_rss_mb": usage.ru_maxrs
 def child(mode: str, root: Path, arg: int = 0, stdin: str | None = None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, "-c", CHILD, mode, str(root), str(arg)], env=env, input=stdin,
-                         capture_output=True, text=True, check=True, timeout=1800)
+                         capture_output=True, text=True, timeout=1800)
+    if out.returncode:
+        raise SystemExit(f"child {mode} failed:\n{out.stderr}")
     return json.loads(out.stdout)
 
 
