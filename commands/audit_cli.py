@@ -88,8 +88,14 @@ def verify(
     from projections.audit.trail import verify_trail
 
     from .output import echo_json
+    from .progress import progress_bar
 
-    result = verify_trail(loki_dir(ctx), against=against, with_log=not chain_only)
+    bar = progress_bar("audit verify", json=json)
+    try:
+        result = verify_trail(loki_dir(ctx), against=against, with_log=not chain_only, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     if json:
         echo_json(result.to_dict())
     elif result.valid:

@@ -64,11 +64,17 @@ def _scope_test(roots: list[str]) -> Callable[[str], bool]:
     return in_scope
 
 
-def execute(loki_root: Path, ops: list[Op], read_object: Callable[[str], bytes]) -> Outcome:
-    """Apply ``ops`` under ``loki_root``; each file is replaced atomically, errors are collected."""
+def execute(loki_root: Path, ops: list[Op], read_object: Callable[[str], bytes],
+            progress: Callable[[int, int], None] | None = None) -> Outcome:
+    """Apply ``ops`` under ``loki_root``; each file is replaced atomically, errors are collected.
+
+    ``progress(ops done, ops in all)`` is called after each op.
+    """
     outcome = Outcome()
     touched: set[Path] = set()
-    for op in ops:
+    for done, op in enumerate(ops, 1):
+        if progress is not None:
+            progress(done - 1, len(ops))
         try:
             path = _safe_path(loki_root, op.entry.path)
             _apply(path, op, read_object)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import sys
 import threading
 from typing import List, Optional
 
@@ -11,6 +12,7 @@ from eventlog import EventFilter, InvalidEventError
 
 from .context import loki_paths, open_log
 from .output import echo_json, event_line, table, to_json
+from .progress import progress_bar
 from .payloads import build_payload, load_payload_text
 
 FOLLOW_INTERVAL = 0.2
@@ -137,12 +139,22 @@ def replay(
     if to_seq is not None and to_seq < from_seq:
         raise InvalidEventError(f"--to-seq {to_seq} is before --from-seq {from_seq}")
     selection = EventFilter.build(types or (), sources or (), streams or (), since, until, where or ())
+    log = open_log(ctx)
+    # A bar only when the events go to a file or a pipe and a person watches the terminal.
+    bar = None if sys.stdout.isatty() else progress_bar("replay")
+    total = (to_seq or log.head_seq) - from_seq + 1
     shown = 0
-    for event in open_log(ctx).read(from_seq, to_seq, filter=selection):
-        typer.echo(to_json(event.to_dict()) if json else event_line(event))
-        shown += 1
-        if limit is not None and shown >= limit:
-            break
+    try:
+        for event in log.read(from_seq, to_seq, filter=selection):
+            typer.echo(to_json(event.to_dict()) if json else event_line(event))
+            shown += 1
+            if bar is not None:
+                bar(event.seq - from_seq + 1, total)
+            if limit is not None and shown >= limit:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def verify(
@@ -158,8 +170,15 @@ def verify(
     """
     from eventlog.verify import verify_log
 
+    from .progress import progress_bar
+
     paths = loki_paths(ctx)
-    report = verify_log(paths)
+    bar = progress_bar("verify", "bytes", json=json)
+    try:
+        report = verify_log(paths, bar)
+    finally:
+        if bar is not None:
+            bar.close()
     repairs: list[str] = []
     if fix and not report.ok:
         repairs = _repair(open_log(ctx), report)
