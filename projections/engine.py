@@ -76,6 +76,7 @@ class Runner:
         self._scanner = None                          # resumes reading where the last fold stopped
         self._snapshot_at = (0, time.monotonic())     # (events folded, when) at the last snapshot
         self._views_seq: int | None = None
+        self._changed = False  # events were applied since the views were last written
         self._distrusted = False  # the files on disk are not to be trusted: overwrite them
         self.outcome = self._initial() if fresh else self._resume()
 
@@ -131,6 +132,7 @@ class Runner:
                             f"ends at seq {head}: the log lost its tail; rebuilding it from seq 1")
         self.outcome = self._initial()
         self._base, self._rewinds, self._scanner = None, {}, None
+        self._views_seq = None
         self._distrusted = True
         return False
 
@@ -195,8 +197,11 @@ class Runner:
         """Write the snapshot if due (or ``force``) and the views if they moved; False if locked out."""
         outcome = self.outcome
         due = snapshot and self._snapshot_due(force)
-        stale = views and self._views_seq != outcome.seq
-        if not (due or stale):
+        moved = views and self._views_seq != outcome.seq
+        # Views are a function of the state: if no event reached apply since they were
+        # written, only the high-water mark moves (the first write of each runner is whole).
+        stale = moved and (self._changed or self._views_seq is None or overwrite or self._distrusted)
+        if not (due or moved):
             return True
         try:
             self._lock.acquire(self._lock_timeout)
@@ -208,8 +213,10 @@ class Runner:
                 return True  # another process already wrote newer files
             # Views first: they are what readers wait for; the snapshot's fsync can follow.
             # A crash between the two is harmless (views are rewritten at every start).
-            if stale:
-                self.projection.write_views(outcome.state, self.loki_dir)
+            if moved:
+                if stale:
+                    self.projection.write_views(outcome.state, self.loki_dir)
+                    self._changed = False
                 self._views_seq = outcome.seq
                 self.files.write_position(outcome.seq, outcome.head_id)
                 self._distrusted = False  # the bad high-water mark is replaced by ours
@@ -340,7 +347,8 @@ class RunnerGroup:
 
 def _advance(runners: list[Runner], log: FileEventLog, scanner, to_seq: int | None,
              progress: Progress | None) -> None:
-    lanes = [r._lane() for r in runners if to_seq is None or r.outcome.seq < to_seq]
+    moving = [r for r in runners if to_seq is None or r.outcome.seq < to_seq]
+    lanes = [r._lane() for r in moving]
     if not lanes:
         return
     start = min(lane.start for lane in lanes)
@@ -357,6 +365,8 @@ def _advance(runners: list[Runner], log: FileEventLog, scanner, to_seq: int | No
             progress(label, done, max(total, done))
 
     fold_lanes(lanes, events, tick if ticking or progress is not None else None)
+    for runner, lane in zip(moving, lanes):
+        runner._changed = runner._changed or lane.applied > 0
 
 
 def _label(runners: list[Runner]) -> str:

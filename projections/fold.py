@@ -46,7 +46,7 @@ class Lane:
     """One projection's part in a shared pass (see the module docstring)."""
 
     __slots__ = ("projection", "outcome", "restore", "apply", "start", "stop", "rewind", "types",
-                 "actions", "state", "halted", "counted")
+                 "actions", "state", "halted", "counted", "applied")
 
     def __init__(self, projection: Projection, outcome: FoldOutcome, restore: Callable[[int], Any],
                  start: int | None = None) -> None:
@@ -66,6 +66,7 @@ class Lane:
         self.state = outcome.state
         self.halted = False
         self.counted = 0  # events of the pass before this lane joined
+        self.applied = 0  # events handed to ``apply``: none, and the state (so its views) did not change
 
 
 def _with(actions: frozenset[str] | None, action: str) -> frozenset[str] | None:
@@ -128,6 +129,7 @@ def fold_lanes(lanes: list[Lane], events: Iterable[Any], tick: Callable[[list[La
         for lane, actions in table.get(event.type, default):
             if actions is not None and event.payload.get("action") not in actions:
                 continue
+            lane.applied += 1
             try:
                 state = lane.state
                 if lane.rewind and event.type == ROLLBACK_TYPE:
