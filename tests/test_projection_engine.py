@@ -225,3 +225,11 @@ def test_a_version_bump_rebuilds_that_projection_only(loki):
         assert runners[0].outcome.state == runners[1].outcome.state == {"task": 5}
         for runner in runners:
             runner.close()
+
+
+def test_the_tasks_view_is_the_pretty_printed_tasks_of_the_state(loki):
+    from projections.run_state import _pretty, tasks_view
+
+    _fill(loki, simulated_run())
+    state = catch_up(loki, RunStateProjection()).state
+    assert (loki / "state" / "run" / "tasks.json").read_bytes() == _pretty(tasks_view(state))
