@@ -105,13 +105,19 @@ def verify(
     from projections.audit.trail import verify_trail
 
     from .output import echo_json
+    from .progress import progress_bar
 
     if legacy:
         _verify_loki_mode_chain(ctx, json)
         return
     if against is not None:
         against = _head_hash(ctx, against)
-    result = verify_trail(loki_dir(ctx), against=against, with_log=not chain_only)
+    bar = progress_bar("audit verify", json=json)
+    try:
+        result = verify_trail(loki_dir(ctx), against=against, with_log=not chain_only, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     tree = verify_tree(loki_dir(ctx))
     if json:
         echo_json({**result.to_dict(), "tree": tree.to_dict()})

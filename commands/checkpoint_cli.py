@@ -224,8 +224,14 @@ def rollback(
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     from .checkpoint_rollback import rollback as do_rollback
+    from .progress import progress_bar
 
-    result = do_rollback(_recover(ctx), target, code=code)
+    bar = progress_bar("restore", "paths", json=json)
+    try:
+        result = do_rollback(_recover(ctx), target, code=code, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     errors = result.outcome.errors + result.errors
     if json:
         echo_json({"checkpoint_id": result.checkpoint_id, "pre_rollback_checkpoint": result.pre_rollback_checkpoint,

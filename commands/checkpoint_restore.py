@@ -66,8 +66,10 @@ def _scope_test(roots: list[str]) -> Callable[[str], bool]:
     return in_scope
 
 
-def execute(loki_root: Path, ops: list[Op], read_object: Callable[[str], bytes]) -> Outcome:
+def execute(loki_root: Path, ops: list[Op], read_object: Callable[[str], bytes],
+            progress: Callable[[int, int], None] | None = None) -> Outcome:
     """Apply ``ops`` under ``loki_root``; each file is replaced atomically, errors are collected.
+    ``progress(ops done, ops in all)`` is called before each op.
 
     Every path is walked with directory descriptors, one component at a time, never following
     a link: a directory swapped for a symlink between a check and a write cannot redirect the
@@ -77,7 +79,9 @@ def execute(loki_root: Path, ops: list[Op], read_object: Callable[[str], bytes])
     touched: set[str] = set()
     root_fd = os.open(loki_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for op in ops:
+        for done, op in enumerate(ops):
+            if progress is not None:
+                progress(done, len(ops))
             try:
                 parent_fd, name = _open_parent(root_fd, op.entry.path)
                 try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 
@@ -56,8 +56,12 @@ class RolledBack:
         return f"lokilog rollback {self.pre_rollback_checkpoint}" + (" --code" if self.code_restored else "")
 
 
-def rollback(loki: Path, target: str, *, code: bool = False) -> RolledBack:
-    """Restore checkpoint ``target`` (or "latest") after snapshotting the current state."""
+def rollback(loki: Path, target: str, *, code: bool = False,
+             progress: Callable[[int, int], None] | None = None) -> RolledBack:
+    """Restore checkpoint ``target`` (or "latest") after snapshotting the current state.
+
+    ``progress(paths done, paths in all)`` follows the restore of the checkpoint's files.
+    """
     finish_interrupted(loki)
     repair(loki)
     store = CheckpointStore(loki)
@@ -71,7 +75,7 @@ def rollback(loki: Path, target: str, *, code: bool = False) -> RolledBack:
                           code=code)
         atomic_write(store.journal, encode_json(journal))
         fault_point("rollback:after-journal")
-        result = _finish(store, journal, target_manifest, pre.manifest)
+        result = _finish(store, journal, target_manifest, pre.manifest, progress)
         if pre.git_error:
             result.errors.append(f"git snapshot of the current tree failed: {pre.git_error}")
     result.errors += refresh_views(loki)
@@ -109,12 +113,15 @@ def finish_interrupted(loki: Path) -> RolledBack | None:
     return result
 
 
-def _finish(store: CheckpointStore, journal: Journal, target: Manifest, pre: Manifest) -> RolledBack:
+def _finish(store: CheckpointStore, journal: Journal, target: Manifest, pre: Manifest,
+            progress: Callable[[int, int], None] | None = None) -> RolledBack:
     ops = plan(pre.entries, target)
     half = len(ops) // 2
-    outcome = execute(store.loki, ops[:half], store.read_object)
+    first = None if progress is None else (lambda done, _: progress(done, len(ops)))
+    second = None if progress is None else (lambda done, _: progress(half + done, len(ops)))
+    outcome = execute(store.loki, ops[:half], store.read_object, first)
     fault_point("rollback:mid-restore")
-    rest = execute(store.loki, ops[half:], store.read_object)
+    rest = execute(store.loki, ops[half:], store.read_object, second)
     outcome = Outcome(outcome.restored + rest.restored, outcome.removed + rest.removed, outcome.errors + rest.errors)
     result = RolledBack(journal.checkpoint_id, journal.pre_rollback_checkpoint, journal.to_seq, outcome)
     _code(store.loki, journal, target, result)

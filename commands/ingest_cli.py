@@ -10,6 +10,7 @@ from eventlog import LockTimeoutError
 
 from .context import open_log
 from .output import echo_json
+from .progress import progress_bar
 
 INGEST_HELP = """\
 Move everything written outside the log into it, exactly once each:
@@ -48,7 +49,12 @@ def ingest(
     # Installed before the first pass, so a SIGTERM at any moment ends the watch cleanly.
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if watch else None
     try:
-        report = log.ingest_pending()
+        bar = progress_bar("ingest", "items", json=json)
+        try:
+            report = log.ingest_pending(progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
         _show(report, json, quiet_if_idle=False)
         if watch:
             _watch(log, interval, json, stop)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import sys
 import threading
 from typing import List, Optional
 
@@ -12,6 +13,7 @@ from eventlog import EventFilter
 from .context import loki_dir, loki_paths, open_log
 from .output import echo_json, event_line, table, to_json
 from .errors import bad_option, blame
+from .progress import progress_bar
 
 FOLLOW_INTERVAL = 0.2
 
@@ -101,17 +103,26 @@ def replay(
     from eventlog.reader import dense
 
     log = open_log(ctx)
+    # A bar only when the events go to a file or a pipe and a person watches the terminal.
+    bar = None if sys.stdout.isatty() else progress_bar("replay")
+    total = (to_seq or log.head_seq) - from_seq + 1
     events = log.read(from_seq, to_seq, checksums=True)
     if not allow_gaps:
         events = dense(events, from_seq, log.paths.log_dir)
     shown = 0
-    for event in events:
-        if not selection.matches(event):
-            continue
-        typer.echo(to_json(event.to_dict()) if json else event_line(event))
-        shown += 1
-        if limit is not None and shown >= limit:
-            break
+    try:
+        for event in events:
+            if bar is not None:
+                bar(event.seq - from_seq + 1, total)
+            if not selection.matches(event):
+                continue
+            typer.echo(to_json(event.to_dict()) if json else event_line(event))
+            shown += 1
+            if limit is not None and shown >= limit:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def verify(
@@ -127,8 +138,15 @@ def verify(
     """
     from eventlog.verify import verify_log
 
+    from .progress import progress_bar
+
     paths = loki_paths(ctx)
-    report = verify_log(paths)
+    bar = progress_bar("verify", "bytes", json=json)
+    try:
+        report = verify_log(paths, bar)
+    finally:
+        if bar is not None:
+            bar.close()
     repairs: list[str] = []
     if fix and not report.ok:
         repairs = _repair(open_log(ctx), report)

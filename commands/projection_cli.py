@@ -1,7 +1,6 @@
 """`lokilog rebuild`, `state`, `status` and `watch`: projections from the command line."""
 from __future__ import annotations
 
-import sys
 import time
 from typing import List, Optional, Tuple
 
@@ -78,13 +77,18 @@ def rebuild(
     """
     from projections.engine import rebuild as run_rebuild
 
+    from .progress import progress_bar
+
     chosen = _select(names or [])
-    bar = _ProgressBar() if not json and sys.stderr.isatty() else None
+    bar = progress_bar("rebuild", json=json)
     started = time.monotonic()
-    results = run_rebuild(loki_dir(ctx), chosen, progress=bar)
+    try:
+        results = run_rebuild(loki_dir(ctx), chosen, progress=None if bar is None else (
+            lambda name, done, total: bar(done, total, f"rebuild {name}")))
+    finally:
+        if bar is not None:
+            bar.close()
     elapsed = time.monotonic() - started
-    if bar is not None:
-        bar.finish()
     rows = [{"name": r.name, "seq": r.seq, "dead_letters": r.dead_letters,
              "stopped": r.stopped.seq if r.stopped else None} for r in results]
     if json:
@@ -95,30 +99,6 @@ def rebuild(
         stop = f", STOPPED at seq {row['stopped']}" if row["stopped"] else ""
         typer.echo(f"rebuilt {row['name']} to seq {row['seq']}{extra}{stop}")
     typer.echo(f"({elapsed:.2f}s)")
-
-
-class _ProgressBar:
-    """A one-line progress bar on stderr: done/total, events/s and ETA."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.last = 0.0
-
-    def __call__(self, name: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.1 and done < total:
-            return
-        self.last = now
-        rate = done / max(now - self.started, 1e-9)
-        eta = (total - done) / rate if rate else 0
-        width = 30
-        filled = int(width * done / total) if total else width
-        sys.stderr.write(f"\r{name} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
-                         f"{rate:,.0f} ev/s ETA {eta:.0f}s ")
-        sys.stderr.flush()
-
-    def finish(self) -> None:
-        sys.stderr.write("\n")
 
 
 def state(

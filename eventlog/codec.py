@@ -19,6 +19,17 @@ _event_decoder = msgspec.json.Decoder(Event)
 _raw_decoder = msgspec.json.Decoder(RawEvent)
 _any_decoder = msgspec.json.Decoder()
 
+
+class Envelope(msgspec.Struct, frozen=True, gc=False):
+    """The three fields a fold needs of an event it does not read: where it is, and what it is."""
+
+    seq: int
+    id: str
+    type: str
+
+
+_envelope_decoder = msgspec.json.Decoder(Envelope)
+
 # Ids appear in drop-box file names and in shell pipelines: printable ASCII, no separators.
 # msgspec reports invalid UTF-8 inside a string as UnicodeDecodeError, not DecodeError.
 _DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)
@@ -162,6 +173,30 @@ def decode_chunk(chunk: bytes, raw: bool = False) -> list[Event] | list[RawEvent
     """Decode a buffer of whole lines in one call; None when some line needs the slow path."""
     try:
         return (_raw_decoder if raw else _event_decoder).decode_lines(chunk)
+    except _DECODE_ERRORS:
+        return None
+
+
+def decode_chunk_for(chunk: bytes, types: frozenset[str]) -> list[Event | Envelope] | None:
+    """Decode a buffer of whole lines, in full only the events whose type is in ``types``.
+
+    The others come back as an :class:`Envelope`. None when some line needs the slow path.
+    """
+    try:
+        heads: list = _envelope_decoder.decode_lines(chunk)
+        wanted = [n for n, head in enumerate(heads) if head.type in types]
+        if len(wanted) * 2 > len(heads):  # mostly read: one call for the whole buffer is cheaper
+            return _event_decoder.decode_lines(chunk)
+        if not wanted:
+            return heads
+        lines = chunk.split(b"\n")
+        lines.pop()  # after the final newline
+        if len(lines) != len(heads):  # blank lines, which decode_lines skips
+            lines = [line for line in lines if line.strip()]
+        decode = _event_decoder.decode
+        for n in wanted:
+            heads[n] = decode(lines[n])
+        return heads
     except _DECODE_ERRORS:
         return None
 

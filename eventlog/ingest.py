@@ -221,15 +221,15 @@ class Ingester:
 
     # --------------------------------------------------------------------- one pass
 
-    def run(self, report: "IngestReport", parts: set[str] | None = None) -> None:
+    def run(self, report: "IngestReport", parts: set[str] | None = None, progress=None) -> None:
         """One pass under the log lock (the caller holds it), over ``parts`` (default: all)."""
         try:
-            self._run(report, set(PARTS) if parts is None else parts)
+            self._run(report, set(PARTS) if parts is None else parts, progress)
         except sqlite3.Error as exc:
             self.close()
             raise LegacyIngestError(f"{legacy_state_path(self.paths.events)}: {exc}") from exc
 
-    def _run(self, report: "IngestReport", parts: set[str]) -> None:
+    def _run(self, report: "IngestReport", parts: set[str], progress=None) -> None:
         # Taken before the pass: anything that changes during it makes the next one look again.
         taken = time.time_ns()
         state = self._open_state()
@@ -246,8 +246,10 @@ class Ingester:
                 items.sort(key=_item_order)
                 if items:  # Loki Mode's files already read stay in pending/: nothing to write for them
                     self._ingest_files(items, report)
+                if progress is not None:
+                    progress(min(start + self.batch, len(names)), len(names), "ingest files")
             for flat in flats:
-                self._ingest_flat(flat, report)
+                self._ingest_flat(flat, report, progress)
             if "records" in parts:
                 self._ingest_records(report)
         finally:
@@ -562,13 +564,15 @@ class Ingester:
             state.delete_cursors(stale)
         return flats
 
-    def _ingest_flat(self, flat: _Flat, report: "IngestReport") -> None:
+    def _ingest_flat(self, flat: _Flat, report: "IngestReport", progress=None) -> None:
         advanced = False
         for lines, _ in _read_lines(flat.handle, flat.start, flat.end):
             for start in range(0, len(lines), self.batch):
                 group = lines[start:start + self.batch]
                 self._ingest_lines(flat, group, group[-1].end, report)
                 advanced = True
+                if progress is not None:
+                    progress(group[-1].end - flat.start, flat.end - flat.start, f"ingest {flat.path.name}")
         if flat.reset and not advanced:  # remember the rewrite even before its first whole line
             cursor = Cursor(flat.generation, flat.path.name, 0, 0, flat.inode, flat.rewrites)
             self._open_state().apply(Changes([], [], {}, cursor))

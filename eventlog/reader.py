@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .codec import CRC_MEMBER, check_line, decode_chunk, decode_event, decode_raw, iter_lines
+from .codec import CRC_MEMBER, check_line, decode_chunk, decode_chunk_for, decode_event, decode_raw, iter_lines
 from .errors import ChecksumError, EventDecodeError, SeqGapError
 from .events import Event, RawEvent
 from .index import EventIndex
@@ -71,8 +71,13 @@ class BatchScanner:
         self.raw = raw
         self._mark: tuple[int, int, int] | None = None  # (segment first seq, offset, next seq)
 
-    def batches(self, from_seq: int = 1, to_seq: int | None = None) -> Iterator[list]:
-        """Yield non-empty lists of stored events with ``from_seq <= seq <= to_seq``, in seq order."""
+    def batches(self, from_seq: int = 1, to_seq: int | None = None,
+                types: frozenset[str] | None = None) -> Iterator[list]:
+        """Yield non-empty lists of stored events with ``from_seq <= seq <= to_seq``, in seq order.
+
+        With ``types``, only events of those types are decoded in full; the others are
+        yielded as envelopes (seq, id, type), which is all a fold needs to move past them.
+        """
         segments = list_segments(self.log_dir)
         position = _start(segments, from_seq)
         last_seq = from_seq - 1
@@ -80,7 +85,7 @@ class BatchScanner:
             segment = segments[position]
             is_last = position == len(segments) - 1
             offset, expect = self._seek(segment, from_seq) if last_seq < from_seq else (0, None)
-            for batch, end in self._segment(segment, offset, expect, is_last):
+            for batch, end in self._segment(segment, offset, expect, is_last, types):
                 whole = batch[0].seq >= from_seq and (to_seq is None or batch[-1].seq <= to_seq)
                 if not whole:
                     batch = [e for e in batch if e.seq >= from_seq and (to_seq is None or e.seq <= to_seq)]
@@ -104,7 +109,8 @@ class BatchScanner:
             return mark[1], from_seq
         return _seek(self.index, segment, from_seq)
 
-    def _segment(self, segment: Segment, offset: int, expect: int | None, is_last: bool):
+    def _segment(self, segment: Segment, offset: int, expect: int | None, is_last: bool,
+                 types: frozenset[str] | None = None):
         try:
             handle = segment.open()
         except FileNotFoundError:  # compressed or removed between listing and opening
@@ -133,10 +139,10 @@ class BatchScanner:
                     continue
                 if self.checksums:
                     _check_checksums(buffer[:cut], base, segment)
-                events = _decode(buffer[:cut], base, segment, self.raw, self.on_bad_line)
+                events = _decode(buffer[:cut], base, segment, self.raw, self.on_bad_line, types)
                 if first and expect is not None and events and events[0].seq != expect:
                     # The mark no longer matches the file: read this segment from the start.
-                    yield from self._segment(segment, 0, None, is_last)
+                    yield from self._segment(segment, 0, None, is_last, types)
                     return
                 first = False
                 base += cut
@@ -206,8 +212,9 @@ def _seek(index: EventIndex | None, segment: Segment, from_seq: int) -> tuple[in
     return mark[2], mark[0]
 
 
-def _decode(chunk: bytes, base: int, segment: Segment, raw: bool, on_bad_line) -> list:
-    events = decode_chunk(chunk, raw)
+def _decode(chunk: bytes, base: int, segment: Segment, raw: bool, on_bad_line,
+            types: frozenset[str] | None = None) -> list:
+    events = decode_chunk(chunk, raw) if types is None or raw else decode_chunk_for(chunk, types)
     if events is not None:
         return events
     decode = decode_raw if raw else decode_event

@@ -467,15 +467,18 @@ class FileEventLog:
 
     # --------------------------------------------------------------- the drop box
 
-    def ingest_pending(self, timeout: float | None = None) -> IngestReport:
-        """Move every event waiting in the drop box into the log, exactly once."""
+    def ingest_pending(self, timeout: float | None = None, progress=None) -> IngestReport:
+        """Move every event waiting in the drop box into the log, exactly once.
+
+        ``progress(done, total, label)`` follows the files, then the flat files' bytes.
+        """
         self._lock.acquire(self.settings.lock_timeout if timeout is None else timeout)
         try:
-            return self._ingest_pending_locked(force=True)
+            return self._ingest_pending_locked(force=True, progress=progress)
         finally:
             self._lock.release()
 
-    def _ingest_pending_locked(self, force: bool, throttle: bool = True) -> IngestReport | None:
+    def _ingest_pending_locked(self, force: bool, throttle: bool = True, progress=None) -> IngestReport | None:
         # The drop box, archive/ and Loki Mode's flat files: see eventlog/ingest.py.
         ingester = self._ingester()
         parts = None if force else ingester.changed_parts(throttle)
@@ -483,7 +486,7 @@ class FileEventLog:
             return None
         report = IngestReport()
         try:
-            ingester.run(report, parts)
+            ingester.run(report, parts, progress)
         except LegacyIngestError:
             if force:
                 raise  # an append must not fail because the ingester's own state is unusable

@@ -12,6 +12,7 @@ import sqlite3
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .codec import check_line, decode_raw, iter_lines
 from .coverage import coverage_path, read_coverage
@@ -66,15 +67,19 @@ class VerifyReport:
         return out
 
 
-def verify_log(paths: LokiPaths) -> VerifyReport:
-    """Read every segment and return what is wrong with the log, if anything."""
+def verify_log(paths: LokiPaths, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Read every segment and return what is wrong with the log, if anything.
+
+    ``progress(bytes read, bytes in all segments)`` is called after every chunk read.
+    """
     report = VerifyReport()
     segments = list_segments(paths.log_dir)
     report.segments = len(segments)
+    total = sum(_size(s.path) for s in segments) if progress is not None else 0
     expected = 1
     for position, segment in enumerate(segments):
         newest = position == len(segments) - 1
-        expected = _verify_segment(segment, newest, expected, report)
+        expected = _verify_segment(segment, newest, expected, report, progress, total)
     report.head_seq = expected - 1
     marks = HighWater.of(paths)
     report.high_water_mark = marks.seq
@@ -91,7 +96,15 @@ def verify_log(paths: LokiPaths) -> VerifyReport:
     return report
 
 
-def _verify_segment(segment: Segment, newest: bool, expected: int, report: VerifyReport) -> int:
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _verify_segment(segment: Segment, newest: bool, expected: int, report: VerifyReport,
+                    progress: Callable[[int, int], None] | None = None, total: int = 0) -> int:
     name = segment.path.name
     if segment.first_seq != expected:
         report.findings.append(Finding(
@@ -117,6 +130,8 @@ def _verify_segment(segment: Segment, newest: bool, expected: int, report: Verif
             leftover = buffer[cut:]
             expected = _verify_lines(buffer[:cut], offset, name, expected, report, covered)
             offset += cut
+            if progress is not None:
+                progress(report.bytes + offset, max(total, report.bytes + offset))
     report.bytes += offset + len(leftover)
     if recorded is None and not newest:
         report.findings.append(Finding(

@@ -51,6 +51,7 @@ class ApprovalsProjection:
 
     name = "approvals"
     version = 1
+    reads = ("approval",)
     state_type = ApprovalsState
     views = ("state/approvals.json",)
 

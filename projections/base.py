@@ -37,6 +37,13 @@ declare them gets the defaults):
     other. A rollback event whose ``to_seq`` is missing, not an integer, or not before the
     event itself is a poison event for rewindable projections.
 
+``reads = None`` (default: every event) or the event types the projection reads.
+    Each item is a type (``"task"``) or a type and one action (``"state.phase"``: type
+    ``state`` with ``payload.action == "phase"``, split at the first dot). The engine hands
+    ``apply`` only those events; the projection's position still moves past the others, so
+    ``apply`` must not depend on seeing them. A rewindable projection also gets the rollback
+    events it rewinds on, whether it names them or not.
+
 ``views = ()``: the files or directories the views occupy, relative to `.loki/`.
     They come from the log, so checkpoints do not capture them and a rollback does not
     restore them: it rewrites them from the log instead.
@@ -100,6 +107,25 @@ def error_policy(projection: Projection) -> str:
     if policy not in (DEAD_LETTER, STOP):
         raise ValueError(f"projection {projection.name!r}: on_error must be 'dead_letter' or 'stop', not {policy!r}")
     return policy
+
+
+def read_types(projection: Projection) -> dict[str, frozenset[str] | None] | None:
+    """Return what the projection reads: None for every event, else type -> actions (None: all)."""
+    reads = getattr(projection, "reads", None)
+    if reads is None:
+        return None
+    if isinstance(reads, str):
+        raise ValueError(f"projection {projection.name!r}: reads must be a list of types, not the string {reads!r}")
+    out: dict[str, frozenset[str] | None] = {}
+    for item in reads:
+        kind, dot, action = item.partition(".")
+        if not kind or (dot and not action):
+            raise ValueError(f"projection {projection.name!r}: {item!r} in reads is not 'type' or 'type.action'")
+        if not dot or out.get(kind, frozenset()) is None:
+            out[kind] = None
+        else:
+            out[kind] = out.get(kind, frozenset()) | {action}
+    return out
 
 
 def rollback_target(event: Event) -> int | None:

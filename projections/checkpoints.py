@@ -31,6 +31,7 @@ class CheckpointProjection:
 
     name = "checkpoints"
     version = 1
+    reads = ("checkpoint",)
     state_type = dict[str, Any]
     rewindable = False
 

@@ -64,6 +64,7 @@ class CostProjection:
     name = "cost"
     version = 2
     state_type = CostState
+    reads = ("metric.token_usage", "cost")
 
     def initial(self) -> CostState:
         return CostState()

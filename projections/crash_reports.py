@@ -33,6 +33,7 @@ class CrashReportsProjection:
 
     name = "crash_reports"
     version = 1
+    reads = ("error",)
     state_type = dict[str, Any]
     rewindable = False
 

@@ -3,8 +3,11 @@
 A :class:`Runner` owns one projection's position in one `.loki/`: it resumes from the
 snapshot, folds what the log holds after it, writes snapshots every ``snapshot_every`` events
 or ``snapshot_seconds`` seconds, and rewrites the views whenever the state moved (and once per
-runner, which repairs views torn by a crash). The watch daemon keeps runners alive between
-wake-ups; the functions below make a runner for one call.
+runner, which repairs views torn by a crash). A :class:`RunnerGroup` catches many runners up
+in one pass over the log: each line is decoded once (only the types some runner reads are
+decoded past the envelope) and each event goes only to the folds that read its type, each
+runner starting at its own seq. The watch daemon keeps a group alive between wake-ups; the
+functions below make runners for one call.
 
 A snapshot is distrusted, loudly (a notice in the result), and the projection rebuilt from
 seq 1 when: its schema version differs from the projection's; it is past the log's head or
@@ -23,7 +26,7 @@ from eventlog import FileEventLog, InvalidEventError, LockTimeoutError, LogCorru
 from eventlog.locking import LogLock
 
 from .base import Projection, project
-from .fold import DeadLetter, FoldOutcome, fold
+from .fold import DeadLetter, FoldOutcome, Lane, fold, fold_lanes, wanted_types
 from .snapshots import ProjectionFiles, Snapshot, decode_state, encode_state, intact
 
 #: States remembered from rollback rewinds (by seq), per runner.
@@ -72,6 +75,7 @@ class Runner:
         self._scanner = None                          # resumes reading where the last fold stopped
         self._snapshot_at = (0, time.monotonic())     # (events folded, when) at the last snapshot
         self._views_seq: int | None = None
+        self._changed = False  # events were applied since the views were last written
         self._distrusted = False  # the files on disk are not to be trusted: overwrite them
         self.outcome = self._initial() if fresh else self._resume()
 
@@ -127,6 +131,7 @@ class Runner:
                             f"ends at seq {head}: the log lost its tail; rebuilding it from seq 1")
         self.outcome = self._initial()
         self._base, self._rewinds, self._scanner = None, {}, None
+        self._views_seq = None
         self._distrusted = True
         return False
 
@@ -135,30 +140,19 @@ class Runner:
     def advance(self, to_seq: int | None = None, *, ingest: bool = False,
                 progress: Progress | None = None) -> FoldOutcome:
         """Fold the events after the current position (up to ``to_seq``) into the state."""
-        start = self.outcome.seq + 1
-        if to_seq is not None and to_seq < start:
-            return self.outcome
         if ingest:
             _ingest_if_free(self._log)
         if self._scanner is None:
             self._scanner = self._log.scanner()
-        events = chain.from_iterable(self._scanner.batches(start, to_seq))
-        tick = self._tick if progress is None else self._progress_tick(progress, to_seq)
-        if self.snapshot_every <= 0:
-            tick = None if progress is None else tick
-        return fold(self.projection, self.outcome, events, self._restore, tick)
+        _advance([self], self._log, self._scanner, to_seq, progress)
+        return self.outcome
 
-    def _tick(self, outcome: FoldOutcome) -> None:
-        self.save(force=False)
+    def _lane(self) -> Lane:
+        return Lane(self.projection, self.outcome, self._restore)
 
-    def _progress_tick(self, progress: Progress, to_seq: int | None):
-        total = to_seq if to_seq is not None else self._log.head_seq
-        name = self.projection.name
-
-        def tick(outcome: FoldOutcome) -> None:
-            progress(name, outcome.seq, max(total, outcome.seq))
-
-        return tick
+    def _tick(self) -> None:
+        if self.snapshot_every > 0:
+            self.save(force=False)
 
     def _restore(self, target: int) -> Any:
         # A rollback to ``target``: fold a fresh copy from the newest known state at or before
@@ -202,8 +196,11 @@ class Runner:
         """Write the snapshot if due (or ``force``) and the views if they moved; False if locked out."""
         outcome = self.outcome
         due = snapshot and self._snapshot_due(force)
-        stale = views and self._views_seq != outcome.seq
-        if not (due or stale):
+        moved = views and self._views_seq != outcome.seq
+        # Views are a function of the state: if no event reached apply since they were
+        # written, only the high-water mark moves (the first write of each runner is whole).
+        stale = moved and (self._changed or self._views_seq is None or overwrite or self._distrusted)
+        if not (due or moved):
             return True
         try:
             self._lock.acquire(self._lock_timeout)
@@ -215,8 +212,10 @@ class Runner:
                 return True  # another process already wrote newer files
             # Views first: they are what readers wait for; the snapshot's fsync can follow.
             # A crash between the two is harmless (views are rewritten at every start).
-            if stale:
-                self.projection.write_views(outcome.state, self.loki_dir)
+            if moved:
+                if stale:
+                    self.projection.write_views(outcome.state, self.loki_dir)
+                    self._changed = False
                 self._views_seq = outcome.seq
                 self.files.write_position(outcome.seq, outcome.head_id)
                 self._distrusted = False  # the bad high-water mark is replaced by ours
@@ -309,24 +308,68 @@ def seq_at(log: FileEventLog, timestamp: str) -> int:
 
 
 def rebuild(loki_dir: Path, projections: Iterable[Projection], *, progress: Progress | None = None) -> list[ProjectionState]:
-    """Rebuild projections from seq 1, then swap in the new snapshot and rewrite the views.
+    """Rebuild projections from seq 1, in one pass over the log, then swap in their snapshots and views.
 
-    The new state is folded in memory while the old snapshot stays in place for readers; the
-    snapshot is then replaced atomically and the views rewritten. A crash before the swap
-    leaves the old snapshot, a crash after it views that the next catch-up rewrites.
+    The new states are folded in memory while the old snapshots stay in place for readers;
+    each snapshot is then replaced atomically and its views rewritten. A crash before the
+    swap leaves the old snapshot, a crash after it views that the next catch-up rewrites.
     """
-    results = []
     with FileEventLog(loki_dir) as log:
-        for projection in projections:
-            # snapshot_every=0: nothing is written until the fold is done (the old files stay).
-            with Runner(loki_dir, projection, log=log, fresh=True, snapshot_every=0) as runner:
-                runner.advance(progress=progress)
-                if progress is not None:
-                    progress(projection.name, runner.outcome.seq, runner.outcome.seq)
+        # snapshot_every=0: nothing is written until the fold is done (the old files stay).
+        runners = [Runner(loki_dir, p, log=log, fresh=True, snapshot_every=0) for p in projections]
+        try:
+            RunnerGroup(runners, log).advance(progress=progress)
+            if progress is not None and runners:
+                seq = max(r.outcome.seq for r in runners)
+                progress(_label(runners), seq, seq)
+            for runner in runners:
                 if not runner.save(force=True, views=True, overwrite=True):
-                    raise LockTimeoutError(f"projection {projection.name}: another process kept its lock; not rebuilt")
-                results.append(runner.result())
-    return results
+                    raise LockTimeoutError(f"projection {runner.projection.name}: another process kept its lock; not rebuilt")
+            return [runner.result() for runner in runners]
+        finally:
+            for runner in runners:
+                runner.close()
+
+
+class RunnerGroup:
+    """Runners over one log that catch up together, in one pass (see the module docstring)."""
+
+    def __init__(self, runners: Iterable[Runner], log: FileEventLog) -> None:
+        self.runners = list(runners)
+        self._log = log
+        self._scanner = log.scanner()  # one read position for the group, kept between passes
+
+    def advance(self, to_seq: int | None = None, *, progress: Progress | None = None) -> None:
+        """Fold the events after each runner's position (up to ``to_seq``) into it."""
+        _advance(self.runners, self._log, self._scanner, to_seq, progress)
+
+
+def _advance(runners: list[Runner], log: FileEventLog, scanner, to_seq: int | None,
+             progress: Progress | None) -> None:
+    moving = [r for r in runners if to_seq is None or r.outcome.seq < to_seq]
+    lanes = [r._lane() for r in moving]
+    if not lanes:
+        return
+    start = min(lane.start for lane in lanes)
+    events = chain.from_iterable(scanner.batches(start, to_seq, wanted_types(lanes)))
+    ticking = [r for r in runners if r.snapshot_every > 0]
+    if progress is not None:
+        total, label = to_seq if to_seq is not None else log.head_seq, _label(runners)
+
+    def tick(lanes: list[Lane]) -> None:
+        for runner in ticking:
+            runner._tick()
+        if progress is not None:
+            done = max(lane.outcome.seq for lane in lanes)
+            progress(label, done, max(total, done))
+
+    fold_lanes(lanes, events, tick if ticking or progress is not None else None)
+    for runner, lane in zip(moving, lanes):
+        runner._changed = runner._changed or lane.applied > 0
+
+
+def _label(runners: list[Runner]) -> str:
+    return runners[0].projection.name if len(runners) == 1 else f"{len(runners)} projections"
 
 
 def health(loki_dir: Path, projections: Iterable[Projection] | None = None) -> list[dict[str, Any]]:
@@ -375,6 +418,6 @@ def _letter(letter: DeadLetter) -> dict[str, Any]:
 
 
 __all__ = [
-    "ProjectionState", "ProjectionStoppedError", "Runner", "catch_up", "health", "project",
+    "ProjectionState", "ProjectionStoppedError", "Runner", "RunnerGroup", "catch_up", "health", "project",
     "rebuild", "seq_at", "state_at",
 ]

@@ -50,6 +50,7 @@ class MetricsProjection:
 
     name = "metrics"
     version = 1
+    reads = None  # every event: it counts events by type and source
     state_type = MetricsState
 
     def initial(self) -> MetricsState:

@@ -102,8 +102,10 @@ class RunStateProjection:
     """Folds the run's lifecycle events into a :class:`RunState`."""
 
     name = "run-state"
-    version = 1
+    # 2: ``seq`` is the last event the run state reads, no longer the last event of the log.
+    version = 2
     state_type = RunState
+    reads = ("task", "session", "state.phase", "agent", "quality.gate", "checkpoint.rolled_back")
     rewindable = True
     on_error = "dead_letter"
     views = ("state/run",)
@@ -124,7 +126,7 @@ class RunStateProjection:
         directory.mkdir(parents=True, exist_ok=True)
         # Not fsynced: views are rebuilt from the log, and every engine start rewrites them.
         atomic_write(directory / "summary.json", _pretty(summary(state)), durable=False)
-        atomic_write(directory / "tasks.json", _pretty(tasks_view(state)), durable=False)
+        atomic_write(directory / "tasks.json", _tasks_bytes(state), durable=False)
 
 
 # ------------------------------------------------------------------ the fold, by type
@@ -272,6 +274,14 @@ def summary(state: RunState) -> dict[str, Any]:
 def tasks_view(state: RunState) -> dict[str, Any]:
     """Return every task with its history: `.loki/state/run/tasks.json`."""
     return {"seq": state.seq, "tasks": [msgspec.to_builtins(state.tasks[k]) for k in sorted(state.tasks)]}
+
+
+def _tasks_bytes(state: RunState) -> bytes:
+    # The bytes of _pretty(tasks_view(state)), encoded from the structs directly: "sorted"
+    # orders their fields as to_builtins + "deterministic" orders keys, at a fifth of the cost
+    # (this view is rewritten on every wake-up of the watch daemon).
+    tasks = [state.tasks[k] for k in sorted(state.tasks)]
+    return msgspec.json.format(msgspec.json.encode({"seq": state.seq, "tasks": tasks}, order="sorted"), indent=2) + b"\n"
 
 
 def _pretty(value: Any) -> bytes:

@@ -64,6 +64,9 @@ class TaskInfo(msgspec.Struct):
     title: str = ""
     parent: str | None = None
     phase: str | None = None
+    #: seq from which run phases apply to ``phase`` (set when the task enters progress): a
+    #: phase event does not visit every task; a task picks up the run's phase when next read.
+    since: int = 0
 
 
 class Op(msgspec.Struct):
@@ -100,6 +103,11 @@ class TrackerState(msgspec.Struct):
     remote: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     webhooks: int = 0
     ignored_links: int = 0
+    #: the run's RARV phase and the seq of the event that set it
+    phase: str | None = None
+    phase_seq: int = 0
+    #: linked tasks in progress: the only ones a phase change gives work to
+    active_linked: dict[str, None] = msgspec.field(default_factory=dict)
 
 
 def op_id(tracker: str, kind: str, ref: str, origin_id: str) -> str:
@@ -129,8 +137,9 @@ class TrackerProjection:
     """The desired and synced state of every linked tracker item (see the module docstring)."""
 
     name = "trackers"
-    version = 1
+    version = 2
     state_type = TrackerState
+    reads = ("task", "state.phase", "quality.gate", "tracker")
 
     def initial(self) -> TrackerState:
         return TrackerState()
@@ -146,7 +155,8 @@ class TrackerProjection:
         out = Path(loki_dir) / "trackers"
         out.mkdir(parents=True, exist_ok=True)
         view = {
-            "pending": [msgspec.to_builtins(op) for op in state.pending.values()],
+            # In outbox order: a state resumed from a snapshot has its dicts re-ordered.
+            "pending": [msgspec.to_builtins(op) for op in outbox(state, include_given_up=True)],
             "synced": len(state.synced),
             "links": {task: [t.key for t in targets] for task, targets in sorted(state.links.items())},
             "remote": state.remote,
@@ -169,7 +179,14 @@ def _on_task(state: TrackerState, event: Event) -> None:
     if new_state is None or task_id is None:
         return
     task = state.tasks.setdefault(task_id, TaskInfo())
+    current_phase(state, task)
     task.state = new_state
+    if new_state in _IN_PROGRESS:
+        task.since = event.seq
+        if task_id in state.links:
+            state.active_linked[task_id] = None
+    else:
+        state.active_linked.pop(task_id, None)
     if new_state == "created":
         _on_created(state, event, task_id, task)
     elif new_state not in _IN_PROGRESS:
@@ -206,10 +223,24 @@ def _on_state(state: TrackerState, event: Event) -> None:
     phase = event.payload.get("phase")
     if event.action != "phase" or not isinstance(phase, str):
         return
-    for task_id, task in state.tasks.items():
-        if task.state in _IN_PROGRESS and task.phase != phase:
+    # Only linked tasks in progress get a new status now; the others read the run's phase
+    # when they are next touched (``current_phase``), so this costs nothing per task.
+    for task_id in sorted(state.active_linked):
+        task = state.tasks[task_id]
+        current_phase(state, task)
+        task.since = event.seq
+        if task.phase != phase:
             task.phase = phase
             _desire_status(state, task_id, event)
+    state.phase, state.phase_seq = phase, event.seq
+
+
+def current_phase(state: TrackerState, task: TaskInfo) -> str | None:
+    """Bring ``task.phase`` up to date: the run's phase if it changed while the task was in progress."""
+    if task.state in _IN_PROGRESS and state.phase_seq > task.since:
+        task.phase = state.phase
+        task.since = state.phase_seq
+    return task.phase
 
 
 def _on_quality(state: TrackerState, event: Event) -> None:
@@ -248,6 +279,8 @@ def _link(state: TrackerState, task_id: str, target: Target, event: Event) -> No
         return
     targets.append(target)
     if task_id in state.tasks:
+        if state.tasks[task_id].state in _IN_PROGRESS:
+            state.active_linked[task_id] = None
         _desire_status(state, task_id, event, only=target)
 
 
@@ -310,7 +343,9 @@ _HANDLERS = {"task": _on_task, "state": _on_state, "quality": _on_quality, "trac
 
 
 def _desire_status(state: TrackerState, task_id: str, event: Event, only: Target | None = None) -> None:
-    value = status_value(state.tasks[task_id])
+    task = state.tasks[task_id]
+    current_phase(state, task)
+    value = status_value(task)
     for target in state.links.get(task_id, ()):
         if only is not None and target != only:
             continue

@@ -24,7 +24,7 @@ from watchdog.observers import Observer
 from eventlog import EventLogError, FileEventLog, LockTimeoutError
 
 from projections.base import Projection
-from projections.engine import ProjectionState, Runner
+from projections.engine import ProjectionState, Runner, RunnerGroup
 
 from .base import Subscriber, check_cursor, drain
 from .cursor import Cursor
@@ -57,6 +57,7 @@ class Watcher:
         self.log = FileEventLog(self.loki_dir)
         self.runners = [Runner(self.loki_dir, p, log=self.log, snapshot_every=snapshot_every,
                                snapshot_seconds=snapshot_seconds) for p in projections]
+        self.group = RunnerGroup(self.runners, self.log)
         self.subscribers = list(subscribers)
         self.poll_interval = poll_interval
         self.fallback_interval = fallback_interval
@@ -77,16 +78,21 @@ class Watcher:
         report = CycleReport()
         self._ingest(report)
         head = self.log.head_seq
+        seen = {id(runner): len(runner.notices) for runner in self.runners}
         for runner in self.runners:
-            seen = len(runner.notices)
+            runner.check_head(head)
+        try:
+            self.group.advance()  # one pass over the new events for every projection
+        except EventLogError as exc:
+            report.errors.append(f"projections: {exc}")
+        report.folded_ns = time.time_ns()
+        for runner in self.runners:
             try:
-                runner.check_head(head)
-                runner.advance()
-                report.folded_ns = time.time_ns()
-                report.projections.append(runner.catch_up(write_views=True, snapshot=False))
+                runner.save(views=True, snapshot=False)
+                report.projections.append(runner.result())
             except EventLogError as exc:
                 report.errors.append(f"projection {runner.projection.name}: {exc}")
-            report.notices.extend(runner.notices[seen:])
+            report.notices.extend(runner.notices[seen[id(runner)]:])
         for subscriber in self.subscribers:
             self._drain(subscriber, report, flush)
         for line in report.notices:

@@ -60,3 +60,10 @@ def task(action: str, task_id: str, **payload) -> dict:
 def rollback(to_seq: int, checkpoint_id: str = "cp-1") -> dict:
     return {"type": "checkpoint", "source": "cli",
             "payload": {"action": "rolled_back", "checkpoint_id": checkpoint_id, "to_seq": to_seq}}
+
+
+class ReadsTasksCounter(RewindingCounter):
+    """Rewindable, and reads only two task actions: the engine still hands it its rollbacks."""
+
+    name = "reads-tasks-counter"
+    reads = ("task.created", "task.started")

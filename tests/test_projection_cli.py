@@ -1,11 +1,9 @@
 """`lokilog status`, `state`, `rebuild` and `demo` through the CLI."""
 from __future__ import annotations
 
-import io
 import json
 
 from commands.demo import simulated_run
-from commands.projection_cli import _ProgressBar
 from eventlog import FileEventLog, LogSettings
 
 
@@ -50,16 +48,6 @@ def test_rebuild_json_is_quiet(loki, cli):
     assert result.exit_code == 0
     rebuilt = {row["name"]: row for row in json.loads(result.output)["rebuilt"]}
     assert rebuilt["run-state"] == {"name": "run-state", "seq": 25, "dead_letters": 0, "stopped": None}
-
-
-def test_progress_bar_shows_rate_and_eta(monkeypatch):
-    err = io.StringIO()
-    monkeypatch.setattr("sys.stderr", err)
-    bar = _ProgressBar()
-    bar("run-state", 500, 1000)
-    bar("run-state", 1000, 1000)
-    bar.finish()
-    assert "500/1000" in err.getvalue() and "ev/s ETA" in err.getvalue()
 
 
 def test_demo_shows_the_run_state(tmp_path, cli):

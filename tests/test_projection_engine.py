@@ -185,3 +185,51 @@ def test_runner_past_the_head_starts_over_loudly(loki):
         assert not runner.check_head(2)
         assert runner.outcome.seq == 0 and "lost its tail" in runner.notices[-1]
         assert runner.catch_up().state == {"task": 4}
+
+
+def test_projections_at_different_positions_catch_up_in_one_pass(loki):
+    from projections.engine import RunnerGroup
+
+    from projection_helpers import ReadsTasksCounter
+
+    _fill(loki, [task("created", f"t{i}") for i in range(5)])
+    catch_up(loki, Counter())  # at seq 5; ReadsTasksCounter has never run
+    _fill(loki, [task("started", "t1"), {"type": "agent", "source": "x", "payload": {}}, task("created", "t9")])
+    with FileEventLog(loki) as log:
+        runners = [Runner(loki, Counter(), log=log), Runner(loki, ReadsTasksCounter(), log=log)]
+        RunnerGroup(runners, log).advance()
+        assert [r.outcome.seq for r in runners] == [8, 8]
+        assert [r.outcome.events for r in runners] == [3, 8]  # each from its own seq
+        assert runners[0].outcome.state == {"task": 7, "agent": 1}
+        assert runners[1].outcome.state == {"task": 7}  # agent events never reach it
+        for runner in runners:
+            runner.close()
+
+
+def test_a_version_bump_rebuilds_that_projection_only(loki):
+    from projections.engine import RunnerGroup
+
+    _fill(loki, [task("created", f"t{i}") for i in range(4)])
+    for projection in (Counter(), RewindingCounter()):
+        catch_up(loki, projection)
+
+    class CounterV2(Counter):
+        version = 2
+
+    with FileEventLog(loki) as log:
+        runners = [Runner(loki, CounterV2(), log=log), Runner(loki, RewindingCounter(), log=log)]
+        assert [r.outcome.seq for r in runners] == [0, 4]
+        _fill(loki, [task("created", "t5")])
+        RunnerGroup(runners, log).advance()
+        assert [r.outcome.events for r in runners] == [5, 1]
+        assert runners[0].outcome.state == runners[1].outcome.state == {"task": 5}
+        for runner in runners:
+            runner.close()
+
+
+def test_the_tasks_view_is_the_pretty_printed_tasks_of_the_state(loki):
+    from projections.run_state import _pretty, tasks_view
+
+    _fill(loki, simulated_run())
+    state = catch_up(loki, RunStateProjection()).state
+    assert (loki / "state" / "run" / "tasks.json").read_bytes() == _pretty(tasks_view(state))

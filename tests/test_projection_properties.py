@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventlog import FileEventLog, LogSettings
-from projections.engine import Runner, catch_up, rebuild
+from projections.engine import Runner, RunnerGroup, catch_up, rebuild
 from projections.run_state import RunStateProjection
 from projections.snapshots import encode_state
 
-from projection_helpers import Counter, RewindingCounter, StoppingCounter, views
+from projection_helpers import Counter, ReadsTasksCounter, RewindingCounter, StoppingCounter, views
 
 TASKS = st.sampled_from(["t1", "t2", "t3"])
 KINDS = st.one_of(
@@ -48,7 +48,7 @@ def _draft(kind: tuple, seq: int) -> dict:
 
 
 def _projections():
-    return [RunStateProjection(), Counter(), RewindingCounter(), StoppingCounter()]
+    return [RunStateProjection(), Counter(), RewindingCounter(), StoppingCounter(), ReadsTasksCounter()]
 
 
 VIEW_DIRS = ("state", "counter", "projections")
@@ -75,7 +75,8 @@ def test_incremental_equals_full_rebuild(tmp_path, kinds, cuts, every, live):
                 for point in points:
                     log.append_many(drafts[done:point])
                     done = point
-                    if live:
+                    if live:  # as the watch daemon does: one pass for all, then each writes
+                        RunnerGroup(runners, log).advance()
                         incremental = [r.catch_up() for r in runners]
                     else:
                         incremental = [catch_up(loki, p) for p in _projections()]

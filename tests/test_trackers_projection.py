@@ -137,3 +137,34 @@ def test_subtask_results_link_the_child_task():
 
 def test_the_projection_is_registered():
     assert "trackers" in [p.name for p in all_projections()]
+
+
+def _walk_every_task(state: TrackerState, event: Event) -> TrackerState:
+    """The reference fold: a phase change visits every task (correct, and quadratic)."""
+    from projections import trackers
+
+    phase = event.payload.get("phase")
+    if event.type == "state" and event.action == "phase" and isinstance(phase, str):
+        for task_id, task in state.tasks.items():
+            if task.state in ("claimed", "started") and task.phase != phase:
+                task.phase = phase
+                trackers._desire_status(state, task_id, event)
+        return state
+    return P.apply(state, event)
+
+
+@settings(max_examples=80, deadline=None)
+@given(commands)
+def test_phase_changes_plan_what_visiting_every_task_would(drawn):
+    from projections.trackers import current_phase, status_value
+
+    events = build(drawn)
+    fast, slow = P.initial(), P.initial()
+    for event in events:
+        fast, slow = P.apply(fast, event), _walk_every_task(slow, event)
+    assert {k: msgspec.to_builtins(op) for k, op in fast.pending.items()} == \
+        {k: msgspec.to_builtins(op) for k, op in slow.pending.items()}
+    assert fast.latest_status == slow.latest_status
+    for task_id, task in fast.tasks.items():
+        current_phase(fast, task)
+        assert status_value(task) == status_value(slow.tasks[task_id])

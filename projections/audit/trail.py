@@ -1,7 +1,7 @@
 """The audit trail's read side on disk: verify, head and query. Reads only; never takes the lock."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +18,10 @@ from .verify import ChainPoint, VerifyResult, verify_lines
 
 
 def verify_trail(loki_dir: Path, settings: AuditSettings | None = None, *, against: str | None = None,
-                 with_log: bool = True) -> VerifyResult:
+                 with_log: bool = True, progress: Callable[[int, int], None] | None = None) -> VerifyResult:
     """Verify the chain on disk as one chain across its files, and against the log by default.
+
+    ``progress(seq, head seq)`` follows the walk over the log.
 
     Takes no lock: a writer rotating or pruning files meanwhile can make one pass see a file
     vanish, so a failed pass whose files or head record changed under it is run again.
@@ -29,13 +31,13 @@ def verify_trail(loki_dir: Path, settings: AuditSettings | None = None, *, again
     directory = audit_dir(loki_dir)
     for _ in range(3):
         before = (chain_files(directory), read_head_record(directory))
-        result = _verify_once(loki_dir, directory, settings, against, with_log, *before)
+        result = _verify_once(loki_dir, directory, settings, against, with_log, *before, progress=progress)
         if result.valid or (chain_files(directory), read_head_record(directory)) == before:
             break
     return result
 
 
-def _verify_once(loki_dir, directory, settings, against, with_log, files, record) -> VerifyResult:
+def _verify_once(loki_dir, directory, settings, against, with_log, files, record, progress=None) -> VerifyResult:
     damage = head_record_damage(directory) if record is None else None
     if damage:
         # Fail closed: an unreadable head record must not pass for a missing one, or a chain
@@ -46,7 +48,10 @@ def _verify_once(loki_dir, directory, settings, against, with_log, files, record
     if with_log:
         with FileEventLog(loki_dir) as log:
             first = (start.seq + 1) if start else 1
-            result = verify_lines(iter_lines(files), start=start, events=log.read(first, ingest=False),
+            events = log.read(first, ingest=False)
+            if progress is not None:
+                events = _reporting(events, progress, log.head_seq)
+            result = verify_lines(iter_lines(files), start=start, events=events,
                                   selection=settings.selection, head_record=recorded, against=against)
     else:
         result = verify_lines(iter_lines(files), start=start, head_record=recorded, against=against)
@@ -116,3 +121,9 @@ def _moment(text: str | None, parameter: str) -> datetime | None:
         return parse_timestamp(text)
     except ValueError:
         raise InvalidEventError(f"{text!r} is not an RFC 3339 timestamp", parameter=parameter) from None
+
+
+def _reporting(events, progress: Callable[[int, int], None], head: int):
+    for event in events:
+        progress(event.seq, max(head, event.seq))
+        yield event
