@@ -11,7 +11,7 @@ from eventlog import EventLogError
 
 from .audit_cli import audit_app
 from .context import loki_dir
-from .errors import bad_input
+from .errors import bad_input, bad_option
 
 
 def _tree(ctx: typer.Context):
@@ -91,7 +91,7 @@ def prove(
         signed = [h.tree_size for h in state.heads if h.tree_size > index]
         size = tree_size if tree_size is not None else (signed[-1] if signed else store.size)
         if not index < size <= store.size:
-            raise bad_input(f"--tree-size must be in ({index}, {store.size}] to contain leaf {index}")
+            raise bad_option(ctx, "tree_size", f"must be in ({index}, {store.size}] to contain leaf {index}")
         leaf, entry = store.node(0, index), find_entry(directory, seq)
         if entry is not None and leaf_hash(entry) != leaf:
             raise AuditChainError(f"the chain's entry for seq {seq} is not the tree's leaf {index}: run `lokilog audit verify`")

@@ -60,12 +60,11 @@ COMMAND_MODULES = (
 
 #: The module of each top-level command, so that one invocation imports only its own module.
 #: A command not named here (and a bare `lokilog --help`) registers every module, so a command
-#: missing from this table is slower to start, never absent; `demo` is left out on purpose, as
-#: every module adds its section to the demo when it registers.
+#: missing from this table is slower to start, never absent; `demo` and `doctor` are left out on
+#: purpose, as modules add their demo sections and doctor checks when they register.
 COMMAND_HOMES = {
     **dict.fromkeys(("emit", "tail", "replay", "verify", "stats"), "commands.log_cli"),
     "ingest": "commands.ingest_cli",
-    "doctor": "commands.doctor_cli",
     **dict.fromkeys(("rebuild", "state", "status", "watch"), "commands.projection_cli"),
     **dict.fromkeys(("checkpoint", "rollback"), "commands.checkpoint_cli"),
     "audit": "commands.audit_cli",

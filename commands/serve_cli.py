@@ -96,7 +96,7 @@ def serve(
     configured = TokenStore(root).all()
     if not is_loopback(host) and not configured:
         raise bad_input(f"refusing to serve on {host}: it is reachable beyond this machine and no tokens are "
-                        "configured (lokilog token create --scope read)")
+                        "configured (`lokilog token create` makes one)")
     extra, token = [], None
     if session_token and not configured:
         minted = mint("session", SCOPES)
