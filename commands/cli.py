@@ -54,6 +54,7 @@ COMMAND_MODULES = (
     "commands.policy_cli",
     "commands.sync_cli",
     "commands.crash_cli",
+    "commands.bridge_cli",
 )
 
 
