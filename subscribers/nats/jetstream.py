@@ -5,7 +5,7 @@ import asyncio
 from urllib.parse import urlparse
 
 import nats
-from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from .identity import BridgeError
 from .subjects import PREFIX
@@ -70,6 +70,8 @@ async def scan(js, stream: str, start_seq: int, *, headers_only: bool, filter_su
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(start_seq, 1),
         headers_only=headers_only, filter_subject=filter_subject, inactive_threshold=30.0,
+        # No acks: an explicit-ack consumer stops delivering at max_ack_pending.
+        ack_policy=AckPolicy.NONE,
     )
     sub = await js.pull_subscribe(
         filter_subject or f"{PREFIX}.>", durable=None, stream=stream, config=config)
@@ -78,7 +80,9 @@ async def scan(js, stream: str, start_seq: int, *, headers_only: bool, filter_su
             try:
                 msgs = await sub.fetch(batch, timeout=timeout)
             except nats.errors.TimeoutError:
-                return
+                if filter_subject is None:
+                    raise BridgeError(f"stream {stream}: scan stalled before seq {last}") from None
+                return  # a filtered scan may end before the stream's last seq
             for msg in msgs:
                 seq = msg.metadata.sequence.stream
                 yield seq, msg
