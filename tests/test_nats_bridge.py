@@ -135,7 +135,7 @@ def test_three_logs_into_one_stream_and_one_merged_view(nats_server, tmp_path):
 
 def test_kill9_of_the_bridge_mid_run_loses_and_duplicates_nothing(nats_server, tmp_path):
     root = tmp_path / "a" / ".loki"
-    log = make_log(root, 30000, "a")
+    log = make_log(root, 15000, "a")
     for _ in range(2):  # bounded kill loop
         proc = spawn_bridge(root, nats_server.url)
         before = cursor_seq(root)

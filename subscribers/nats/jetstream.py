@@ -76,17 +76,18 @@ async def scan(js, stream: str, start_seq: int, *, headers_only: bool, filter_su
     sub = await js.pull_subscribe(
         filter_subject or f"{PREFIX}.>", durable=None, stream=stream, config=config)
     try:
+        if (await sub.consumer_info()).num_pending == 0:
+            return
         for _ in range(last + 2):  # bounded: each round yields at least one message or stops
             try:
                 msgs = await sub.fetch(batch, timeout=timeout)
             except nats.errors.TimeoutError:
-                if filter_subject is None:
-                    raise BridgeError(f"stream {stream}: scan stalled before seq {last}") from None
-                return  # a filtered scan may end before the stream's last seq
+                raise BridgeError(f"stream {stream}: scan stalled before seq {last}") from None
             for msg in msgs:
                 seq = msg.metadata.sequence.stream
                 yield seq, msg
-                if seq >= last:
+                # num_pending counts what matches the filter after this message, as of now.
+                if seq >= last or msg.metadata.num_pending == 0:
                     return
     finally:
         try:
