@@ -23,7 +23,7 @@ def free_port() -> int:
 
 
 class NatsServer:
-    def __init__(self, binary: str, workdir: Path) -> None:
+    def __init__(self, binary: str, workdir: Path, sync_always: bool = True) -> None:
         self.binary = binary
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
@@ -31,7 +31,7 @@ class NatsServer:
         self.config = workdir / "nats.conf"
         self.config.write_text(
             f"listen: 127.0.0.1:{self.port}\n"
-            f"jetstream {{\n  store_dir: \"{self.store}\"\n  sync_interval: always\n}}\n"
+            f"jetstream {{\n  store_dir: \"{self.store}\"\n" + ("  sync_interval: always\n" if sync_always else "") + "}\n"
         )
         self.log = workdir / "nats.log"
         self.proc: subprocess.Popen | None = None

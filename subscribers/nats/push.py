@@ -107,16 +107,18 @@ class Bridge:
         done = cursor.seq
 
         async def settle(keep: int) -> None:
+            # One bounded wait for the oldest acks together; they are applied in seq order.
             nonlocal acked_max, done
-            while len(pending) > keep:
-                seq, item = pending.pop(0)
-                if isinstance(item, int):
-                    stream_seq = item
-                else:
-                    ack = await asyncio.wait_for(item, self.ack_timeout)
-                    stream_seq = ack.seq
+            if len(pending) <= keep:
+                return
+            chunk = pending[:len(pending) - keep]
+            futures = [item for _, item in chunk if not isinstance(item, int)]
+            acks = iter(await asyncio.wait_for(asyncio.gather(*futures), self.ack_timeout) if futures else ())
+            for seq, item in chunk:
+                stream_seq = item if isinstance(item, int) else next(acks).seq
                 acked_max = max(acked_max, stream_seq)
                 done = seq
+            del pending[:len(chunk)]
 
         if head <= cursor.seq:
             return done
@@ -131,7 +133,7 @@ class Bridge:
                         continue
                     future = await js.publish_async(
                         subject_for(self.project, event.stream), encode_event(event)[:-1],
-                        headers=self._headers(event), wait_stall=self.ack_timeout)
+                        headers=self._headers(event))  # in_flight stays under the client's 4000 pending slots: no stall
                     pending.append((event.seq, future))
                     self.published += 1
                     if len(pending) >= self.in_flight:
