@@ -65,11 +65,8 @@ def prepare_mirror(view_dir: Path, url: str, stream: str) -> FileEventLog:
 async def mirror(view_dir: Path, url: str, stream: str, batch: int = 1000) -> int:
     """Append the stream's events after the mirror's position; return how many were added."""
     log = prepare_mirror(view_dir, url, stream)
-    start = 1
-    head = log.head_seq
-    if head:
-        last = log.get(head)
-        start = last.extra[ORIGIN_FIELD]["stream_seq"] + 1
+    start = 1 + max((e.extra[ORIGIN_FIELD]["stream_seq"] for e in log.read(ingest=False)
+                     if isinstance(e.extra.get(ORIGIN_FIELD), dict)), default=0)
     added, drafts = 0, []
     async for _, event, origin in events_from(url, stream, start):
         drafts.append(as_draft(event, origin))
