@@ -56,6 +56,7 @@ COMMAND_MODULES = (
     "commands.crash_cli",
     "commands.serve_cli",
     "commands.otel_cli",
+    "commands.bridge_cli",
 )
 
 #: The module of each top-level command, so that one invocation imports only its own module.
@@ -75,6 +76,7 @@ COMMAND_HOMES = {
     **dict.fromkeys(("crash", "telemetry"), "commands.crash_cli"),
     **dict.fromkeys(("serve", "token"), "commands.serve_cli"),
     "otel": "commands.otel_cli",
+    "bridge": "commands.bridge_cli",
 }
 
 

@@ -112,6 +112,7 @@ ROWS: dict[str, Row] = {
     "token revoke": Row(("nope",), ok=1),
     "otel export": Row(("--once",), uses_loki=False, ok=2),  # no endpoint set: says which variable to set
     "otel status": Row(),
+    "bridge": Row(("nats://127.0.0.1:1", "--once"), ok=1),  # no server there: one clear line, exit 1
 }
 
 
