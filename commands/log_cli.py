@@ -12,7 +12,7 @@ from eventlog import EventFilter
 
 from .context import loki_dir, loki_paths, open_log
 from .output import echo_json, event_line, table, to_json
-from .errors import bad_option, blame
+from .errors import bad_option
 from .progress import progress_bar
 
 FOLLOW_INTERVAL = 0.2

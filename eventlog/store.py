@@ -346,7 +346,14 @@ class FileEventLog:
         self._fd = _open_segment(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC)
         self._generation = forks.generation
         fsync_dir(self.paths.log_dir)
-        return self._load_tail(path, first_seq, reuse_fd=True)
+        tail = self._load_tail(path, first_seq, reuse_fd=True)
+        if tail.size == 0:
+            # Name the new segment in the sidecar before any byte goes into it: a writer killed
+            # inside the first append to it leaves bytes past a recorded end of 0, which the next
+            # holder cuts whole as unfinished (with the old segment's mark it would keep the
+            # complete lines of a half-written batch).
+            self._record_tail(tail, 0, first_seq - 1, durable=False)
+        return tail
 
     def _rotate(self, tail: Tail) -> Tail:
         # Seal first, then create the successor: a crash in between leaves a sealed newest

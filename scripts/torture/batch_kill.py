@@ -30,7 +30,10 @@ def _start(root: Path, work: Path, tag: str):
     out = work / f"{tag}.out"
     with open(out, "wb") as handle:
         proc = subprocess.Popen(python_writer(root, tag, 0, "--batch", str(BATCH), "--payload-bytes", str(PAD)),
-                                stdout=handle, stderr=subprocess.DEVNULL, env=child_env(), start_new_session=True)
+                                stdout=handle, stderr=subprocess.DEVNULL, start_new_session=True,
+                                # Segments of 3 MB: many batches start by rotating, so kills land
+                                # in the first write to a brand-new segment too.
+                                env={**child_env(), "LOKI_EVENTS_SEGMENT_BYTES": str(3 * 1024 * 1024)})
     return proc, out
 
 
