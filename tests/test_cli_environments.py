@@ -370,8 +370,14 @@ def test_every_command_with_stdout_closed(template, tmp_path):
         children.append((subprocess.Popen([sys.executable, str(driver), str(spec), str(out)], env=subprocess_env(),
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), out))
     problems = []
-    for (child, out), half in zip(children, halves):
-        _, stderr = child.communicate(timeout=120)
+    try:
+        finished = [child.communicate(timeout=120)[1] for child, _ in children]
+    finally:
+        for child, _ in children:  # a hung command must not outlive the test
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=10)
+    for ((child, out), half), stderr in zip(zip(children, halves), finished):
         assert child.returncode == 0, stderr
         for command, done in zip(half, json.loads(out.read_text())):
             problems += check(command, "closed-stdout", done["exit"], done["stderr"], done["crash"])
