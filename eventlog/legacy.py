@@ -127,7 +127,7 @@ def parse_file(name: str, data: bytes, own: bool = False) -> Record:
 
     ``own`` says the file's name marks it as written by a lokilog client.
     """
-    obj = _decode_object(data, "an event file")
+    obj = decode_object(data, "an event file")
     missing = [k for k in ("id", "type", "timestamp") if k not in obj]
     if missing:
         raise EventDecodeError(f"missing field(s) {', '.join(missing)}")
@@ -178,7 +178,7 @@ def _import_copy(obj: dict[str, Any], payload: dict[str, Any]) -> Record:
 
 def parse_flat(line: bytes) -> Record:
     """Parse one flat line ``{timestamp, type, data}``; raise EventDecodeError naming what is wrong."""
-    obj = _decode_object(line, "a flat line")
+    obj = decode_object(line, "a flat line")
     missing = [k for k in ("timestamp", "type") if k not in obj]
     if missing:
         raise EventDecodeError(f"not a flat event: missing {', '.join(missing)}")
@@ -245,7 +245,8 @@ def complete_lines(chunk: bytes, base_offset: int) -> tuple[list[FlatLine], int]
         start = nl + 1
 
 
-def _decode_object(data: bytes, what: str) -> dict[str, Any]:
+def decode_object(data: bytes, what: str) -> dict[str, Any]:
+    """Decode one JSON object written by Loki Mode; EventDecodeError names what is wrong."""
     if not data.strip():
         raise EventDecodeError("empty (still being written?)")
     try:

@@ -25,10 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import msgspec
 
 from .errors import EventDecodeError
 from .events import NewEvent, format_timestamp, parse_timestamp
+from .legacy import decode_object
 
 SOURCE = "runner"
 EFFICIENCY_DIR = Path("metrics") / "efficiency"
@@ -45,7 +45,6 @@ TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_cre
 PROOF_BODY = ("facts", "assessments", "honesty")
 
 _EFFICIENCY_NAME = re.compile(r"iteration-\d+\.json")
-_decoder = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def efficiency_draft(rel: Path, data: bytes, fallback: str) -> NewEvent:
     price). A record with no cost_usd and every token field zero measured nothing:
     ``measured: false`` (its cost is unknown, never $0).
     """
-    record = _object(data, rel)
+    record = decode_object(data, f"{rel.name}: a record")
     measured = "cost_usd" in record or any(_nonzero(record.get(f)) for f in TOKEN_FIELDS)
     payload = {"action": "token_usage", **record, "measured": measured, "record_file": str(rel)}
     return NewEvent(id=f"lm-eff-{_digest(data)}", type="metric", source=SOURCE,
@@ -100,7 +99,7 @@ def efficiency_draft(rel: Path, data: bytes, fallback: str) -> NewEvent:
 
 def proof_draft(rel: Path, data: bytes, fallback: str) -> NewEvent:
     """`proofs/<run_id>/proof.json` -> one `proof` event with the proof's metadata (not its body)."""
-    proof = _object(data, rel)
+    proof = decode_object(data, f"{rel.name}: a record")
     meta = {k: v for k, v in proof.items() if k not in PROOF_BODY}
     sections = sorted(k for k in PROOF_BODY if k in proof)
     payload = {"action": "recorded", **meta, "sections": sections, "record_file": str(rel),
@@ -124,7 +123,7 @@ def line_drafts(rel: Path, data: bytes, kind: str, type_: str, source: str, acti
         n = seen.get(line, 0)
         seen[line] = n + 1
         try:
-            record = _object(line, rel)
+            record = decode_object(line, f"{rel.name}: a record")
         except EventDecodeError as exc:
             problems.append(f"line at byte {at}: {exc}")
             continue
@@ -154,16 +153,6 @@ def when(value: Any, fallback: str) -> str:
 
 def mtime_timestamp(st: os.stat_result) -> str:
     return format_timestamp(datetime.fromtimestamp(st.st_mtime_ns / 1e9, timezone.utc))
-
-
-def _object(data: bytes, rel: Path) -> dict[str, Any]:
-    try:
-        obj = _decoder.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise EventDecodeError(f"not valid JSON (still being written?): {exc}") from exc
-    if not isinstance(obj, dict):
-        raise EventDecodeError(f"{rel.name}: a record is a JSON object, not {type(obj).__name__}")
-    return obj
 
 
 def _nonzero(value: Any) -> bool:
