@@ -18,6 +18,7 @@ import msgspec
 from eventlog import FileEventLog, LokiPaths
 from eventlog.fsutil import atomic_write
 
+from ..trackers.http import backoff_delay
 from . import metrics as metric_fold
 from . import spans as span_fold
 from .settings import OtelSettings
@@ -88,7 +89,7 @@ class OtelExporter:
                     self._send_metrics(state)
         except ExportError:
             self._failures += 1
-            self._retry_at = self._clock() + min(60.0, 2.0 ** self._failures)
+            self._retry_at = self._clock() + backoff_delay(self._failures - 1, 2.0, 60.0)
             raise
         self._failures = 0
         return self.sent_spans - before
