@@ -6,7 +6,6 @@ it and hands its arguments here, so this parser is the one definition of its opt
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -63,34 +62,16 @@ def run(args: Sequence[str], loki_dir: Path | None) -> int:
         receipt = _append(options, loki_dir)
         text = _receipt_text(receipt, options.json)
     except Exception as error:  # noqa: BLE001 - mapped to one line like every other command
-        return _report(error)
+        from .errors import debugging, report
+
+        return report(error, debugging())
     try:
         print(text, flush=True)
     except BrokenPipeError:
-        _quiet_stdout()
+        from .errors import silence_stdout
+
+        silence_stdout()
     return 0
-
-
-def _report(error: BaseException) -> int:
-    from .errors import debugging, error_line, exit_code_for
-
-    if debugging():
-        import traceback
-
-        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
-    print(error_line(error), file=sys.stderr)
-    return exit_code_for(error)
-
-
-def _quiet_stdout() -> None:
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush into a closed pipe at exit
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
 
 
 #: The options whose values are text, labelled as the user writes them.

@@ -88,22 +88,25 @@ def debugging(ctx: typer.Context | None = None) -> bool:
     return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
-def fail(error: BaseException, debug: bool) -> NoReturn:
-    """Print ``error`` as one line (after its traceback when debugging) and exit with its code."""
-    import typer
-
+def report(error: BaseException, debug: bool) -> int:
+    """Print ``error`` as one line (after its traceback when debugging); return its exit code."""
     if debug:
         import traceback
 
         traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
-    typer.echo(error_line(error), err=True)
-    raise typer.Exit(exit_code_for(error))
+    print(error_line(error), file=sys.stderr)
+    return exit_code_for(error)
 
 
-def quiet_closed_stdout() -> NoReturn:
-    """End quietly after the reader of stdout went away: exit 0, and no flush error at exit."""
+def fail(error: BaseException, debug: bool) -> NoReturn:
+    """Report ``error`` and exit with its code."""
     import typer
 
+    raise typer.Exit(report(error, debug))
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader went away: no flush error at exit."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         try:
@@ -112,6 +115,13 @@ def quiet_closed_stdout() -> NoReturn:
             os.close(devnull)
     except (OSError, ValueError, AttributeError):
         pass  # no real file descriptor behind stdout (in-process runs): nothing to flush later
+
+
+def quiet_closed_stdout() -> NoReturn:
+    """End quietly after the reader of stdout went away: exit 0, no message."""
+    import typer
+
+    silence_stdout()
     raise typer.Exit(0)
 
 
