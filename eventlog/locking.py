@@ -55,6 +55,7 @@ class LogLock:
         self._generation = -1
         self._identity: tuple[int, int] = (0, 0)  # (inode, device) of the file self._fd locks
         self._threads = threading.Lock()
+        self.signal = None  # optional wake-up on release (eventlog/syncrecord.py Signal)
 
     def acquire(self, timeout: float) -> None:
         """Take the lock within ``timeout`` seconds or raise LockTimeoutError."""
@@ -92,6 +93,8 @@ class LogLock:
         try:
             if self._fd is not None:
                 _unlock(self._fd)
+                if self.signal is not None:
+                    self.signal.notify()
         finally:
             self._threads.release()
 
@@ -103,13 +106,23 @@ class LogLock:
 
     def _wait_for_file_lock(self, fd: int, deadline: float, timeout: float) -> None:
         backoff = _FIRST_BACKOFF
-        while not _try_lock(fd):
+        signal = self.signal
+        while True:
+            # Python holders wake us on release (with a signal); bash ones do not: poll too.
+            seen = signal.seen() if signal is not None else 0
+            if signal is not None:
+                signal.arm()
+            if _try_lock(fd):
+                return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LockTimeoutError(
                     f"{self.path}: lock not free within {timeout}s (is a writer stopped or hung?)"
                 )
-            time.sleep(min(backoff, remaining))
+            if signal is not None:
+                signal.wait(seen, min(backoff, remaining))
+            else:
+                time.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
     def _still_named(self, fd: int) -> bool:

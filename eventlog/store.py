@@ -25,6 +25,7 @@ from .errors import (
 )
 from .events import FORMAT_VERSION, Event, NewEvent, RawEvent, new_event_id, now_timestamp
 from .filters import EventFilter
+from .groupcommit import GroupCommit
 from .fsutil import fsync_dir, make_dirs
 from .index import EventIndex, IndexEntry
 from .layout import LokiPaths, resolve_loki_dir
@@ -75,6 +76,9 @@ class FileEventLog:
         self.cuts: list[TailCut] = []
         self._lock = LogLock(self.paths.lock_file)
         self._marks = MarkWriter(self.paths.tail_file)
+        self._group = GroupCommit(self.paths.events, self._lock, self._marks, self.paths.tail_file)
+        self._lock.signal = self._group.record.unlocked
+        self._tickets: list | None = None  # durable appends written under the lock, to settle after it
         self._mark_prefix: tuple[tuple[Path, int], bytes] | None = None  # (segment, inode) -> line up to its size
         self._ingester_obj = None
         self._tail: Tail | None = None
@@ -136,9 +140,11 @@ class FileEventLog:
             seq = self._current_tail().head_seq + 1
             event = Event(seq=seq, id=event_id, type=type, source=source, timestamp=timestamp,
                           version=FORMAT_VERSION, payload=body)
+            self._tickets = []
             self._write_events([event], durable, None)
         finally:
-            self._lock.release()
+            tickets = self._release()
+        self._settle(tickets)
         return Receipt(event_id, seq, "appended")
 
     def append_many(
@@ -172,9 +178,22 @@ class FileEventLog:
             return [self._drop(item, durable) for item in prepared]
         try:
             self._ingest_pending_locked(force=False)
-            return self._write_locked(prepared, durable).receipts
+            self._tickets = []
+            receipts = self._write_locked(prepared, durable).receipts
         finally:
-            self._lock.release()
+            tickets = self._release()
+        self._settle(tickets)
+        return receipts
+
+    def _release(self) -> list:
+        tickets, self._tickets = self._tickets, None
+        self._lock.release()
+        return tickets or []
+
+    def _settle(self, tickets: list) -> None:
+        # Outside the lock: one fsync, by whichever waiting writer leads, covers them all.
+        for ticket in tickets:
+            self._group.settle(ticket, self.settings.lock_timeout, self._forget_tail)
 
     def _may_fall_back(self, prepared: list[Prepared]) -> bool:
         # A conditional append cannot wait in the drop box: its condition is about "now".
@@ -221,14 +240,22 @@ class FileEventLog:
         except OSError as exc:
             raise LogWriteError(exc.errno, f"appending to {tail.segment.name} failed, {self._roll_back(tail)}: "
                                 f"{exc.strerror}") from exc
-        if durable:
-            self._fsync_or_roll_back(tail)
         last = events[-1]
         end = start + len(data)
+        group = durable and self._group.active()
+        if group and index is None and self._tickets is not None and self._group.contended():
+            self._tickets.append(self._group.wrote(self._fd, tail.segment.name, tail.inode, start, end, last.seq,
+                                                   data, last.id))
+            durable = None  # the sidecar advances once an fsync covers these bytes
+        elif durable:
+            self._fsync_or_roll_back(tail)
+            if group:
+                self._group.synced_inline(tail.inode, end, last.seq, last.id)
         # Recorded before the append is acknowledged: bytes past the recorded end belong to
         # a holder that never finished (see eventlog/tailmark.py), and seqs up to it are never
         # handed out again.
-        self._record_tail(tail, end, last.seq, durable)
+        if durable is not None:
+            self._record_tail(tail, end, last.seq, durable and not self._group.boot.trusted())
         self._tail = Tail(tail.segment, tail.first_seq, last.seq, last.id, end, tail.inode)
         if index is not None:  # caught up just before this write: keep it current cheaply
             try:
@@ -258,6 +285,7 @@ class FileEventLog:
 
     def _roll_back(self, tail: Tail) -> str:
         """Remove the bytes written after ``tail``; say what became of them."""
+        self._group.invalidate()  # waiting writers re-check their own bytes
         try:
             os.ftruncate(self._fd, tail.size)
             os.fsync(self._fd)
@@ -285,6 +313,10 @@ class FileEventLog:
             if st.st_nlink and not is_sealed(st.st_mode):
                 if st.st_size == tail.size:
                     return tail
+                followed = self._group.follow(tail.inode, st.st_size)  # other group-commit writers
+                if followed is not None:
+                    self._tail = Tail(tail.segment, tail.first_seq, *followed, st.st_size, tail.inode)
+                    return self._tail
                 return self._load_tail(tail.segment, tail.first_seq, reuse_fd=True)
         self._forget_tail()
         return self._load_active()
@@ -325,12 +357,20 @@ class FileEventLog:
             self._generation = forks.generation
         self._marks.refresh()
         mark = read_mark(self.paths.tail_file)
-        if mark is not None and mark.segment == segment.name and mark.inode == os.fstat(self._fd).st_ino:
-            cut = cut_unfinished(self._fd, segment, first_seq, mark.size, mark.last_seq, self.paths.quarantine)
+        inode = os.fstat(self._fd).st_ino
+        before = len(self.cuts)
+        if mark is not None and mark.segment == segment.name and mark.inode == inode:
+            # Past the sidecar and past every complete append still waiting for its fsync.
+            end = self._group.vouched_end(inode, mark.size, mark.last_seq)
+            cut = None if end is None else cut_unfinished(self._fd, segment, first_seq, *end, self.paths.quarantine)
             if cut is not None:
                 self.cuts.append(cut)
         tail, cuts = find_tail(self._fd, segment, first_seq, self.paths.quarantine)
         self.cuts.extend(cuts)
+        if len(self.cuts) != before:
+            self._group.invalidate()
+        if not self._group.boot.trusted():
+            self._group.adopt_boot(self._fd, segment.name, tail.inode, tail.size, tail.head_seq)
         try:
             cover_tail(self._fd, self.paths.log_dir, first_seq, tail.size)  # lines bash wrote
         except OSError:
@@ -633,6 +673,7 @@ class FileEventLog:
     def close(self) -> None:
         """Close file descriptors; the log may be used again afterwards (it reopens)."""
         self._forget_tail()
+        self._group.close()
         self._marks.close()
         self._lock.close()
         if self._ingester_obj is not None:

@@ -100,6 +100,14 @@ class MarkWriter:
             if durable:
                 fsync_dir(self.path.parent)
 
+    def read(self) -> TailMark | None:
+        """The sidecar as it is now, through the descriptor :meth:`write` uses (one pread)."""
+        try:
+            fd = self._fd if self._fd is not None and self._generation == forks.generation else self._descriptor()
+            return parse_mark(os.pread(fd, 256, 0))
+        except OSError:
+            return None
+
     def remove(self) -> None:
         """Forget the mark (the loss of the log's end was accepted)."""
         self.close()

@@ -75,6 +75,46 @@ def append_many_rate(directory, batches: int, size: int) -> float:
         return batches * size / (time.perf_counter() - started)
 
 
+WRITER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from eventlog import Durability, FileEventLog, LogSettings
+root, count, go = sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+payload = {"action": "complete", "task_id": "task-001", "agent": "engineer", "tokens": 1234}
+with FileEventLog(root, settings=LogSettings(durability=Durability.ALWAYS, lock_timeout=30)) as log:
+    log.append("task", "runner", payload)
+    deadline = time.monotonic() + 60
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    started = time.time()
+    for _ in range(count):
+        log.append("task", "runner", payload)
+    print(started, time.time())
+"""
+
+
+def processes_rate(directory, procs: int, count: int) -> float:
+    """Durable appends/s of ``procs`` processes appending ``count`` each to one log at once."""
+    root = directory / f"procs-{procs}-{time.time_ns()}"
+    go = directory / f"go-{time.time_ns()}"
+    children = [subprocess.Popen([sys.executable, "-c", WRITER, str(ROOT), str(root), str(count), str(go)],
+                                 stdout=subprocess.PIPE, text=True) for _ in range(procs)]
+    time.sleep(0.5 + 0.1 * procs)  # every child opened the log and appended its first event
+    go.touch()
+    spans = []
+    for child in children:
+        out, _ = child.communicate(timeout=600)
+        if child.returncode:
+            raise RuntimeError(f"a writer failed with exit code {child.returncode}")
+        spans.append([float(x) for x in out.split()])
+    go.unlink()
+    with FileEventLog(root) as log:
+        if log.head_seq != procs * (count + 1):
+            raise RuntimeError(f"{procs} writers stored {log.head_seq} events, not {procs * (count + 1)}")
+    return procs * count / (max(end for _, end in spans) - min(start for start, _ in spans))
+
+
 def build_log(root, count: int) -> None:
     with FileEventLog(root, settings=LogSettings(durability=Durability.NEVER)) as log:
         batch = [{"type": "task", "source": "runner", "payload": PAYLOAD}] * 10_000
@@ -136,6 +176,7 @@ def emit_cli_seconds(root, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--appends-only", action="store_true", help="only the append figures (no replay, no CLI)")
     args = parser.parse_args()
     quick = args.quick
     repeats = 3 if quick else 5
@@ -151,11 +192,22 @@ def main() -> None:
         ours_sync = sorted(append_rate(directory, synced, Durability.ALWAYS) for _ in range(repeats))[repeats // 2]
         results["append_fsync"] = {"events_per_s": round(ours_sync), "baseline_raw_write_fsync_per_s": round(raw_sync),
                                    "ratio_to_baseline": round(raw_sync / ours_sync, 2), "target_ratio": 1.3}
+        per_writer = 100 if quick else 400
+        rates = {n: sorted(processes_rate(directory, n, per_writer) for _ in range(repeats))[repeats // 2]
+                 for n in (1, 2, 4, 8)}
+        results["append_fsync_processes"] = {
+            "events_per_s": {str(n): round(rate) for n, rate in rates.items()},
+            "ratio_to_1_process": {str(n): round(rate / rates[1], 2) for n, rate in rates.items()},
+            "baseline_raw_write_fsync_per_s": round(raw_sync), "target_8_processes_ratio": 4.0,
+        }
         batches = 20 if quick else 200
         raw_batch = sorted(raw_batch_rate(directory, batches, 1000) for _ in range(repeats))[repeats // 2]
         ours_batch = sorted(append_many_rate(directory, batches, 1000) for _ in range(repeats))[repeats // 2]
         results["append_many_1000"] = {"events_per_s": round(ours_batch), "baseline_raw_batch_fsync_per_s": round(raw_batch),
                                        "ratio_to_baseline": round(raw_batch / ours_batch, 2), "target_events_per_s": 500_000}
+        if args.appends_only:
+            emit(results)
+            return
         small_root, big_root = directory / "small", directory / "big"
         build_log(small_root, big // 10)
         build_log(big_root, big)
