@@ -33,6 +33,7 @@ if __package__ in (None, ""):
 from scripts.torture.common import Result, scratch
 from eventlog import Event, EventLogError, FileEventLog, LogSettings, NewEvent
 from eventlog.events import FORMAT_VERSION, new_event_id, now_timestamp
+from eventlog import syncrecord
 from eventlog.pending import drop
 from eventlog.verify import verify_log
 
@@ -213,6 +214,7 @@ def check_image(image_root: Path, step: Step, after_step: bool = False) -> list[
     """Recover one crash image; return what is wrong with it (nothing, we hope). An image
     ``after_step`` must hold what the step acknowledged, too."""
     problems = []
+    saved, syncrecord._boot = syncrecord._boot, os.urandom(16)  # power loss: the next holder runs in a new boot
     try:
         with FileEventLog(image_root, settings=LogSettings(segment_max_bytes=SEGMENT_BYTES)) as log:
             log.recover()
@@ -226,6 +228,8 @@ def check_image(image_root: Path, step: Step, after_step: bool = False) -> list[
                 problems.append(f"the next append got seq {after}, not {head + 1}")
     except EventLogError as exc:
         return [f"recovery failed: {type(exc).__name__}: {exc}"]
+    finally:
+        syncrecord._boot = saved
     seqs = [e.seq for e in events]
     if seqs != list(range(1, len(seqs) + 1)):
         problems.append("seqs are not dense")

@@ -25,6 +25,8 @@ SCENARIOS = {
     "lock_removal": (1, 10),
     "batch_kill": (6, 60),
     "active_bitflips": (200, 100_000),
+    "group_commit": (2, 40),
+    "leader_kill": (2, 30),
 }
 
 COLUMNS = ("scenario", "trials", "acknowledged", "lost", "duplicated", "torn_read", "max_stall_s", "ok")
