@@ -44,6 +44,7 @@ from .tailmark import MarkWriter, TailMark, format_mark
 # A leader killed with -9 wakes nobody: its waiters notice the free flock after at most this.
 _WAIT_SLICE = 0.005
 _MAX_DELAY, _DELAY_STEP = 0.002, 0.00005
+_RECENT = 0.002  # "a moment ago" before this process has timed an fsync of its own
 
 
 class AppendLostError(SyncFailedError):
@@ -120,6 +121,7 @@ class GroupCommit:
         self.record.set_written_id("")  # W moves: the id is set again after it
         self.record.update(SyncState(inode, state.generation, end, seq, state.durable, state.durable_seq))
         self.record.set_written_id(event_id)
+        self.record.note_writer()
         cut = data.rfind(b"\n", 0, len(data) - 1) + 1
         return Ticket(self._hold_fd(fd, inode), segment, inode, state.generation, start, end, seq, data[cut:])
 
@@ -130,7 +132,11 @@ class GroupCommit:
         if self.record.unlocked.waiting():
             return True
         state = self.record.current()  # appends still waiting for an fsync: join their group
-        return state.written > state.durable
+        if state.written > state.durable:
+            return True
+        # Another process appended a moment ago: it is about to append again, and holding the
+        # lock through an fsync would make it wait for that fsync instead of sharing the next.
+        return self.record.other_writer_within(max(2 * self._last_fsync, _RECENT))
 
     def synced_inline(self, inode: int, end: int, seq: int, event_id: str) -> None:
         """The lock holder fsynced the segment up to ``end`` itself (under the log lock)."""
@@ -140,6 +146,7 @@ class GroupCommit:
         self.record.set_written_id("")
         self.record.update(SyncState(inode, state.generation, end, seq, end, seq))
         self.record.set_written_id(event_id)
+        self.record.note_writer()
         self.record.synced.notify()
 
     def invalidate(self) -> None:
@@ -219,10 +226,17 @@ class GroupCommit:
     def _lead(self, ticket: Ticket, forget: Callable[[], None]) -> None:
         # Writers queued for the log lock are about to write: let them, for up to half an
         # fsync, so this fsync covers them too instead of the next one (PostgreSQL's
-        # commit_delay, but only while someone is actually waiting to write).
+        # commit_delay, but only while someone is actually writing or waiting to).
+        # A writer acknowledged by the previous fsync is usually writing its next append right
+        # now, so the wait goes on while W keeps moving too.
         limit = time.monotonic() + min(self._last_fsync / 2, _MAX_DELAY)
-        while self.record.unlocked.waiting() and time.monotonic() < limit:
+        before = self.record.read()
+        while time.monotonic() < limit:
             time.sleep(_DELAY_STEP)
+            now = self.record.read()
+            if not self.record.unlocked.waiting() and (now is None or before is None or now.written == before.written):
+                break
+            before = now
         # Everything complete before the fsync starts is covered by it: read W first.
         state = self.record.read()
         target = None

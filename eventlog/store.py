@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from . import forks
+from . import forks, plainbatch
 from .appends import Prepared, Receipt, complete, plan, prepare
 from .codec import add_checksums, check_name, check_payload, encode_event, encode_events
 from .config import Durability, LogSettings
@@ -154,11 +154,33 @@ class FileEventLog:
 
         All or nothing: if any draft is invalid or conflicts, nothing is written.
         """
+        level = Durability.parse(durability) if durability else self.settings.durability
+        plain = plainbatch.plain_drafts(drafts)
+        if plain:
+            return self._append_plain_batch(plain, level is not Durability.NEVER)
         prepared = [prepare(d) for d in drafts]
         if not prepared:
             return []
-        level = Durability.parse(durability) if durability else self.settings.durability
         return self._commit(prepared, level is not Durability.NEVER)
+
+    def _append_plain_batch(self, drafts: list, durable: bool) -> list[Receipt]:
+        # Like _append_plain, for a batch of type/source/payload mappings (eventlog/plainbatch.py).
+        try:
+            self._lock.acquire(self.settings.lock_timeout)
+        except LockTimeoutError:
+            prepared = [prepare(plainbatch.as_mapping(d)) for d in drafts]
+            if not self.settings.pending_fallback:
+                raise
+            return [self._drop(item, durable) for item in prepared]
+        try:
+            self._ingest_pending_locked(force=False)
+            events, receipts = plainbatch.build(drafts, self._current_tail().head_seq)
+            self._tickets = []
+            self._write_events(events, durable, None)
+        finally:
+            tickets = self._release()
+        self._settle(tickets)
+        return receipts
 
     def sync(self) -> None:
         """fsync the active segment: everything acknowledged so far survives power loss."""

@@ -46,6 +46,8 @@ _COUNTER = struct.Struct("<Q")
 _FIELDS = struct.Struct("<QQQQQQ")  # inode, generation, W, W seq, D, D seq
 _COUNTER_AT, _FIELDS_AT, _WAKE_AT, _ID_AT = 24, 32, 80, 96
 _ID_BYTES = 64  # a length byte and the id of the event ending at W (ids up to 63 bytes)
+_LAST_AT = _ID_AT + _ID_BYTES  # pid and CLOCK_MONOTONIC ns of the last durable append
+_LAST = struct.Struct("<QQ")
 _READ_TRIES = 64
 
 # Waiters sleep in the kernel on a futex in the shared map (a u32 the fsync leader bumps after
@@ -179,6 +181,18 @@ class SyncRecord:
         if len(raw) >= _ID_BYTES:
             raw = b""  # too long to keep: the next holder reads the tail from the segment
         mm[_ID_AT:_ID_AT + 1 + len(raw)] = bytes([len(raw)]) + raw
+
+    def note_writer(self) -> None:
+        """Record which process appended last, and when (under the log lock)."""
+        if self._map is not None and self._generation == forks.generation:
+            _LAST.pack_into(self._map, _LAST_AT, os.getpid(), time.monotonic_ns())
+
+    def other_writer_within(self, seconds: float) -> bool:
+        """True when another process appended durably within the last ``seconds``."""
+        if self._map is None or self._generation != forks.generation:
+            return False
+        pid, at = _LAST.unpack_from(self._map, _LAST_AT)
+        return pid != os.getpid() and time.monotonic_ns() - at < seconds * 1e9
 
     def written_id(self) -> str | None:
         """The id set with :meth:`set_written_id`, for the lock holder; None if unknown."""
