@@ -38,7 +38,7 @@ from . import forks
 from .errors import SyncFailedError
 from .locking import LogLock, _try_lock, _unlock
 from .segments import is_sealed
-from .syncrecord import BootFile, SyncRecord, SyncState
+from .syncrecord import BootFile, SyncRecord, SyncState, boot_id
 from .tailmark import MarkWriter, TailMark, format_mark
 
 # A leader killed with -9 wakes nobody: its waiters notice the free flock after at most this.
@@ -90,7 +90,8 @@ class GroupCommit:
         append that waits for its fsync; None when nothing may be cut (a sidecar possibly
         older than the disk after a reboot)."""
         if not self.boot.trusted():
-            return None
+            # Where the kernel names no boot, every sidecar is fdatasynced, as before group commit.
+            return (end, last_seq) if boot_id() is None else None
         if self.record.open() and not self.record.still_named():
             self.record.close()  # removed or replaced: use the file the path names now
         if self.record.open():
@@ -159,6 +160,8 @@ class GroupCommit:
 
     def adopt_boot(self, fd: int, segment: str, inode: int, size: int, head_seq: int) -> None:
         """First holder in a new boot: make segment and sidecar durable, then trust this boot."""
+        if boot_id() is None:
+            return  # no group commit here: sidecars stay durable
         try:
             os.fsync(fd)
             self._marks.write(TailMark(segment, inode, size, head_seq), True)

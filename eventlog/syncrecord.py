@@ -272,7 +272,7 @@ class Signal:
         """Sleep until the counter differs from ``seen``, a wake-up, or ``timeout`` seconds."""
         count = self._count
         if count is None or self._generation != forks.generation or _libc is None:
-            time.sleep(min(timeout, 0.0001))
+            time.sleep(timeout)
             return
         ts = _Timespec(int(timeout), int((timeout % 1) * 1e9))
         _libc.syscall(_SYS_FUTEX, ctypes.c_void_p(ctypes.addressof(count)), _FUTEX_WAIT, ctypes.c_uint32(seen),

@@ -157,7 +157,10 @@ def test_after_a_reboot_a_stale_sidecar_does_not_cut_acknowledged_lines(durable_
     assert (durable_loki / "events" / "log.boot").read_text().strip() != ""
 
 
-def test_within_one_boot_bytes_past_the_sidecar_and_the_record_are_still_cut_whole(durable_loki):
+@pytest.mark.parametrize("boot", ["known", "unknown"])
+def test_within_one_boot_bytes_past_the_sidecar_and_the_record_are_still_cut_whole(durable_loki, monkeypatch, boot):
+    if boot == "unknown":  # no /proc boot id: no group commit, durable sidecars, cuts as before
+        monkeypatch.setattr(syncrecord, "_boot", b"")
     with FileEventLog(durable_loki) as log:
         log.append("task", "acked")
     segment = durable_loki / "events" / "log" / "00000000000000000001.jsonl"
