@@ -78,6 +78,7 @@ class GroupCommit:
         self._fds_generation = forks.generation
         self._retired: list[list[int]] = []
         self._last_fsync = 0.0  # seconds the last fsync took: bounds the wait for more writers
+        self._looked = False  # this process has looked at the drop box at least once
 
     # ------------------------------------------------------------- under the log lock
 
@@ -149,6 +150,15 @@ class GroupCommit:
         self.record.set_written_id(event_id)
         self.record.note_writer()
         self.record.synced.notify()
+
+    def drop_box_checked(self, interval_ns: int) -> bool:
+        """True when another writer looked at the drop box within ``interval_ns`` (under the
+        log lock): eight writers need not each stat it every few milliseconds while holding
+        the lock. A process's first look is never skipped."""
+        if not self._looked:
+            self._looked = True
+            return False
+        return self.record.fd is not None and self.record.drop_box_checked_within(interval_ns)
 
     def invalidate(self) -> None:
         """Bytes a waiter may own could have been removed (a cut, a rollback): bump the

@@ -37,6 +37,9 @@ from .verify import high_water_mark, rewind_cursors
 from .segments import Tail, TailCut, cut_unfinished, find_tail, is_sealed, list_segments, seal, segment_name
 from .tailmark import MarkWriter, TailMark, format_mark, read_mark
 
+_DROP_BOX_INTERVAL_NS = 5_000_000  # as eventlog/ingest.py's own throttle, across processes
+
+
 class LogWriteError(EventLogError, OSError):
     """Writing to the log failed (a full disk, an I/O error); nothing was acknowledged.
 
@@ -549,6 +552,8 @@ class FileEventLog:
 
     def _ingest_pending_locked(self, force: bool, throttle: bool = True, progress=None) -> IngestReport | None:
         # The drop box, archive/ and Loki Mode's flat files: see eventlog/ingest.py.
+        if not force and throttle and self._group.drop_box_checked(_DROP_BOX_INTERVAL_NS):
+            return None
         ingester = self._ingester()
         parts = None if force else ingester.changed_parts(throttle)
         if parts is not None and not parts:

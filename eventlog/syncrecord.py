@@ -48,6 +48,7 @@ _COUNTER_AT, _FIELDS_AT, _WAKE_AT, _ID_AT = 24, 32, 80, 96
 _ID_BYTES = 64  # a length byte and the id of the event ending at W (ids up to 63 bytes)
 _LAST_AT = _ID_AT + _ID_BYTES  # pid and CLOCK_MONOTONIC ns of the last durable append
 _LAST = struct.Struct("<QQ")
+_INGEST_AT = _LAST_AT + _LAST.size  # CLOCK_MONOTONIC ns of the last look at the drop box, by anyone
 _READ_TRIES = 64
 
 # Waiters sleep in the kernel on a futex in the shared map (a u32 the fsync leader bumps after
@@ -193,6 +194,17 @@ class SyncRecord:
             return False
         pid, at = _LAST.unpack_from(self._map, _LAST_AT)
         return pid != os.getpid() and time.monotonic_ns() - at < seconds * 1e9
+
+    def drop_box_checked_within(self, ns: int) -> bool:
+        """True when some lock holder looked for new drop-box files within ``ns``; otherwise
+        note that this holder looks now (under the log lock)."""
+        if self._map is None or self._generation != forks.generation:
+            return False
+        now = time.monotonic_ns()
+        if now - _COUNTER.unpack_from(self._map, _INGEST_AT)[0] < ns:
+            return True
+        _COUNTER.pack_into(self._map, _INGEST_AT, now)
+        return False
 
     def written_id(self) -> str | None:
         """The id set with :meth:`set_written_id`, for the lock holder; None if unknown."""

@@ -11,8 +11,9 @@ line per fact to TIMELINE, unbuffered, with CLOCK_MONOTONIC times (shared by all
     m <t> <hex of the line>         the tail sidecar was rewritten (not fsynced)
     a <t> <id> ...                  append/append_many returned: these ids were acknowledged
 
-With KILL_AT the writer kills itself with SIGKILL on its KILL_AT-th fsync as group-commit
-leader, before that fsync or after it returned (before it published anything).
+With KILL_AT the writer always takes the group-commit path and kills itself with SIGKILL on
+its KILL_AT-th fsync as leader, before that fsync or after it returned (before it published
+anything).
 """
 from __future__ import annotations
 
@@ -83,6 +84,8 @@ def main() -> None:
 
     os.write, os.fsync, os.pwrite = write, fsync, pwrite
     groupcommit.GroupCommit._lead = lead
+    if kill_at:  # the writer to be killed always shares fsyncs, so it does get to lead
+        groupcommit.GroupCommit.contended = lambda self: True
     rng = random.Random(seed)
     settings = LogSettings(lock_timeout=20, segment_max_bytes=1 << 30)
     with FileEventLog(root, settings=settings) as log:
