@@ -160,6 +160,22 @@ class GroupCommit:
             return False
         return self.record.fd is not None and self.record.drop_box_checked_within(interval_ns)
 
+    def settle_written(self, fd: int, segment: str, inode: int, size: int) -> None:
+        """Make complete appends still waiting at the end of the segment durable and visible
+        (under the log lock, from `recover`): their writers may have been killed while they
+        waited, and nobody else may append after them to cover them."""
+        if not self.active():
+            return
+        state = self.record.current()
+        mark = self._marks.read()
+        if (state.inode != inode or state.written != size or state.durable >= size or mark is None
+                or mark.segment != segment or mark.inode != inode or mark.size >= size):
+            return
+        os.fsync(fd)
+        self._marks.write_line(format_mark(TailMark(segment, inode, size, state.written_seq)), False)
+        self.record.update(SyncState(inode, state.generation, size, state.written_seq, size, state.written_seq))
+        self.record.synced.notify()
+
     def invalidate(self) -> None:
         """Bytes a waiter may own could have been removed (a cut, a rollback): bump the
         generation, so that nobody is acknowledged by an fsync published before."""

@@ -500,7 +500,9 @@ class FileEventLog:
         try:
             before = len(self.cuts)
             self._forget_tail()
-            self._current_tail()
+            tail = self._current_tail()
+            # Appends whose writers died waiting for their fsync: kept, made durable and visible.
+            self._group.settle_written(self._fd, tail.segment.name, tail.inode, tail.size)
             return self.cuts[before:]
         finally:
             self._lock.release()
