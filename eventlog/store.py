@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from . import forks
+from .conditional import check_expected_versions, enforce_expected_versions
 from .appends import Prepared, Receipt, complete, plan, prepare
 from .codec import add_checksums, check_name, check_payload, encode_event, encode_events
 from .config import Durability, LogSettings
@@ -142,17 +143,22 @@ class FileEventLog:
         return Receipt(event_id, seq, "appended")
 
     def append_many(
-        self, drafts: Iterable[NewEvent | Mapping[str, Any]], *, durability: Durability | str | None = None
+        self, drafts: Iterable[NewEvent | Mapping[str, Any]], *, durability: Durability | str | None = None,
+        expected_versions: Mapping[str, int] | None = None,
     ) -> list[Receipt]:
         """Append a batch under one lock with one write and one fsync (group commit).
 
         All or nothing: if any draft is invalid or conflicts, nothing is written.
+        ``expected_versions`` ({stream: version}) stores the batch only if every named stream
+        holds exactly that many events, raising StreamsConflictError otherwise (see
+        eventlog/conditional.py); such a batch never falls back to the drop box.
         """
         prepared = [prepare(d) for d in drafts]
+        expected = check_expected_versions(expected_versions) if expected_versions else None
         if not prepared:
             return []
         level = Durability.parse(durability) if durability else self.settings.durability
-        return self._commit(prepared, level is not Durability.NEVER)
+        return self._commit(prepared, level is not Durability.NEVER, expected)
 
     def sync(self) -> None:
         """fsync the active segment: everything acknowledged so far survives power loss."""
@@ -163,16 +169,16 @@ class FileEventLog:
         finally:
             self._lock.release()
 
-    def _commit(self, prepared: list[Prepared], durable: bool) -> list[Receipt]:
+    def _commit(self, prepared: list[Prepared], durable: bool, expected: dict[str, int] | None = None) -> list[Receipt]:
         try:
             self._lock.acquire(self.settings.lock_timeout)
         except LockTimeoutError:
-            if not self._may_fall_back(prepared):
+            if expected or not self._may_fall_back(prepared):
                 raise
             return [self._drop(item, durable) for item in prepared]
         try:
             self._ingest_pending_locked(force=False)
-            return self._write_locked(prepared, durable).receipts
+            return self._write_locked(prepared, durable, expected=expected).receipts
         finally:
             self._lock.release()
 
@@ -192,12 +198,15 @@ class FileEventLog:
         path = drop(self.paths.pending, event, durable=durable)
         return Receipt(event.id, None, "pending", pending_file=str(path))
 
-    def _write_locked(self, prepared: list[Prepared], durable: bool, skip_conflicts: bool = False):
+    def _write_locked(self, prepared: list[Prepared], durable: bool, skip_conflicts: bool = False,
+                      expected: dict[str, int] | None = None):
         tail = self._current_tail()
         try:
-            index = self._caught_up_index() if _needs_index(prepared) else None
+            index = self._caught_up_index() if expected or _needs_index(prepared) else None
         except sqlite3.Error as exc:
             raise LogWriteError(errno.EIO, f"the index cannot be updated, nothing stored: {exc}") from exc
+        if expected:
+            enforce_expected_versions(expected, index.stream_version)
         result = plan(
             prepared,
             tail.head_seq,
