@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -185,12 +186,15 @@ def test_a_subscription_follows_another_processs_saves_live(loki):
     with _store(loki) as datastore:
         recorder = LokiApplicationRecorder(datastore, "Tasks")
         with recorder.subscribe(gt=None) as subscription:
+            bound = threading.Timer(30, subscription.stop)  # ends the iteration if nothing ever comes
+            bound.start()
             task_id = app(loki, "save", "followed")
             got = []
             for notification in subscription:  # blocks until the log has them: the child saved 5
                 got.append(notification)
                 if len(got) == 5:
                     break
+            bound.cancel()
         assert {str(n.originator_id) for n in got} == {task_id}
         assert [n.originator_version for n in got] == [1, 2, 3, 4, 5]
         assert [n.id for n in got] == sorted(n.id for n in got)

@@ -184,8 +184,12 @@ class LokiDatastore:
             return []
         deadline = time.monotonic() + MAX_RETRY_SECONDS
         with self._mutex:
-            for _ in range(MAX_ATTEMPTS):
-                self.catch_up()
+            for attempt in range(MAX_ATTEMPTS):
+                if attempt:
+                    # No catch-up before the first attempt: if the view is behind on a stream
+                    # of this batch, the log refuses the batch (its version moved), and a view
+                    # up to date on every stream it writes is all the checks below need.
+                    self.catch_up()
                 self._check_unique(app, purpose, stored_events, tracking)
                 expected = {d.stream: self._stream_versions.get(d.stream, 0) for d in drafts}
                 try:
