@@ -25,6 +25,7 @@ from ...errors import (
     EventTooLargeError, InvalidEventError, LockTimeoutError, StreamsConflictError, EventLogError,
 )
 from ...store import FileEventLog
+from ...tailmark import read_mark
 from . import mapping
 
 #: How often an insert re-checks after another writer moved one of its streams, and for how long.
@@ -71,6 +72,7 @@ class LokiDatastore:
         self._mutex = threading.RLock()  # one FileEventLog and one scanner are not shared between threads
         self._scanner = self.log.scanner()
         self.last_seq = 0
+        self._seen_mark: tuple | None = None  # the tail sidecar as of the last read of the log
         self._stream_versions: dict[str, int] = {}
         self._sequences: dict[tuple[str, str, str], _Sequence] = {}
         self._notifications: dict[str, _Notifications] = {}
@@ -84,9 +86,16 @@ class LokiDatastore:
     def catch_up(self) -> int:
         """Fold every event appended since the last read into the view; return the head seen."""
         with self._mutex:
+            # Readers read the active segment up to the end the tail sidecar records (the
+            # commit point of every writer): while it names the same end, nothing was appended.
+            mark = read_mark(self.log.paths.tail_file)
+            key = None if mark is None else (mark.segment, mark.inode, mark.size, mark.last_seq)
+            if key is not None and key == self._seen_mark:
+                return self.last_seq
             for batch in self._scanner.batches(self.last_seq + 1):
                 for event in batch:
                     self._apply(event)
+            self._seen_mark = key  # read before the scan: anything later is read next time
             return self.last_seq
 
     def _apply(self, event) -> None:
