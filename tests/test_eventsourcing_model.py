@@ -60,3 +60,39 @@ def test_two_views_of_one_log_agree_with_the_in_memory_recorder(steps):
         finally:
             for store in stores:
                 store.close()
+
+
+def test_concurrent_inserts_committed_together_keep_each_batch_all_or_nothing(tmp_path):
+    """Threads racing on one originator (batches queued together and committed in one append):
+    exactly one batch wins, the others get IntegrityError and store nothing, and a batch of
+    unrelated events queued beside a refused one is stored."""
+    import threading
+    from uuid import uuid4
+
+    store = LokiDatastore(tmp_path / ".loki", settings=LogSettings())
+    try:
+        recorder = LokiProcessRecorder(store, "App")
+        barrier = threading.Barrier(8, timeout=30)
+        outcomes: list[str] = []
+        mine = [uuid4() for _ in range(8)]
+
+        def race(number: int) -> None:
+            barrier.wait()
+            contested = [StoredEvent("shared", v, "topic", b"%d" % number) for v in (1, 2, 3)]
+            outcomes.append(outcome(recorder, contested, None))
+            outcomes.append("own " + outcome(recorder, [StoredEvent(mine[number], 1, "topic", b"")], None))
+
+        threads = [threading.Thread(target=race, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(outcomes) == ["conflict"] * 7 + ["own stored"] * 8 + ["stored"]
+        shared = recorder.select_events("shared")
+        assert [e.originator_version for e in shared] == [1, 2, 3]
+        assert len({e.state for e in shared}) == 1, "the winning batch is stored whole, nothing of the others"
+        assert all(len(recorder.select_events(oid)) == 1 for oid in mine)
+        ids = [n.id for n in recorder.select_notifications(None, 100)]
+        assert ids == list(range(1, 12)), "notification ids dense: only our events in this log"
+    finally:
+        store.close()

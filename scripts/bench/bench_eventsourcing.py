@@ -10,7 +10,8 @@ is the median of the rounds. "durable" means an acknowledged save survives power
 eventsourcing.sqlite with SQLite's defaults (WAL, synchronous=FULL), lokilog with
 LOKI_EVENTS_DURABILITY=always (its default). lokilog "not durable" (durability never) survives a
 crash of the process but not of the machine. A save is one new aggregate with 5 events (one
-atomic batch), a get reconstructs one of them from its 5 events.
+atomic batch), a get reconstructs one of them from its 5 events; the threaded figure is the
+same saves made by 4 threads at once.
 
 Prints JSON: saves/s, events/s, gets/s per backend, and ratios against sqlite durable.
 """
@@ -36,6 +37,7 @@ BACKENDS = {
 
 CHILD = r'''
 import json, sys, time
+from concurrent.futures import ThreadPoolExecutor
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
@@ -56,21 +58,29 @@ class Task(Aggregate):
 
 count = int(sys.argv[1])
 app = Application()
-ids = []
 for _ in range(10):  # warm up
     task = Task("warm"); app.save(task)
-started = time.perf_counter()
-for n in range(count):
+
+def save(n):
     task = Task(f"task {n}")
     task.start(); task.note("plan"); task.note("build"); task.finish()
     app.save(task)
-    ids.append(task.id)
+    return task.id
+
+started = time.perf_counter()
+ids = [save(n) for n in range(count)]
 saved = time.perf_counter() - started
 started = time.perf_counter()
 for task_id in ids:
     assert app.repository.get(task_id).version == 5
 got = time.perf_counter() - started
-print(json.dumps({"saves_per_s": count / saved, "events_per_s": 5 * count / saved, "gets_per_s": count / got}))
+# The same saves from 4 threads at once (an application serving concurrent requests).
+with ThreadPoolExecutor(max_workers=4) as pool:
+    started = time.perf_counter()
+    assert len(list(pool.map(save, range(count)))) == count
+    threaded = time.perf_counter() - started
+print(json.dumps({"saves_per_s": count / saved, "events_per_s": 5 * count / saved, "gets_per_s": count / got,
+                  "saves_per_s_4_threads": count / threaded}))
 '''
 
 
@@ -105,7 +115,9 @@ def main() -> None:
         name: {key: round(results[name][key] / base[key], 2) for key in base}
         for name in BACKENDS if name != "sqlite_durable"
     }
-    results["goal_lokilog_durable_saves_ge_1_5x_sqlite"] = results["ratios_vs_sqlite_durable"]["lokilog_durable"]["saves_per_s"] >= 1.5
+    lokilog = results["ratios_vs_sqlite_durable"]["lokilog_durable"]
+    results["goal_lokilog_durable_saves_ge_1_5x_sqlite"] = {
+        "one_thread": lokilog["saves_per_s"] >= 1.5, "four_threads": lokilog["saves_per_s_4_threads"] >= 1.5}
     emit(results)
 
 

@@ -17,7 +17,7 @@ import time
 from typing import Sequence
 
 from eventsourcing.persistence import (
-    DataError, IntegrityError, Notification, OperationalError, ProgrammingError, StoredEvent, Tracking,
+    DataError, Notification, OperationalError, ProgrammingError, StoredEvent, Tracking,
 )
 
 from ...config import LogSettings
@@ -27,6 +27,7 @@ from ...errors import (
 from ...store import FileEventLog
 from ...tailmark import read_mark
 from . import mapping
+from .grouping import Insert, plan_group
 
 #: How often an insert re-checks after another writer moved one of its streams, and for how long.
 MAX_ATTEMPTS = 100
@@ -77,6 +78,8 @@ class LokiDatastore:
         self._sequences: dict[tuple[str, str, str], _Sequence] = {}
         self._notifications: dict[str, _Notifications] = {}
         self._tracking: dict[tuple[str, str], int] = {}
+        self._queue: list[Insert] = []  # batches waiting for the thread that appends next
+        self._queue_lock = threading.Lock()
         self._listeners: set[threading.Event] = set()
         self._follower: threading.Thread | None = None
         self._closed = threading.Event()
@@ -185,52 +188,64 @@ class LokiDatastore:
 
     def insert(self, app: str, purpose: str, stored_events: Sequence[StoredEvent],
                tracking: Tracking | None = None) -> list[int]:
-        """Append the records as one atomic batch; return their notification ids (seqs)."""
-        drafts = [mapping.event_draft(s, app, purpose) for s in stored_events]
-        if tracking is not None:
-            drafts.append(mapping.tracking_draft(tracking, app))
-        if not drafts:
+        """Append the records as one atomic batch; return their notification ids (seqs).
+
+        Threads that insert while another one is appending queue their batches, and the next
+        thread to get the log commits every queued batch in one append (one write, one fsync):
+        group commit. Each batch is still all or nothing, and is checked as if the batches
+        queued before it had been stored first.
+        """
+        request = Insert(app, purpose, stored_events, tracking)
+        if not request.drafts:
             return []
-        deadline = time.monotonic() + MAX_RETRY_SECONDS
+        with self._queue_lock:
+            self._queue.append(request)
         with self._mutex:
+            if not request.done:  # nobody took it while we waited: commit everything queued
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._commit(group)
+        if request.error is not None:
+            raise request.error
+        return request.seqs
+
+    def _commit(self, group: list[Insert]) -> None:
+        deadline = time.monotonic() + MAX_RETRY_SECONDS
+        try:
             for attempt in range(MAX_ATTEMPTS):
                 if attempt:
                     # No catch-up before the first attempt: if the view is behind on a stream
-                    # of this batch, the log refuses the batch (its version moved), and a view
-                    # up to date on every stream it writes is all the checks below need.
+                    # of these batches, the log refuses them (its version moved), and a view
+                    # up to date on every stream they write is all the checks below need.
                     self.catch_up()
-                self._check_unique(app, purpose, stored_events, tracking)
-                expected = {d.stream: self._stream_versions.get(d.stream, 0) for d in drafts}
-                try:
-                    with _library_errors():
-                        receipts = self.log.append_many(drafts, expected_versions=expected)
-                except StreamsConflictError:
-                    if time.monotonic() > deadline:
-                        break
-                    continue  # another writer moved a stream of ours: look again
-                self.catch_up()
-                self._notify()
-                return [r.seq for r in receipts[:len(stored_events)]]
-        raise OperationalError(f"another writer kept moving the same streams; gave up after {MAX_ATTEMPTS} attempts")
-
-    def _check_unique(self, app: str, purpose: str, stored_events: Sequence[StoredEvent],
-                      tracking: Tracking | None) -> None:
-        seen = set()
-        for s in stored_events:
-            key = (app, purpose, mapping.id_text(s.originator_id))
-            sequence = self._sequences.get(key)
-            if (key, s.originator_version) in seen or (sequence and s.originator_version in sequence.events):
-                raise IntegrityError(
-                    f"originator {s.originator_id} already has version {s.originator_version}; nothing stored"
-                )
-            seen.add((key, s.originator_version))
-        if tracking is not None:
-            current = self._tracking.get((app, tracking.application_name))
-            if current is not None and tracking.notification_id <= current:
-                raise IntegrityError(
-                    f"notification {tracking.notification_id} of {tracking.application_name!r} is not after "
-                    f"the last one processed ({current}); nothing stored"
-                )
+                chosen = plan_group(group, self._sequences, self._tracking, self._stream_versions)
+                if chosen.drafts:
+                    try:
+                        with _library_errors():
+                            receipts = self.log.append_many(chosen.drafts, expected_versions=chosen.expected)
+                    except StreamsConflictError:
+                        if time.monotonic() > deadline:
+                            break
+                        continue  # another writer moved a stream of ours: look again
+                    chosen.finish(receipts)
+                    self.catch_up()
+                    self._notify()
+                else:
+                    chosen.finish([])
+                return
+            error: Exception = OperationalError(
+                f"other writers kept moving the same streams; gave up after {MAX_ATTEMPTS} attempts")
+        except Exception as exc:  # handed to the inserting threads, raised there
+            if len(group) > 1:
+                # One batch's error must not fail the others queued with it: each alone.
+                for request in group:
+                    if not request.done:
+                        self._commit([request])
+                return
+            error = exc
+        for request in group:
+            if not request.done:
+                request.fail(error)
 
     # ----------------------------------------------------------------- following
 
