@@ -14,16 +14,15 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 from eventsourcing.persistence import (
     DataError, Notification, OperationalError, ProgrammingError, StoredEvent, Tracking,
 )
 
 from ...config import LogSettings
-from ...errors import (
-    EventTooLargeError, InvalidEventError, LockTimeoutError, StreamsConflictError, EventLogError,
-)
+from ...errors import EventLogError, EventTooLargeError, InvalidEventError, StreamsConflictError
 from ...store import FileEventLog
 from ...tailmark import read_mark
 from . import mapping
@@ -221,7 +220,7 @@ class LokiDatastore:
                 chosen = plan_group(group, self._sequences, self._tracking, self._stream_versions)
                 if chosen.drafts:
                     try:
-                        with _library_errors():
+                        with library_errors():
                             receipts = self.log.append_many(chosen.drafts, expected_versions=chosen.expected)
                     except StreamsConflictError:
                         if time.monotonic() > deadline:
@@ -290,23 +289,16 @@ class LokiDatastore:
             self.log.close()
 
 
-class _library_errors:
+@contextmanager
+def library_errors() -> Iterator[None]:
     """Raise lokilog's errors as the library's persistence errors (conflicts pass through)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, StreamsConflictError):
-            return False
-        if isinstance(exc, EventTooLargeError):
-            raise DataError(str(exc)) from exc
-        if isinstance(exc, InvalidEventError):
-            raise ProgrammingError(str(exc)) from exc
-        if isinstance(exc, (LockTimeoutError, EventLogError, OSError)):
-            raise OperationalError(str(exc)) from exc
-        return False
-
-
-def library_errors() -> _library_errors:
-    return _library_errors()
+    try:
+        yield
+    except StreamsConflictError:
+        raise
+    except EventTooLargeError as exc:
+        raise DataError(str(exc)) from exc
+    except InvalidEventError as exc:
+        raise ProgrammingError(str(exc)) from exc
+    except (EventLogError, OSError) as exc:  # the lock bound passed, a full disk, a damaged log
+        raise OperationalError(str(exc)) from exc
