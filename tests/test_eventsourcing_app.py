@@ -20,8 +20,6 @@ from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Sto
 from conftest import REPO, disk_backed_dir, run_lokilog, subprocess_env
 from eventlog import FileEventLog
 from eventlog.config import LogSettings
-from eventlog.errors import StreamsConflictError
-from eventlog.events import NewEvent
 from eventlog.integrations.eventsourcing import LokiFactory
 from eventlog.integrations.eventsourcing.datastore import LokiDatastore
 from eventlog.integrations.eventsourcing.mapping import SOURCE, TRACKING_TYPE
@@ -129,18 +127,6 @@ def test_other_events_in_the_log_leave_gaps_in_the_notification_ids(loki):
         assert [n.id for n in recorder.select_notifications(None, 10)] == [1, 3]
         assert recorder.max_notification_id() == 3
         assert [e.state for e in recorder.select_events("a")] == [b"\x00state", b"\xff"]
-
-
-def test_a_conditional_batch_across_streams_is_all_or_nothing(loki):
-    with FileEventLog(loki, settings=LogSettings()) as log:
-        log.append("task", "runner", {}, stream="s1")
-        drafts = [NewEvent(type="t", source="x", stream="s1"), NewEvent(type="t", source="x", stream="s2")]
-        with pytest.raises(StreamsConflictError) as caught:
-            log.append_many(drafts, expected_versions={"s1": 0, "s2": 0, "guard": 1})
-        assert caught.value.conflicts == {"s1": (0, 1), "guard": (1, 0)}
-        assert log.head_seq == 1
-        receipts = log.append_many(drafts, expected_versions={"s1": 1, "s2": 0, "guard": 0})
-        assert [r.seq for r in receipts] == [2, 3]
 
 
 def test_a_tracking_record_already_written_by_another_process_is_refused(loki):
