@@ -16,13 +16,11 @@ import time
 from pathlib import Path
 from uuid import UUID
 
-os.environ.setdefault("PERSISTENCE_MODULE", "eventlog.integrations.eventsourcing")
-
-from eventsourcing.application import Application  # noqa: E402
-from eventsourcing.domain import Aggregate, event  # noqa: E402
-from eventsourcing.persistence import IntegrityError  # noqa: E402
-from eventsourcing.system import ProcessApplication  # noqa: E402
-from eventsourcing.dispatch import singledispatchmethod  # noqa: E402
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.system import ProcessApplication
+from eventsourcing.dispatch import singledispatchmethod
 
 
 class Task(Aggregate):
@@ -86,6 +84,7 @@ class Tally(ProcessApplication[UUID]):
 
 
 def main(argv: list[str]) -> int:
+    os.environ.setdefault("PERSISTENCE_MODULE", "eventlog.integrations.eventsourcing")
     command = argv[0]
     if command == "save":
         tasks = Tasks()

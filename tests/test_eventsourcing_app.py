@@ -184,3 +184,30 @@ def test_a_subscription_follows_another_processs_saves_live(loki):
         assert {str(n.originator_id) for n in got} == {task_id}
         assert [n.originator_version for n in got] == [1, 2, 3, 4, 5]
         assert [n.id for n in got] == sorted(n.id for n in got)
+
+
+def test_snapshots_go_to_their_own_streams_and_a_second_application_uses_them(loki):
+    from eventsourcing.application import Application
+
+    from eventsourcing_app import Task
+
+    class Snapshotting(Application):
+        snapshotting_intervals = {Task: 3}
+
+    env = {"PERSISTENCE_MODULE": "eventlog.integrations.eventsourcing", "LOKI_DIR": str(loki)}
+    first = Snapshotting(env=env)
+    task = Task("snap")
+    for text in "abcdefg":
+        task.note(text)
+        first.save(task)
+    second = Snapshotting(env=env)
+    try:
+        assert second.repository.get(task.id).notes == list("abcdefg")
+        assert second.repository.get(task.id, version=4).notes == list("abc")
+        assert [s.originator_version for s in second.snapshots.recorder.select_events(task.id)] == [3, 6]
+    finally:
+        first.close()
+        second.close()
+    with FileEventLog(loki) as log:
+        snapshots = [e for e in log.read() if e.stream == f"snapshots:{task.id}"]
+    assert [e.payload["purpose"] for e in snapshots] == ["snapshots", "snapshots"]
