@@ -7,6 +7,9 @@ print their rates; nothing here times anything).
 """
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from eventsourcing.persistence import InfrastructureFactory  # noqa: E402
@@ -17,7 +20,8 @@ from eventsourcing.tests.persistence import (  # noqa: E402
 from eventsourcing.utils import Environment  # noqa: E402
 
 from conftest import disk_backed_dir  # noqa: E402
-from eventlog.config import LogSettings  # noqa: E402
+from eventlog import FileEventLog  # noqa: E402
+from eventlog.config import Durability, LogSettings  # noqa: E402
 from eventlog.integrations.eventsourcing import (  # noqa: E402
     LokiAggregateRecorder, LokiApplicationRecorder, LokiFactory, LokiProcessRecorder, LokiTrackingRecorder,
 )
@@ -77,6 +81,34 @@ class TestProcessRecorder(OnDisk, ProcessRecorderTestCase):
 class TestNonInterleavingNotificationIDs(OnDisk, NonInterleavingNotificationIDsBaseCase):
     def create_recorder(self) -> LokiApplicationRecorder:
         return LokiApplicationRecorder(self.new_datastore())
+
+
+class TestNonInterleavingInASharedLog(OnDisk, NonInterleavingNotificationIDsBaseCase):
+    """The same case while another writer appends its own events to the same log throughout:
+    the application's ids then have gaps, and its two racing batches still never interleave."""
+
+    @pytest.fixture(autouse=True)
+    def _another_writer(self, _on_disk):
+        stop = threading.Event()
+        self.foreign = 0
+
+        def write() -> None:
+            with FileEventLog(self.directory / "loki-0", settings=LogSettings(durability=Durability.NEVER)) as log:
+                deadline = time.monotonic() + 60
+                while not stop.is_set() and time.monotonic() < deadline and self.foreign < 100_000:
+                    log.append("metric", "runner", {"n": self.foreign})
+                    self.foreign += 1
+
+        self.writer = threading.Thread(target=write)
+        yield
+        stop.set()
+        self.writer.join(timeout=30)
+        assert self.foreign > 0
+
+    def create_recorder(self) -> LokiApplicationRecorder:
+        recorder = LokiApplicationRecorder(self.new_datastore())
+        self.writer.start()
+        return recorder
 
 
 class TrackingRecorderSubclass(LokiTrackingRecorder):
