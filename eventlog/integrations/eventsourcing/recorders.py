@@ -75,6 +75,9 @@ class LokiSubscription(ListenNotifySubscription[LokiApplicationRecorder]):
         super().__init__(recorder=recorder, gt=gt, topics=topics)
         self._listener: threading.Event = self._has_been_notified
         recorder.datastore.listen(self._listener)
+        # The first pull may have run before the listener was registered: pull once more, so a
+        # save that came in between is not left waiting for the next one.
+        self._listener.set()
 
     def stop(self) -> None:
         super().stop()
