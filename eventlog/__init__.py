@@ -10,6 +10,7 @@ from .errors import (
     LockTimeoutError,
     LogCorruptedError,
     SequenceConflictError,
+    StreamsConflictError,
     SyncFailedError,
     TornWriteError,
 )
@@ -27,6 +28,6 @@ __all__ = [
     "EventLogError", "EventTooLargeError", "FileEventLog", "InvalidEventError", "LockTimeoutError",
     "LogCorruptedError", "LogSettings", "LogTruncatedError", "LogWriteError", "LokiPaths",
     "MemoryEventLog", "NewEvent", "RawEvent", "Receipt", "SequenceConflictError",
-    "SyncFailedError", "TornWriteError", "new_event_id", "now_timestamp", "parse_timestamp",
+    "StreamsConflictError", "SyncFailedError", "TornWriteError", "new_event_id", "now_timestamp", "parse_timestamp",
     "resolve_loki_dir",
 ]

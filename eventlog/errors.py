@@ -51,6 +51,20 @@ class SequenceConflictError(EventLogError):
         self.actual = actual
 
 
+class StreamsConflictError(SequenceConflictError):
+    """A conditional batch named expected versions for several streams and some had moved on.
+
+    ``conflicts`` maps each such stream to (expected, actual); nothing of the batch was stored.
+    """
+
+    def __init__(self, conflicts: dict[str, tuple[int, int]]) -> None:
+        stream, (expected, actual) = next(iter(conflicts.items()))
+        super().__init__(stream, expected, actual)
+        self.conflicts = conflicts
+        if len(conflicts) > 1:
+            self.args = (f"{self.args[0]} (and {len(conflicts) - 1} more stream(s) moved on)",)
+
+
 class DuplicateIdError(EventLogError):
     """An id already in the log was reused for a different event (a collision, not a retry)."""
 

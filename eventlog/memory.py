@@ -6,6 +6,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from .appends import Receipt, plan, prepare
 from .codec import DEFAULT_MAX_EVENT_BYTES, encode_event
+from .conditional import check_expected_versions, enforce_expected_versions
 from .errors import InvalidEventError
 from .events import Event, NewEvent
 from .filters import EventFilter
@@ -27,10 +28,14 @@ class MemoryEventLog:
         draft = NewEvent(type=type, source=source, payload=dict(payload or {}), **fields)
         return self.append_many([draft])[0]
 
-    def append_many(self, drafts: Iterable[NewEvent | Mapping[str, Any]], **_: Any) -> list[Receipt]:
-        """Append a batch, all or nothing."""
+    def append_many(self, drafts: Iterable[NewEvent | Mapping[str, Any]], *,
+                    expected_versions: Mapping[str, int] | None = None, **_: Any) -> list[Receipt]:
+        """Append a batch, all or nothing (``expected_versions`` as for FileEventLog.append_many)."""
         prepared = [prepare(d) for d in drafts]
+        expected = check_expected_versions(expected_versions) if expected_versions else None
         with self._mutex:
+            if expected and prepared:
+                enforce_expected_versions(expected, lambda stream: self._streams.get(stream, 0))
             result = plan(
                 prepared,
                 len(self._events),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from . import forks, plainbatch
+from .conditional import check_expected_versions, enforce_expected_versions
 from .appends import Prepared, Receipt, complete, plan, prepare
 from .codec import add_checksums, check_name, check_payload, encode_event, encode_events
 from .config import Durability, LogSettings
@@ -151,20 +152,25 @@ class FileEventLog:
         return Receipt(event_id, seq, "appended")
 
     def append_many(
-        self, drafts: Iterable[NewEvent | Mapping[str, Any]], *, durability: Durability | str | None = None
+        self, drafts: Iterable[NewEvent | Mapping[str, Any]], *, durability: Durability | str | None = None,
+        expected_versions: Mapping[str, int] | None = None,
     ) -> list[Receipt]:
         """Append a batch under one lock with one write and one fsync (group commit).
 
         All or nothing: if any draft is invalid or conflicts, nothing is written.
+        ``expected_versions`` ({stream: version}) stores the batch only if every named stream
+        holds exactly that many events, raising StreamsConflictError otherwise (see
+        eventlog/conditional.py); such a batch never falls back to the drop box.
         """
         level = Durability.parse(durability) if durability else self.settings.durability
-        plain = plainbatch.plain_drafts(drafts)
+        plain = None if expected_versions else plainbatch.plain_drafts(drafts)
         if plain:
             return self._append_plain_batch(plain, level is not Durability.NEVER)
         prepared = [prepare(d) for d in drafts]
+        expected = check_expected_versions(expected_versions) if expected_versions else None
         if not prepared:
             return []
-        return self._commit(prepared, level is not Durability.NEVER)
+        return self._commit(prepared, level is not Durability.NEVER, expected)
 
     def _append_plain_batch(self, drafts: list, durable: bool) -> list[Receipt]:
         # Like _append_plain, for a batch of type/source/payload mappings (eventlog/plainbatch.py).
@@ -194,17 +200,17 @@ class FileEventLog:
         finally:
             self._lock.release()
 
-    def _commit(self, prepared: list[Prepared], durable: bool) -> list[Receipt]:
+    def _commit(self, prepared: list[Prepared], durable: bool, expected: dict[str, int] | None = None) -> list[Receipt]:
         try:
             self._lock.acquire(self.settings.lock_timeout)
         except LockTimeoutError:
-            if not self._may_fall_back(prepared):
+            if expected or not self._may_fall_back(prepared):
                 raise
             return [self._drop(item, durable) for item in prepared]
         try:
             self._ingest_pending_locked(force=False)
             self._tickets = []
-            receipts = self._write_locked(prepared, durable).receipts
+            receipts = self._write_locked(prepared, durable, expected=expected).receipts
         finally:
             tickets = self._release()
         self._settle(tickets)
@@ -236,12 +242,15 @@ class FileEventLog:
         path = drop(self.paths.pending, event, durable=durable)
         return Receipt(event.id, None, "pending", pending_file=str(path))
 
-    def _write_locked(self, prepared: list[Prepared], durable: bool, skip_conflicts: bool = False):
+    def _write_locked(self, prepared: list[Prepared], durable: bool, skip_conflicts: bool = False,
+                      expected: dict[str, int] | None = None):
         tail = self._current_tail()
         try:
-            index = self._caught_up_index() if _needs_index(prepared) else None
+            index = self._caught_up_index() if expected or _needs_index(prepared) else None
         except sqlite3.Error as exc:
             raise LogWriteError(errno.EIO, f"the index cannot be updated, nothing stored: {exc}") from exc
+        if expected:
+            enforce_expected_versions(expected, index.stream_version)
         result = plan(
             prepared,
             tail.head_seq,
