@@ -1,0 +1,92 @@
+"""The healing subscriber on a real `.loki/`: one decision per failure, carried out once."""
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+from commands.checkpoints import create
+from commands.policy.approvals import approvals
+from eventlog import FileEventLog
+from projections.engine import catch_up
+from projections.run_state import RunStateProjection
+from subscribers.base import drain
+from subscribers.cursor import Cursor
+from subscribers.healing.manager import HealingManager
+from subscribers.registry import enabled_subscribers
+
+
+def seed_failures(loki: Path) -> str:
+    """A checkpoint, then a transient failure, a fault seen twice, a policy denial and a stray error."""
+    with FileEventLog(loki) as log:
+        for task in ("t1", "t2", "t3"):
+            log.append("task", "runner", {"action": "created", "task_id": task}, stream=task)
+    checkpoint = create(loki, "good state").manifest.id
+    with FileEventLog(loki) as log:
+        log.append("task", "runner", {"action": "started", "task_id": "t2"}, stream="t2")
+        log.append("task", "runner", {"action": "failed", "task_id": "t1", "error": "request timed out after 30s"})
+        log.append("task", "runner", {"action": "failed", "task_id": "t2", "error": "assert total == 41 (got 40)"})
+        log.append("task", "runner", {"action": "failed", "task_id": "t2", "error": "assert total == 42 (got 40)"})
+        log.append("error", "runner", {"error_class": "PolicyDenied", "message": "write denied by policy",
+                                       "task_id": "t3"})
+        log.append("error", "runner", {"error_class": "Crash", "message": "boom"})
+    return checkpoint
+
+
+def outcome(loki: Path) -> dict:
+    with FileEventLog(loki) as log:
+        events = list(log.read())
+    decisions = [e for e in events if e.type == "healing"]
+    return {
+        "per_failure": collections.Counter(e.payload["failure_id"] for e in decisions),
+        "actions": [e.payload["action"] for e in decisions],
+        "rollbacks": [e for e in events if e.type == "checkpoint" and e.payload.get("action") == "rolled_back"],
+        "approvals": [e for e in events if e.type == "approval" and e.payload.get("action") == "requested"],
+    }
+
+
+def test_each_failure_gets_its_rule_and_the_rollback_targets_the_checkpoint_before_it(loki: Path):
+    checkpoint = seed_failures(loki)
+    drain(loki, HealingManager(loki))
+    found = outcome(loki)
+    assert found["actions"] == ["retry", "retry", "rollback", "escalated", "skip"]
+    assert set(found["per_failure"].values()) == {1}
+    assert [e.payload["checkpoint_id"] for e in found["rollbacks"]] == [checkpoint]
+    assert found["rollbacks"][0].id.startswith("heal-rb-")
+    pending = [a.approval_id for a in approvals(FileEventLog(loki)).pending()]
+    assert [e.payload["approval_id"] for e in found["approvals"]] == pending
+    tasks = catch_up(loki, RunStateProjection(), write_views=False).state
+    assert "t2" in str(tasks)  # run state was rewound, not broken
+
+
+def test_a_replay_from_seq_0_and_a_fresh_process_act_on_nothing_twice(loki: Path):
+    seed_failures(loki)
+    drain(loki, HealingManager(loki))
+    first = outcome(loki)
+    Cursor(loki, "healing").commit(0, None)  # the log "was rewritten": everything is delivered again
+    drain(loki, HealingManager(loki))
+    drain(loki, HealingManager(loki))
+    again = outcome(loki)
+    assert again["actions"] == first["actions"]
+    assert len(again["rollbacks"]) == 1 and len(again["approvals"]) == 1
+
+
+def test_a_vanished_checkpoint_turns_the_rollback_into_an_approval(loki: Path):
+    import shutil
+
+    checkpoint = seed_failures(loki)
+    shutil.rmtree(loki / "state" / "checkpoints" / checkpoint)  # gone after the decision could see it
+    drain(loki, HealingManager(loki))
+    found = outcome(loki)
+    assert "rollback" in found["actions"] and found["rollbacks"] == []
+    reasons = [e.payload["reason"] for e in found["approvals"]]
+    assert len(reasons) == 2 and any(r.startswith(f"rollback to {checkpoint} failed") for r in reasons)
+
+
+def test_healing_is_enabled_by_its_variable_or_a_governance_file(loki: Path):
+    loki.mkdir(parents=True)
+    names = lambda env: [s.name for s in enabled_subscribers(loki, env)]  # noqa: E731
+    assert "healing" not in names({})
+    assert "healing" in names({"LOKI_HEALING": "1"})
+    (loki / "governance.yaml").write_text("gates: {}\n")
+    assert "healing" in names({})
+    assert "healing" not in names({"LOKI_HEALING": "off"})
