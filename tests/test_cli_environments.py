@@ -113,6 +113,9 @@ ROWS: dict[str, Row] = {
     "otel export": Row(("--once",), uses_loki=False, ok=2),  # no endpoint set: says which variable to set
     "otel status": Row(),
     "bridge": Row(("nats://127.0.0.1:1", "--once"), ok=1),  # no server there: one clear line, exit 1
+    "learn status": Row(),
+    "learn suggest": Row(),  # writes only when a rule makes a suggestion
+    "learn apply": Row(),  # writes only when a suggestion was granted
 }
 
 

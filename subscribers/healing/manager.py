@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlog import Event, EventFilter, FileEventLog, SequenceConflictError, parse_timestamp
-from eventlog.events import format_timestamp, now_timestamp
+from eventlog.events import format_timestamp
 
 from .history import History, judge, observe
 from .rules import ESCALATED, ROLLBACK, Decision, Failure, HealingSettings, failure_key, failure_of, is_failure
@@ -150,23 +150,12 @@ def decision_payload(failure: Failure, decision: Decision, settings: HealingSett
 
 
 def open_approval(log: FileEventLog, payload: dict[str, Any], settings: HealingSettings) -> None:
-    """Open the approval a decision names (once: the approval stream must be empty)."""
-    from commands.policy.approvals import approval_stream
+    """Open the approval a decision names (once: see :mod:`commands.policy.approval_requests`)."""
+    from commands.policy.approval_requests import request_once
 
-    approval_id = payload["approval_id"]
-    moment = parse_timestamp(now_timestamp())
-    body = {
-        "action": "requested", "approval_id": approval_id, "point": "healing", "rule": "healing.escalated",
-        "reason": payload.get("reason"), "requested_at": format_timestamp(moment),
-        "context": {k: payload.get(k) for k in ("failure_id", "task_id", "classification", "signature")},
-        "timeout_seconds": settings.approval_timeout, "on_timeout": "deny",
-        "expires_at": format_timestamp(moment + timedelta(seconds=settings.approval_timeout)),
-    }
-    try:
-        log.append("approval", SOURCE, body, stream=approval_stream(approval_id),
-                   expected_version=0, causation_id=payload.get("failure_id"))
-    except SequenceConflictError:
-        pass  # opened before a restart: once is enough
+    request_once(log, payload["approval_id"], point="healing", rule="healing.escalated", reason=payload.get("reason"),
+                 context={k: payload.get(k) for k in ("failure_id", "task_id", "classification", "signature")},
+                 timeout_seconds=settings.approval_timeout, source=SOURCE, causation_id=payload.get("failure_id"))
 
 
 def checkpoint_before(loki_dir: Path, seq: int) -> str | None:
