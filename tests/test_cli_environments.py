@@ -85,6 +85,7 @@ ROWS: dict[str, Row] = {
     "audit sth": Row(("--no-sign",), ok=1),  # no head signed yet, and --no-sign signs none
     "audit prove": Row(("1",), writes=True, empty=2),
     "audit consistency": Row(("1",), writes=True, empty=2),
+    "audit anchor": Row(("--to", "{world}/witness.jsonl"), writes=True, owns=("witness.jsonl",), empty=1),
     "audit check-proof": Row(("{world}/no-such-proof.json",), uses_loki=False, ok=2),
     "cost": Row(writes=True),
     "cost check": Row(),  # writes only when an alert is due
