@@ -26,7 +26,16 @@ learn_app = typer.Typer(help=HELP, no_args_is_help=True, rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
+    from .demo_cli import add_section
+
     app.add_typer(learn_app, name="learn")
+    add_section("Healing and learning (lokilog learn)", _demo)
+
+
+def _demo(root) -> str:
+    from .demo_healing import run_healing_demo
+
+    return run_healing_demo(root)
 
 
 @learn_app.command()
@@ -34,10 +43,15 @@ def status(ctx: typer.Context, json: bool = typer.Option(False, "--json", help="
     """Show run outcomes, the patterns and the suggestions (writes the outcomes views)."""
     from projections.outcomes.state import summary
 
-    from .learning import outcomes
+    from .errors import message_for
+    from .learning import read_outcomes
     from .output import echo_json
 
-    view = summary(outcomes(loki_dir(ctx)))
+    state, error = read_outcomes(loki_dir(ctx))
+    if error is not None:
+        typer.echo(f"lokilog: warning: could not refresh the outcomes views ({message_for(error)}); "
+                   "showing the state read from the log and the snapshot on disk", err=True)
+    view = summary(state)
     if json:
         echo_json(view)
         return

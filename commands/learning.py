@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlog import FileEventLog, SequenceConflictError
-from projections.engine import catch_up
+from projections.engine import catch_up, state_at
 from projections.outcomes import OutcomesProjection, OutcomesState
 from projections.outcomes.rules import due_suggestions
 from projections.outcomes.state import APPROVED, PROPOSED
@@ -32,9 +32,17 @@ def outcomes(loki: Path) -> OutcomesState:
     return catch_up(loki, OutcomesProjection()).state
 
 
+def read_outcomes(loki: Path) -> tuple[OutcomesState, OSError | None]:
+    """The outcomes state, caught up where its files can be written, else folded in memory (and why)."""
+    try:
+        return outcomes(loki), None
+    except OSError as error:  # a read-only .loki/: reading must still work
+        return state_at(loki, OutcomesProjection()).state, error
+
+
 def suggest(loki: Path) -> list[dict[str, Any]]:
     """Record every due suggestion and open its approval; return the ones recorded now."""
-    state = outcomes(loki)
+    state, _ = read_outcomes(loki)
     made = []
     with FileEventLog(loki) as log:
         for suggestion in due_suggestions(state):
@@ -58,7 +66,7 @@ def suggest(loki: Path) -> list[dict[str, Any]]:
 
 def apply_granted(loki: Path) -> list[dict[str, Any]]:
     """Record `governance.suggestion_applied` for every granted suggestion not yet applied."""
-    state = outcomes(loki)
+    state, _ = read_outcomes(loki)
     applied = []
     with FileEventLog(loki) as log:
         for suggestion in sorted(state.suggestions.values(), key=lambda s: s["seq"]):

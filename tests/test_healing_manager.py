@@ -90,3 +90,14 @@ def test_healing_is_enabled_by_its_variable_or_a_governance_file(loki: Path):
     (loki / "governance.yaml").write_text("gates: {}\n")
     assert "healing" in names({})
     assert "healing" not in names({"LOKI_HEALING": "off"})
+
+
+def test_the_demo_heals_by_retry_and_rollback_and_learns_a_suggestion(tmp_path: Path):
+    from conftest import run_lokilog
+
+    result = run_lokilog("demo", str(tmp_path / "run"), loki=tmp_path / "unused")
+    assert result.returncode == 0, result.stderr
+    section = result.stdout.split("== Healing and learning (lokilog learn) ==")[1]
+    assert "healing.retry     task-004: transient" in section
+    assert "healing.rollback  task-005: permanent" in section and "checkpoint.rolled_back" in section
+    assert section.count("governance.suggestion") == 2 and '"min_coverage"' in section
