@@ -101,3 +101,26 @@ def test_the_demo_heals_by_retry_and_rollback_and_learns_a_suggestion(tmp_path: 
     assert "healing.retry     task-004: transient" in section
     assert "healing.rollback  task-005: permanent" in section and "checkpoint.rolled_back" in section
     assert section.count("governance.suggestion") == 2 and '"min_coverage"' in section
+
+
+def test_a_gate_learned_flaky_and_approved_makes_its_failures_transient(loki: Path):
+    from commands.learning import apply_granted, suggest
+    from commands.policy.approvals import answer
+    from test_outcomes import flaky_and_escaping
+
+    def decide_on(task: str) -> dict:
+        with FileEventLog(loki) as log:
+            log.append("task", "runner", {"action": "failed", "task_id": task, "gate": "quality",
+                                          "error": "coverage 71% below the threshold"})
+        drain(loki, HealingManager(loki))
+        with FileEventLog(loki) as log:
+            return [e.payload for e in log.read() if e.type == "healing"][-1]
+
+    flaky_and_escaping(loki)
+    assert decide_on("t-before")["classification"] == "unclassified"
+    (flaky,) = [s for s in suggest(loki) if s["kind"] == "mark_flaky"]
+    with FileEventLog(loki) as log:
+        answer(log, flaky["approval_id"], True, by="alice")
+    apply_granted(loki)
+    after = decide_on("t-after")
+    assert (after["action"], after["classification"]) == ("retry", "transient")

@@ -87,10 +87,14 @@ def test_history_rolls_back_to_a_checkpoint_before_the_first_identical_failure()
 
 def test_a_completed_task_starts_afresh_and_an_applied_flaky_mark_counts():
     history = History()
+    mark = dict(action="suggestion_applied", kind="mark_flaky", gate="quality", approval_id="apr-sug-1")
     for e in (failed(1, "t", "timed out"), event(2, "task", action="completed", task_id="t"),
-              event(3, "governance", action="suggestion_applied", kind="mark_flaky", gate="quality")):
+              event(3, "governance", **mark)):
         observe(history, e, SETTINGS)
-    assert "t" not in history.tasks and history.flaky_gates == {"quality"}
+    assert "t" not in history.tasks and history.flaky_gates == set()  # never granted: ignored
+    for e in (event(4, "approval", action="granted", approval_id="apr-sug-1"), event(5, "governance", **mark)):
+        observe(history, e, SETTINGS)
+    assert history.flaky_gates == {"quality"}
     decision = judge(history, failure_of(failed(4, "u", "coverage low", gate="quality")), SETTINGS)
     assert (decision.action, decision.classification) == (RETRY, TRANSIENT)
 

@@ -29,6 +29,7 @@ class TaskRecord:
 class History:
     tasks: dict[str, TaskRecord] = field(default_factory=dict)
     flaky_gates: set[str] = field(default_factory=set)
+    granted: set[str] = field(default_factory=set)  # approval ids granted (a suggestion counts only once granted)
     seq: int = 0
 
 
@@ -50,9 +51,13 @@ def observe(history: History, event: Event, settings: HealingSettings) -> Histor
     payload = event.payload
     if event.type == "task" and payload.get("action") == "completed":
         history.tasks.pop(_task(event) or "", None)
+    elif event.type == "approval" and payload.get("action") == "granted":
+        if isinstance(payload.get("approval_id"), str):
+            history.granted.add(payload["approval_id"])
     elif event.type == "governance" and payload.get("action") == "suggestion_applied":
         gate = payload.get("gate")
-        if payload.get("kind") == FLAKY_KIND and isinstance(gate, str):
+        # Fail closed, as the outcomes projection does: an applied mark whose approval was never granted is ignored.
+        if payload.get("kind") == FLAKY_KIND and isinstance(gate, str) and payload.get("approval_id") in history.granted:
             history.flaky_gates.add(gate)
     elif is_failure(event):
         failure = failure_of(event)
