@@ -29,7 +29,7 @@ def anchor(
     """
     from .audit_anchors import WITNESS_ENV, anchor as publish, configured
     from .audit_witness import WitnessError
-    from .errors import bad_option
+    from .errors import bad_option, option_label
     from .output import echo_json
 
     directory = loki_dir(ctx)
@@ -38,7 +38,7 @@ def anchor(
     except WitnessError as exc:
         raise bad_option(ctx, "to", str(exc)) from None
     if not witnesses:
-        raise bad_option(ctx, "to", f"no witness: pass --to WITNESS or set {WITNESS_ENV}")
+        raise bad_option(ctx, "to", f"no witness: pass {option_label(ctx, 'to')} WITNESS or set {WITNESS_ENV}")
     recorded = publish(directory, witnesses)
     if json:
         echo_json(recorded)
