@@ -10,10 +10,20 @@ from eventlog import FileEventLog
 DEMO_RUNS = 6
 
 
-def run_healing_demo(root: Path) -> str:
-    """Fail two tasks, let healing answer, learn from six runs; return a short report."""
-    lines = _heal(root)
+def run_healing_demo(demo_root: Path) -> str:
+    """Fail two tasks, let healing answer, learn from six runs; return a short report.
+
+    It runs in a `.loki/` of its own beside the demo's, so the demo's simulated run (which
+    other sections and their tests count) stays as it is.
+    """
+    root = Path(demo_root).parent / "healing" / ".loki"
+    with FileEventLog(root) as log:
+        log.append("task", "runner", {"action": "created", "task_id": "task-004"}, stream="task-004")
+        log.append("task", "runner", {"action": "created", "task_id": "task-005"}, stream="task-005")
+    lines = [f"in {root}:"] + _heal(root)
     lines += _learn(root)
+    lines += _witness(root)
+    lines.append(f"see it:  LOKI_DIR={root} lokilog replay --type healing   and   lokilog learn status")
     return "\n".join(lines)
 
 
@@ -68,3 +78,14 @@ def _learn(root: Path) -> list[str]:
     applied = json.loads((root / "state" / "outcomes" / "applied.json").read_text())
     lines.append(f"approved and applied; the gate pipeline reads state/outcomes/applied.json: {json.dumps(applied)}")
     return lines
+
+
+def _witness(root: Path) -> list[str]:
+    from .audit_anchors import anchor, check
+    from .audit_witness import parse_witness
+
+    witness = parse_witness(str(root.parent.parent / "audit-witness.jsonl"), root)
+    (receipt,) = anchor(root, [witness])
+    found = check(root)
+    verdict = "the chain agrees with it" if found.valid else "; ".join(found.problems)
+    return [f"audit head seq {receipt['seq']} anchored at {witness.name}; audit verify --witness: {verdict}"]

@@ -101,6 +101,7 @@ def test_the_demo_heals_by_retry_and_rollback_and_learns_a_suggestion(tmp_path: 
     assert "healing.retry     task-004: transient" in section
     assert "healing.rollback  task-005: permanent" in section and "checkpoint.rolled_back" in section
     assert section.count("governance.suggestion") == 2 and '"min_coverage"' in section
+    assert "audit verify --witness: the chain agrees with it" in section
 
 
 def test_a_gate_learned_flaky_and_approved_makes_its_failures_transient(loki: Path):
