@@ -18,13 +18,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eventlog import Event, EventFilter, FileEventLog, SequenceConflictError, parse_timestamp
+from eventlog import DuplicateIdError, Event, EventFilter, FileEventLog, SequenceConflictError, parse_timestamp
 from eventlog.events import format_timestamp
 
 from .history import History, judge, observe
 from .rules import ESCALATED, ROLLBACK, Decision, Failure, HealingSettings, failure_key, failure_of, is_failure
+
+if TYPE_CHECKING:
+    from ..ledgers import LiveLedger
 
 SOURCE = "healing"
 _CHECKPOINTS = EventFilter.build(types=["checkpoint"])
@@ -55,13 +58,23 @@ class HealingManager:
         self.loki_dir = Path(loki_dir)
         self.settings = settings or HealingSettings()
         self.history: History | None = None
+        self._checkpoints: LiveLedger | None = None
+
+    def _checkpoint_before(self, seq: int) -> str | None:
+        if self._checkpoints is None:
+            from projections.checkpoints import CheckpointProjection
+
+            from ..ledgers import LiveLedger
+
+            self._checkpoints = LiveLedger(self.loki_dir, CheckpointProjection())
+        return self._checkpoints.read(lambda _, state: checkpoint_before(state, seq))
 
     def handle(self, event: Event) -> None:
         """Fold ``event`` into the history; for a failure, record and carry out its decision first."""
         history = self._history_before(event)
         if is_failure(event):
             with FileEventLog(self.loki_dir) as log:
-                seq, payload = self._recorded(log, event) or self._decide(log, event, history)
+                seq, payload = self._decide(log, event, history)
                 from commands.checkpoint_faults import fault_point
 
                 fault_point("healing:after-decision")
@@ -90,14 +103,16 @@ class HealingManager:
 
     def _decide(self, log: FileEventLog, event: Event, history: History) -> tuple[int, dict[str, Any]]:
         failure = failure_of(event)
-        decision = judge(history, failure, self.settings, lambda seq: checkpoint_before(self.loki_dir, seq))
+        decision = judge(history, failure, self.settings, self._checkpoint_before)
         payload = decision_payload(failure, decision, self.settings)
+        # Decide, then append conditionally: the common case (a new failure) costs one append;
+        # a redelivered one loses the race to its own earlier decision, which is then carried out.
         try:
             receipt = log.append(SOURCE, SOURCE, payload, id=decision_event_id(event.id),
                                  stream=healing_stream(event.id), expected_version=0,
                                  causation_id=event.id, correlation_id=event.correlation_id)
-        except SequenceConflictError:
-            receipt = None  # another process decided first: carry out its decision
+        except (SequenceConflictError, DuplicateIdError):
+            receipt = None  # decided before (by this process before a restart, or another one)
         if receipt is None or receipt.status == "duplicate":
             found = self._recorded(log, event)
             if found is None:
@@ -158,11 +173,9 @@ def open_approval(log: FileEventLog, payload: dict[str, Any], settings: HealingS
                  timeout_seconds=settings.approval_timeout, source=SOURCE, causation_id=payload.get("failure_id"))
 
 
-def checkpoint_before(loki_dir: Path, seq: int) -> str | None:
-    """The newest checkpoint recorded before ``seq`` that is not a pre-rollback snapshot."""
-    from commands.checkpoints import catalogue
-
-    records = [r for r in catalogue(loki_dir, write_views=False)["checkpoints"].values()
+def checkpoint_before(catalogue: dict[str, Any], seq: int) -> str | None:
+    """The newest checkpoint in the catalogue recorded before ``seq`` that is not a pre-rollback snapshot."""
+    records = [r for r in catalogue["checkpoints"].values()
                if r.get("kind") != "pre-rollback" and isinstance(r.get("seq"), int) and r["seq"] < seq]
     return max(records, key=lambda r: r["seq"])["id"] if records else None
 
