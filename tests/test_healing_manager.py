@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import collections
+import os
 from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from commands.checkpoints import create
 from commands.policy.approvals import approvals
@@ -125,3 +129,49 @@ def test_a_gate_learned_flaky_and_approved_makes_its_failures_transient(loki: Pa
     apply_granted(loki)
     after = decide_on("t-after")
     assert (after["action"], after["classification"]) == ("retry", "transient")
+
+
+_errors = st.sampled_from(["upstream timed out", "assert x == 1", "KeyError: 'id'", "denied by policy", "429"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), _errors, st.booleans()), min_size=1, max_size=12),
+       st.lists(st.tuples(st.integers(1, 6), st.booleans()), min_size=1, max_size=6))
+def test_restarts_and_replays_at_any_point_make_the_decisions_of_one_pass(tmp_path_factory, steps, restarts):
+    """However the deliveries are cut into fresh processes and replays from seq 0, every failure
+    gets the decision a single pass gives it, once."""
+    def emit(loki: Path) -> None:
+        with FileEventLog(loki) as log:
+            for task, error, completes in steps:
+                log.append("task", "runner", {"action": "failed", "task_id": task, "error": error}, id=f"f-{len(error)}-"
+                           + os.urandom(4).hex())
+                if completes:
+                    log.append("task", "runner", {"action": "completed", "task_id": task})
+
+    def decisions(loki: Path) -> list:
+        with FileEventLog(loki) as log:
+            events = list(log.read())
+        order = {e.id: i for i, e in enumerate(e for e in events if e.type == "task")}
+        made = [e.payload for e in events if e.type == "healing"]
+        return sorted(((order[p["failure_id"]], p["action"], p.get("attempt")) for p in made))
+
+    once = tmp_path_factory.mktemp("once") / ".loki"
+    emit(once)
+    drain(once, HealingManager(once))
+    cut_log = tmp_path_factory.mktemp("cut") / ".loki"
+    emit_same(once, cut_log)  # the same failures, ids and all, before any decision
+    for limit, replay in restarts:
+        if replay:
+            Cursor(cut_log, "healing").commit(0, None)
+        drain(cut_log, HealingManager(cut_log), limit=limit)
+    drain(cut_log, HealingManager(cut_log))
+    assert decisions(cut_log) == decisions(once)
+    assert collections.Counter(p for p, *_ in decisions(cut_log)).most_common(1)[0][1] == 1
+
+
+def emit_same(source: Path, target: Path) -> None:
+    """Copy the failures and completions of ``source`` (ids and all), leaving out what healing added."""
+    with FileEventLog(source) as old, FileEventLog(target) as new:
+        for event in old.read():
+            if event.type == "task":
+                new.append(event.type, event.source, event.payload, id=event.id, timestamp=event.timestamp)
