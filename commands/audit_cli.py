@@ -37,6 +37,7 @@ audit_app = typer.Typer(help=HELP, no_args_is_help=True, rich_markup_mode=None)
 def register(app: typer.Typer) -> None:
     from .demo_cli import add_section
 
+    from . import audit_anchor_cli  # noqa: F401  (adds anchor)
     from . import audit_proofs_cli  # noqa: F401  (adds sth, prove, consistency, check-proof)
 
     app.add_typer(audit_app, name="audit")
@@ -95,6 +96,8 @@ def verify(
     chain_only: bool = typer.Option(False, "--chain-only", help="Check hashes and links only, not the log."),
     legacy: bool = typer.Option(False, "--legacy", help="Verify Loki Mode's own chain (.loki/audit/audit.jsonl, "
                                 "its cross-links and witness.jsonl) in its own format instead; reads only."),
+    witness: bool = typer.Option(False, "--witness", help="Also check the chain against every `audit anchor` receipt "
+                                 "and the anchors each witness holds."),
 ) -> None:
     """Recompute every hash and link across all files and compare each entry with its log event.
 
@@ -119,8 +122,13 @@ def verify(
         if bar is not None:
             bar.close()
     tree = verify_tree(loki_dir(ctx))
+    witnessed = None
+    if witness:
+        from .audit_anchor_cli import witness_check
+
+        witnessed = witness_check(ctx)
     if json:
-        echo_json({**result.to_dict(), "tree": tree.to_dict()})
+        echo_json({**result.to_dict(), "tree": tree.to_dict(), **({"witness": witnessed.to_dict()} if witnessed else {})})
     elif result.valid:
         head_text = f"head seq {result.head.seq} {result.head.hash}" if result.head else "empty chain"
         extra = f", {result.pending} event(s) not yet audited" if result.pending else ""
@@ -133,7 +141,11 @@ def verify(
     if tree.present and not json:
         typer.echo(f"merkle tree valid: {tree.size} leaves, root {tree.root}" if tree.valid
                    else f"merkle tree BROKEN: {tree.error}")
-    if not (result.valid and tree.valid):
+    if witnessed is not None and not json:
+        from .audit_anchor_cli import render_check
+
+        typer.echo(render_check(witnessed))
+    if not (result.valid and tree.valid and (witnessed is None or witnessed.valid)):
         raise typer.Exit(1)
 
 

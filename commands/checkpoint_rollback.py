@@ -57,10 +57,12 @@ class RolledBack:
 
 
 def rollback(loki: Path, target: str, *, code: bool = False,
-             progress: Callable[[int, int], None] | None = None) -> RolledBack:
+             progress: Callable[[int, int], None] | None = None, event_id: str | None = None) -> RolledBack:
     """Restore checkpoint ``target`` (or "latest") after snapshotting the current state.
 
     ``progress(paths done, paths in all)`` follows the restore of the checkpoint's files.
+    ``event_id`` names the `checkpoint.rolled_back` event, so a caller acting on behalf of
+    another event (healing) can tell afterwards whether this rollback was recorded.
     """
     finish_interrupted(loki)
     repair(loki)
@@ -70,7 +72,7 @@ def rollback(loki: Path, target: str, *, code: bool = False,
         target_manifest = manifest_of(store, checkpoint_id, put=store.put_object)
         store.flush()
         pre = create_locked(store, f"before rollback to {checkpoint_id}", kind="pre-rollback", prefix="rb-pre")
-        journal = Journal(event_id=f"cp-rollback-{os.urandom(12).hex()}", checkpoint_id=checkpoint_id,
+        journal = Journal(event_id=event_id or f"cp-rollback-{os.urandom(12).hex()}", checkpoint_id=checkpoint_id,
                           pre_rollback_checkpoint=pre.manifest.id, to_seq=_to_seq(loki, target_manifest),
                           code=code)
         atomic_write(store.journal, encode_json(journal))

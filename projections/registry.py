@@ -11,12 +11,13 @@ def all_projections() -> list[Projection]:
     from .cost import CostProjection
     from .crash_reports import CrashReportsProjection
     from .metrics import MetricsProjection
+    from .outcomes import OutcomesProjection
     from .run_state import RunStateProjection
     from .trackers import TrackerProjection
 
     found: list[Projection] = [
         RunStateProjection(), CheckpointProjection(), CostProjection(), MetricsProjection(),
-        ApprovalsProjection(), TrackerProjection(), CrashReportsProjection(),
+        ApprovalsProjection(), TrackerProjection(), CrashReportsProjection(), OutcomesProjection(),
     ]
     found += _audit()
     return found

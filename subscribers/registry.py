@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Mapping
 
 _OFF = ("0", "false", "no", "off")
+_ON = ("1", "true", "yes", "on")
 #: Either variable turns OpenTelemetry export on (read here, so that without them nothing of it loads).
 OTEL_ENDPOINT_VARIABLES = ("LOKI_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
@@ -23,6 +24,7 @@ def enabled_subscribers(loki_dir: Path, env: Mapping[str, str] | None = None) ->
     found += _cost_alerts(Path(loki_dir), env)
     found += _trackers(Path(loki_dir), env)
     found += _otel(Path(loki_dir), env)
+    found += _healing(Path(loki_dir), env)
     return found
 
 
@@ -74,3 +76,14 @@ def _otel(loki_dir: Path, env: Mapping[str, str]) -> list:
     from .otel.settings import OtelSettings
 
     return [OtelExporter(loki_dir, OtelSettings.from_env(env, loki_dir))]
+
+
+def _healing(loki_dir: Path, env: Mapping[str, str]) -> list:
+    # LOKI_HEALING=1 turns it on, =0 off; unset, a governance file turns it on.
+    value = env.get("LOKI_HEALING", "").strip().lower()
+    if value in _OFF or (value not in _ON and not (loki_dir / "governance.yaml").exists()):
+        return []
+    from .healing.manager import HealingManager
+    from .healing.settings import from_env
+
+    return [HealingManager(loki_dir, from_env(env))]

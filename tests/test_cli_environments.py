@@ -85,6 +85,7 @@ ROWS: dict[str, Row] = {
     "audit sth": Row(("--no-sign",), ok=1),  # no head signed yet, and --no-sign signs none
     "audit prove": Row(("1",), writes=True, empty=2),
     "audit consistency": Row(("1",), writes=True, empty=2),
+    "audit anchor": Row(("--to", "{world}/witness.jsonl"), writes=True, owns=("witness.jsonl",), empty=1),
     "audit check-proof": Row(("{world}/no-such-proof.json",), uses_loki=False, ok=2),
     "cost": Row(writes=True),
     "cost check": Row(),  # writes only when an alert is due
@@ -113,6 +114,9 @@ ROWS: dict[str, Row] = {
     "otel export": Row(("--once",), uses_loki=False, ok=2),  # no endpoint set: says which variable to set
     "otel status": Row(),
     "bridge": Row(("nats://127.0.0.1:1", "--once"), ok=1),  # no server there: one clear line, exit 1
+    "learn status": Row(),
+    "learn suggest": Row(),  # writes only when a rule makes a suggestion
+    "learn apply": Row(),  # writes only when a suggestion was granted
 }
 
 

@@ -28,7 +28,8 @@ HEAVY = {"rich", "pygments", "markdown_it", "yaml", "httpx", "prometheus_client"
 
 #: CLI modules any command may load: the entry point's emit parser, and the registries (demo
 #: sections, doctor checks) other modules add to.
-SHARED_CLI_MODULES = {"commands.emit_cli", "commands.demo_cli", "commands.doctor_cli", "commands.audit_proofs_cli"}
+SHARED_CLI_MODULES = {"commands.emit_cli", "commands.demo_cli", "commands.doctor_cli", "commands.audit_proofs_cli",
+                      "commands.audit_anchor_cli"}
 
 
 def imported_by(tmp_path: Path, *args: str) -> set[str]:
