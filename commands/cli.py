@@ -57,6 +57,7 @@ COMMAND_MODULES = (
     "commands.serve_cli",
     "commands.otel_cli",
     "commands.bridge_cli",
+    "commands.gates_cli",
 )
 
 #: The module of each top-level command, so that one invocation imports only its own module.
@@ -77,6 +78,7 @@ COMMAND_HOMES = {
     **dict.fromkeys(("serve", "token"), "commands.serve_cli"),
     "otel": "commands.otel_cli",
     "bridge": "commands.bridge_cli",
+    "gates": "commands.gates_cli",
 }
 
 

@@ -113,6 +113,8 @@ ROWS: dict[str, Row] = {
     "otel export": Row(("--once",), uses_loki=False, ok=2),  # no endpoint set: says which variable to set
     "otel status": Row(),
     "bridge": Row(("nats://127.0.0.1:1", "--once"), ok=1),  # no server there: one clear line, exit 1
+    "gates run": Row(writes=True),  # dev mode, no governance.yaml: the defaults pass the populated run
+    "gates status": Row(),
 }
 
 
