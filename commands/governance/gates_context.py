@@ -1,8 +1,10 @@
 """Our five context gates: tenant scope, consensus, policy, budget and data residency. Pure checks."""
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
-from typing import Any, Mapping
+import functools
+import re
+from fnmatch import translate
+from typing import Any, Callable, Mapping
 
 from .inputs import Inputs
 from .model import Finding, Level
@@ -20,8 +22,9 @@ def tenant(settings: Mapping[str, Any], inputs: Inputs, mode: str) -> Finding:
             seqs += where
             reasons.append(f"events name tenant {other!r}, not the run's {mine!r} (seq {where[0]})")
     touched = {**{r: [] for r in inputs.resources}, **inputs.facts.resources}
+    owner_of = _owner_matcher(tuple((t, tuple(p)) for t, p in owners.items()))
     for resource, where in touched.items():
-        owner = next((t for t, patterns in owners.items() if any(fnmatchcase(resource, p) for p in patterns)), None)
+        owner = owner_of(resource)
         if owner is not None and owner != mine:
             level = Level.VIOLATION
             seqs += where
@@ -33,6 +36,21 @@ def tenant(settings: Mapping[str, Any], inputs: Inputs, mode: str) -> Finding:
     if not reasons:
         reasons.append(f"{len(touched)} touched resource(s) within tenant {mine!r}")
     return Finding(level, tuple(reasons), tuple(seqs), {"tenant": mine})
+
+
+@functools.lru_cache(maxsize=32)
+def _owner_matcher(owners: tuple[tuple[str, tuple[str, ...]], ...]) -> Callable[[str], str | None]:
+    """One compiled regex for all tenants' patterns (fnmatch syntax, case-sensitive): the first tenant wins."""
+    if not owners:
+        return lambda resource: None
+    groups = "|".join(f"(?P<t{i}>{'|'.join(translate(p) for p in patterns) or '(?!)'})"
+                      for i, (_, patterns) in enumerate(owners))
+    matcher = re.compile(groups)
+
+    def owner(resource: str) -> str | None:
+        found = matcher.match(resource)
+        return owners[int(found.lastgroup[1:])][0] if found else None
+    return owner
 
 
 def consensus(settings: Mapping[str, Any], inputs: Inputs, mode: str) -> Finding:
