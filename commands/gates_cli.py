@@ -72,7 +72,10 @@ def run(
     if mode is not None and mode not in MODES:
         raise bad_option(ctx, "mode", f"{mode!r} is not one of {', '.join(MODES)}")
     if resume is not None and (mode is not None or plan is not None):
-        raise bad_option(ctx, "resume", "a resumed run keeps its mode and plan; leave out --mode and --plan")
+        from .errors import option_label
+
+        raise bad_option(ctx, "resume", f"a resumed run keeps its mode and plan; leave out "
+                                        f"{option_label(ctx, 'mode')} and {option_label(ctx, 'plan')}")
     root = loki_dir(ctx)
     with FileEventLog(root) as log:
         if resume is not None:
