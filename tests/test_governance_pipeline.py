@@ -231,3 +231,31 @@ def test_gates_run_rejects_with_exit_1_and_bad_input_with_exit_2(green):
     assert refused.returncode == 2 and "more lenient in a stricter mode" in refused.stderr
     unknown = run_lokilog("gates", "run", "--resume", "gr-nope", loki=green)
     assert unknown.returncode == 2 and "no gate run 'gr-nope'" in unknown.stderr
+
+
+def test_the_demo_passes_dev_pauses_prod_for_plan_approval_and_carries_on(tmp_path):
+    from typer.testing import CliRunner
+
+    from commands.cli import app
+    from projections.audit.trail import read_entries
+
+    result = CliRunner().invoke(app, ["demo", str(tmp_path / "demo")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "dev:  PASSED (9 PASS)" in result.output
+    assert "prod: PAUSED at plan_approval (8 PASS, 1 PAUSE)" in result.output
+    assert "approved by release-manager -> prod: PASSED (9 PASS)" in result.output
+    loki = tmp_path / "demo" / ".loki"
+    with FileEventLog(loki) as log:
+        kinds = [f"{e.type}.{e.payload.get('action')}" for e in log.read(types=["governance", "approval"])]
+    assert kinds.count("governance.passed") == 2 and "approval.granted" in kinds and "governance.resumed" in kinds
+    audited = {f"{e.what}" for e in read_entries(loki)}
+    assert {"governance.gate_evaluated", "governance.paused", "governance.resumed", "approval.granted"} <= audited
+
+
+def test_gates_status_text(green, cli):
+    assert cli("gates", "status").stdout.startswith("no gate runs yet")
+    paused = json.loads(cli("gates", "run", "--mode", "prod", "--json").stdout)
+    shown = cli("gates", "status").stdout
+    assert paused["run_id"] in shown and "PAUSED" in shown and f"plan_approval waits for approval {paused['approval_id']}" in shown
+    bad = cli("gates", "run", "--resume", paused["run_id"], "--mode", "dev")
+    assert bad.exit_code == 2 and "leave out --mode and --plan" in bad.stderr

@@ -3,13 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from eventlog import InvalidEventError
-
-from .model import MODES
-
-
-class _Bad(InvalidEventError):
-    pass
+from .model import MODES, GovernanceConfigError
 
 
 def _number(low: float = 0, high: float | None = None, whole: bool = False) -> Callable[[Any], bool]:
@@ -79,8 +73,6 @@ RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
 
 def check_gate_settings(where: str, gate: str, settings: Mapping[str, Any]) -> None:
     """Raise GovernanceConfigError naming the first key of ``settings`` that holds a wrong value."""
-    from .config import GovernanceConfigError
-
     for key, (ok, expected) in RULES[gate].items():
         if not ok(settings.get(key)):
             raise GovernanceConfigError(f"{where}.{key} must be {expected}, not {settings.get(key)!r}")
@@ -91,8 +83,6 @@ def check_gate_settings(where: str, gate: str, settings: Mapping[str, Any]) -> N
 
 def check_security_monotone(where: str, settings: Mapping[str, Any]) -> None:
     """Sources allowed in a stricter mode must be allowed in every more lenient one; so must roles."""
-    from .config import GovernanceConfigError
-
     sources = settings["sources"]
     for lenient, strict in zip(MODES, MODES[1:]):
         if "*" not in sources[lenient] and not set(sources[strict]) <= set(sources[lenient]):

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from eventlog import InvalidEventError
-
 from . import defaults
-from .model import GATES, MODES, Verdict
+from .checks import check_gate_settings, check_security_monotone
+from .model import GATES, MODES, GovernanceConfigError, Verdict
 
 CONFIG_FILE = "governance.yaml"
 
@@ -28,10 +27,6 @@ PER_MODE: dict[tuple[str, str], str] = {
     ("consensus", "required"): "up", ("budget", "max_percent"): "down",
 }
 _VERDICT_KEYS = ("on_concern", "on_violation")
-
-
-class GovernanceConfigError(InvalidEventError):
-    """governance.yaml (or an override) is malformed or not monotone in strictness."""
 
 
 @dataclass(frozen=True)
@@ -109,8 +104,6 @@ def _merge_gate(where: str, name: str, given: Any) -> dict[str, Any]:
     for key in base:
         if (name, key) in PER_MODE or (name, key) == ("security", "sources"):
             base[key] = by_mode(base[key], defaults.GATE_SETTINGS[name][key])
-    from .checks import check_gate_settings
-
     check_gate_settings(where, name, base)
     return base
 
@@ -184,8 +177,6 @@ def _check_monotone(where: str, merged: Mapping[str, dict]) -> None:
             shown = ", ".join(f"{m}={v}" for m, v in zip(MODES, values))
             raise GovernanceConfigError(f"{where}: gates.{gate}.{key} is more lenient in a stricter mode ({shown}); "
                                         f"it must {'not fall' if direction == 'up' else 'not rise'} from dev to prod")
-    from .checks import check_security_monotone
-
     check_security_monotone(f"{where}: gates.security", merged["security"])
 
 

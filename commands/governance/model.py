@@ -5,6 +5,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from eventlog import InvalidEventError
+
 #: Modes, from the most lenient to the strictest: every mode-dependent setting must be at least
 #: as strict in a later mode as in an earlier one (the loader checks it).
 MODES = ("dev", "staging", "prod")
@@ -16,6 +18,10 @@ GATES = ("security", "quality", "operations", "plan_approval", "tenant", "consen
 #: Gates whose violation is a REJECT in every mode and is never downgraded as flaky: identity,
 #: isolation between tenants and where data may go are not matters of taste (fail closed).
 HARD_GATES = frozenset({"security", "tenant", "residency"})
+
+
+class GovernanceConfigError(InvalidEventError):
+    """governance.yaml (or a learned override) is malformed or not monotone in strictness (exit 2)."""
 
 
 class Level(enum.IntEnum):
