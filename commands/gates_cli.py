@@ -31,7 +31,29 @@ gates_app = typer.Typer(help=HELP, no_args_is_help=True, rich_markup_mode=None)
 
 
 def register(app: typer.Typer) -> None:
+    from .doctor_cli import add_check
+
     app.add_typer(gates_app, name="gates")
+    add_check("governance", _doctor_governance)
+
+
+def _doctor_governance(paths):
+    """Whether governance.yaml and the learned overrides load: a broken file stops every gate run."""
+    from .doctor_cli import OK, PROBLEM, WARN, Section
+    from .governance.config import GovernanceConfigError
+    from .governance.overrides import load
+
+    try:
+        learned = load(paths.root)
+    except GovernanceConfigError as error:
+        return Section(PROBLEM, [f"gates cannot run: {error}"], {"error": str(error)})
+    config = learned.config
+    data = {"source": config.source, "digest": config.digest, "mode": config.default_mode,
+            "overrides": len(learned.applied), "ignored_overrides": list(learned.ignored),
+            "flaky_gates": sorted(learned.flaky)}
+    lines = [f"{config.source} (default mode {config.default_mode}), {len(learned.applied)} learned override(s)"]
+    lines += [f"learned override not applied: {item['reason']}" for item in learned.ignored]
+    return Section(WARN if learned.ignored else OK, lines, data)
 
 
 RUN_HELP = """\

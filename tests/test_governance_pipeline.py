@@ -259,3 +259,12 @@ def test_gates_status_text(green, cli):
     assert paused["run_id"] in shown and "PAUSED" in shown and f"plan_approval waits for approval {paused['approval_id']}" in shown
     bad = cli("gates", "run", "--resume", paused["run_id"], "--mode", "dev")
     assert bad.exit_code == 2 and "leave out --mode and --plan" in bad.stderr
+
+
+def test_doctor_reports_a_governance_file_that_stops_every_gate_run(green, cli):
+    doctor = json.loads(cli("doctor", "--json").stdout)["sections"]
+    assert doctor["governance"]["status"] == "ok" and doctor["governance"]["mode"] == "dev"
+    write(green, "governance.yaml", "gates:\n  quality:\n    min_coverage: 200\n")
+    doctor = json.loads(cli("doctor", "--json").stdout)["sections"]
+    assert doctor["governance"]["status"] == "problem"
+    assert "min_coverage must be a percentage 0-100 (or one per mode), not 200" in doctor["governance"]["error"]

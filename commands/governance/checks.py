@@ -71,11 +71,14 @@ RULES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
 }
 
 
-def check_gate_settings(where: str, gate: str, settings: Mapping[str, Any]) -> None:
-    """Raise GovernanceConfigError naming the first key of ``settings`` that holds a wrong value."""
+def check_gate_settings(where: str, gate: str, settings: Mapping[str, Any],
+                        written: Mapping[str, Any] | None = None) -> None:
+    """Raise GovernanceConfigError naming the first key of ``settings`` that holds a wrong value
+    (quoting it as ``written`` in the file, when given)."""
+    shown = settings if written is None else written
     for key, (ok, expected) in RULES[gate].items():
         if not ok(settings.get(key)):
-            raise GovernanceConfigError(f"{where}.{key} must be {expected}, not {settings.get(key)!r}")
+            raise GovernanceConfigError(f"{where}.{key} must be {expected}, not {shown.get(key)!r}")
     reviewers, required = settings.get("reviewers"), settings.get("required")
     if gate == "consensus" and reviewers and any(required[m] > len(reviewers) for m in MODES):
         raise GovernanceConfigError(f"{where}.required asks for more votes than there are reviewers ({len(reviewers)})")

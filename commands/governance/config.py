@@ -101,10 +101,11 @@ def _merge_gate(where: str, name: str, given: Any) -> dict[str, Any]:
     if "enabled" in given and not isinstance(given["enabled"], bool):
         raise GovernanceConfigError(f"{where}.enabled must be true or false")
     base.update(copy.deepcopy(dict(given)))
+    written = dict(base)  # as the file spells it, for error messages
     for key in base:
         if (name, key) in PER_MODE or (name, key) == ("security", "sources"):
             base[key] = by_mode(base[key], defaults.GATE_SETTINGS[name][key])
-    check_gate_settings(where, name, base)
+    check_gate_settings(where, name, base, written)
     return base
 
 
