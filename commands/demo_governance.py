@@ -1,5 +1,10 @@
 """The governance part of `lokilog demo`: a run passes the dev gates, pauses in prod for plan
-approval, is approved, and carries on to PASS. Every step is an event in the demo's log."""
+approval, is approved, and carries on to PASS.
+
+It plays in a copy of the demo's log (`gated/.loki` beside the demo's `.loki/`), so the demo's
+own log, which the other sections and their readers count on, stays as it was. Every step is an
+event in the copy's log and an entry of its audit chain.
+"""
 from __future__ import annotations
 
 from collections import Counter
@@ -20,29 +25,45 @@ gates:
 
 
 def run_gates_demo(log, loki_dir: Path) -> str:
-    """Run the gates on the demo log (dev, then prod with an approval); return a few lines of report."""
+    """Copy the demo run, run the gates on it (dev, then prod with an approval); return a short report."""
+    from eventlog import FileEventLog, NewEvent
+
+    root = Path(loki_dir).parent / "gated" / ".loki"
+    root.mkdir(parents=True, exist_ok=True)
+    with FileEventLog(root) as gated:
+        gated.append_many([NewEvent(type=e.type, source=e.source, payload=e.payload, stream=e.stream,
+                                    timestamp=e.timestamp) for e in log.read()])
+        lines = _play(gated, root)
+    return "\n".join(lines)
+
+
+def _play(log, root: Path) -> list[str]:
     from commands.policy import approvals
     from commands.serve.token_store import TokenStore
+    from projections.audit import AuditProjection, AuditSettings
+    from projections.audit.trail import verify_trail
+    from projections.engine import catch_up
 
     from .governance.pipeline import resume_gates, run_gates
 
-    root = Path(loki_dir)
     (root / "governance.yaml").write_text(DEMO_GOVERNANCE, encoding="utf-8")
-    with (root / "config.yaml").open("a", encoding="utf-8") as config:
-        config.write("tenant: acme\n")
+    (root / "config.yaml").write_text("tenant: acme\n", encoding="utf-8")
     token = TokenStore(root, env={}).create("release-bot", ["control"], by="demo").token
     _fixed_run(log)
     dev = run_gates(log, root, mode="dev", source="runner", plan="release-1.4")
     prod = run_gates(log, root, mode="prod", source="runner", token=token, plan="release-1.4")
-    lines = [f"dev:  {dev.status.upper()} ({_tally(dev)})",
+    lines = [f"the demo run, fixed and re-checked, in a copy of its log: {root}",
+             f"dev:  {dev.status.upper()} ({_tally(dev)})",
              f"prod: {prod.status.upper()} at {prod.paused_gate} ({_tally(prod)}), approval {prod.approval_id}"]
     approvals.answer(log, prod.approval_id, True, by="release-manager", reason="plan reviewed", source="cli")
     final = resume_gates(log, root, prod.run_id, source="runner", token=token)
     lines.append(f"approved by release-manager -> prod: {final.status.upper()} ({_tally(final)})")
     kinds = Counter(e.payload.get("action") for e in log.read(types=["governance"]))
     lines.append("events: " + ", ".join(f"governance.{k} x{n}" for k, n in kinds.items()))
-    lines.append(f"see them: LOKI_DIR={root} lokilog gates status")
-    return "\n".join(lines)
+    catch_up(root, AuditProjection(AuditSettings()))
+    audit = verify_trail(root)
+    lines.append(f"audit chain: {audit.entries} entries, valid={audit.valid}; LOKI_DIR={root} lokilog gates status")
+    return lines
 
 
 def _fixed_run(log) -> None:
