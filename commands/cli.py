@@ -58,6 +58,7 @@ COMMAND_MODULES = (
     "commands.otel_cli",
     "commands.bridge_cli",
     "commands.learn_cli",
+    "commands.gates_cli",
 )
 
 #: The module of each top-level command, so that one invocation imports only its own module.
@@ -79,6 +80,7 @@ COMMAND_HOMES = {
     "otel": "commands.otel_cli",
     "bridge": "commands.bridge_cli",
     "learn": "commands.learn_cli",
+    "gates": "commands.gates_cli",
 }
 
 

@@ -32,6 +32,7 @@ def demo(
     from eventlog.stats import log_stats
 
     from .demo import simulated_run
+    from .demo_governance import run_gates_demo
     from .output import event_line
 
     root = (directory or Path(tempfile.mkdtemp(prefix="lokilog-demo-"))) / ".loki"
@@ -42,6 +43,7 @@ def demo(
         typer.echo(f"Emitted {len(receipts)} events into {root}\n")
         for event in log.read():
             typer.echo(event_line(event, width=120))
+        typer.echo(f"\n== Governance gates (lokilog gates) ==\n{run_gates_demo(log, root)}")
         figures = log_stats(log.paths, log.read_raw())
     typer.echo(f"\nLog: {figures.events} events in {figures.segments} segment(s), {figures.bytes} bytes; "
                f"types {figures.by_type}")

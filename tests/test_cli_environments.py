@@ -117,6 +117,8 @@ ROWS: dict[str, Row] = {
     "learn status": Row(),
     "learn suggest": Row(),  # writes only when a rule makes a suggestion
     "learn apply": Row(),  # writes only when a suggestion was granted
+    "gates run": Row(writes=True),  # dev mode, no governance.yaml: the defaults pass the populated run
+    "gates status": Row(),
 }
 
 
