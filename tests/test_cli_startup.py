@@ -54,6 +54,23 @@ def test_emit_imports_its_own_parser_and_the_log_only(tmp_path):
     assert not {"eventlog.scrub", "eventlog.secrets", "eventlog.stats"} & modules
 
 
+#: The log package's modules one `lokilog emit` loads today: the append path, plus the ingest pass
+#: and the high-water check (index, verify) every fresh open runs. A module joining this set is a
+#: start-up cost every hook pays; add it here only on purpose.
+EMIT_LOG_MODULES = {
+    "eventlog", "eventlog.appends", "eventlog.codec", "eventlog.config", "eventlog.coverage", "eventlog.errors",
+    "eventlog.events", "eventlog.filters", "eventlog.forks", "eventlog.fsutil", "eventlog.index", "eventlog.ingest",
+    "eventlog.layout", "eventlog.legacy", "eventlog.legacy_state", "eventlog.locking", "eventlog.loki_records",
+    "eventlog.memory", "eventlog.pending", "eventlog.reader", "eventlog.safeio", "eventlog.segments", "eventlog.store",
+    "eventlog.tailmark", "eventlog.verify",
+}
+
+
+def test_emit_loads_no_log_module_beyond_the_append_path(tmp_path):
+    modules = imported_by(tmp_path, "emit", "task", "-a", "x")
+    assert {m for m in modules if m.split(".")[0] == "eventlog"} <= EMIT_LOG_MODULES
+
+
 def test_emit_uses_no_third_party_package_but_msgspec(tmp_path):
     owners = packages_distributions()
     for args in (("emit", "task"), ("emit", "task", "--json", "n:=1")):
