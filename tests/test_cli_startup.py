@@ -58,7 +58,8 @@ def test_emit_imports_its_own_parser_and_the_log_only(tmp_path):
 #: and the high-water check (index, verify) every fresh open runs. A module joining this set is a
 #: start-up cost every hook pays; add it here only on purpose.
 EMIT_LOG_MODULES = {
-    "eventlog", "eventlog.appends", "eventlog.codec", "eventlog.config", "eventlog.coverage", "eventlog.errors",
+    "eventlog", "eventlog.appends", "eventlog.codec", "eventlog.conditional", "eventlog.config", "eventlog.coverage",
+    "eventlog.errors", "eventlog.groupcommit", "eventlog.plainbatch", "eventlog.syncrecord",
     "eventlog.events", "eventlog.filters", "eventlog.forks", "eventlog.fsutil", "eventlog.index", "eventlog.ingest",
     "eventlog.layout", "eventlog.legacy", "eventlog.legacy_state", "eventlog.locking", "eventlog.loki_records",
     "eventlog.memory", "eventlog.pending", "eventlog.reader", "eventlog.safeio", "eventlog.segments", "eventlog.store",
