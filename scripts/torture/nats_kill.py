@@ -50,9 +50,9 @@ class Writer(threading.Thread):
         log = FileEventLog(self.root)
         n = 0
         try:
-            while not self.stop.wait(0.02) and n < 200_000:
+            while not self.stop.wait(0.05) and n < 200_000:
                 drafts = [NewEvent(type="task", source="runner", stream=f"task-{self.tag}-{(n + i) % 11}",
-                                   payload={"action": "start", "task_id": f"{self.tag}-{n + i}"}) for i in range(25)]
+                                   payload={"action": "start", "task_id": f"{self.tag}-{n + i}"}) for i in range(20)]
                 self.acked += [r.id for r in log.append_many(drafts)]
                 n += len(drafts)
         except Exception as exc:  # reported in the result, never silently
@@ -85,11 +85,17 @@ def cursor(root: Path) -> int:
 
 
 def stream_contents(url: str) -> list[tuple[int, str, int, str]]:
-    from subscribers.nats.pull import events_from
+    """(stream seq, origin id, origin seq, event id) of every message, read from the headers only."""
+    from subscribers.nats.jetstream import connect, scan
 
     async def collect():
-        return [(s, o["id"], o["seq"], e["id"]) async for s, e, o in events_from(url, "LOKI")]
-    return asyncio.run(asyncio.wait_for(collect(), 60))
+        nc = await connect(url)
+        try:
+            return [(s, m.headers["Loki-Origin-Id"], int(m.headers["Loki-Origin-Seq"]), m.headers["Nats-Msg-Id"])
+                    async for s, m in scan(nc.jetstream(timeout=10), "LOKI", 1, headers_only=True)]
+        finally:
+            await nc.close()
+    return asyncio.run(asyncio.wait_for(collect(), 600))
 
 
 def run(trials: int, seed: int, base: Path | None = None) -> Result:
@@ -151,8 +157,9 @@ def run(trials: int, seed: int, base: Path | None = None) -> Result:
             for i, (d, h) in enumerate(zip(dirs, heads)):
                 if cursor(d) < h:
                     result.fail(f"bridge {i} stuck at {cursor(d)} of {h} after {CATCH_UP_SECONDS:.0f}s")
-            _score(result, server.url, dirs, writers, origin_id)
-            _score_view(result, view, server.url, watch)
+            stream = stream_contents(server.url)
+            _score(result, stream, dirs, writers, origin_id)
+            _score_view(result, view, stream)
         finally:
             stop.set()
             server.resume()
@@ -164,8 +171,7 @@ def run(trials: int, seed: int, base: Path | None = None) -> Result:
     return result
 
 
-def _score(result: Result, url: str, dirs, writers, origin_id) -> None:
-    stream = stream_contents(url)
+def _score(result: Result, stream, dirs, writers, origin_id) -> None:
     keys = Counter((origin, seq) for _, origin, seq, _ in stream)
     ids = Counter(event_id for *_, event_id in stream)
     acked = [i for w in writers for i in w.acked]
@@ -177,16 +183,15 @@ def _score(result: Result, url: str, dirs, writers, origin_id) -> None:
         result.fail(f"stream and local logs differ: {len(local - set(keys))} missing, {len(set(keys) - local)} extra")
 
 
-def _score_view(result: Result, view: Path, url: str, watch: subprocess.Popen) -> None:
-    expected = [s for s, *_ in stream_contents(url)]
+def _score_view(result: Result, view: Path, stream) -> None:
+    expected = [s for s, *_ in stream]
     deadline = time.monotonic() + CATCH_UP_SECONDS
-    got: list[int] = []
     while time.monotonic() < deadline:
-        got = [e.extra["loki_origin"]["stream_seq"] for e in FileEventLog(view).read(ingest=False)] \
-            if (view / "events").exists() else []
-        if len(got) >= len(expected):
+        if (view / "events").exists() and FileEventLog(view).head_seq >= len(expected):
             break
         time.sleep(0.2)
+    got = [e.extra["loki_origin"]["stream_seq"] for e in FileEventLog(view).read(ingest=False)] \
+        if (view / "events").exists() else []
     if got != expected:
         dup = len(got) - len(set(got))
         result.duplicated += dup
