@@ -110,6 +110,10 @@ class StreamFollower:
             stream_seq = msg.metadata.sequence.stream
             if stream_seq <= position:  # a redelivery after a consumer reset: already mirrored
                 continue
+            if stream_seq > position + 1:
+                # The stream no longer holds these (retention, a deleted message): say so, once.
+                _log.warning("stream %s: seqs %d..%d are gone from the stream; the view goes on without them",
+                             self.stream, position + 1, stream_seq - 1)
             try:
                 event = msgspec.json.decode(msg.data)
                 drafts.append(as_draft(event, origin_of(msg, stream_seq)))
