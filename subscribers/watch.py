@@ -177,7 +177,8 @@ class Watcher:
         class _Wake(FileSystemEventHandler):
             # Runs on watchdog's one dispatcher thread: only set a flag.
             def on_any_event(self, event) -> None:
-                wake.set()
+                if event.event_type not in ("opened", "closed_no_write"):  # our own reads would wake us
+                    wake.set()
 
         observer = Observer()
         try:
