@@ -17,6 +17,8 @@ import msgspec
 from .identity import BridgeError
 
 _CRLF = b"\r\n"
+#: Acknowledgements per second below which a full window counts as stalled.
+MIN_ACK_RATE = 1000.0
 
 
 class _Error(msgspec.Struct):
@@ -90,21 +92,33 @@ class AckPipeline:
             raise BridgeError("the connection to NATS closed")
         data, self._pending = b"".join(self._pending), []
         if self._fast:
-            await self.nc._send_command(data)
-            await self.nc._flush_pending()
+            try:  # bounded: the client's own flush waits on a flusher that may have died
+                await asyncio.wait_for(self._write(data), self.ack_timeout)
+            except asyncio.TimeoutError:
+                raise BridgeError(f"could not hand publishes to NATS within {self.ack_timeout:.1f}s") from None
         else:  # a client without the private write path: the public one, message by message
             raise BridgeError("this nats-py lacks the write path the bridge needs; install nats-py>=2.7")
 
+    async def _write(self, data: bytes) -> None:
+        await self.nc._send_command(data)
+        await self.nc._flush_pending()
+
     async def wait_below(self, limit: int) -> None:
-        """Wait until at most ``limit`` acks are outstanding; each wait for progress is bounded."""
+        """Wait until at most ``limit`` acks are outstanding; each wait for progress is bounded.
+
+        With `sync_interval: always` the server stores what is queued and then acknowledges it
+        in a burst, so the first ack of a full window comes only after the window is stored:
+        the bound grows with what is outstanding (a server slower than MIN_ACK_RATE fails it).
+        """
         while self.outstanding > limit:
             self._check()
             self._progress.clear()
+            bound = max(self.ack_timeout, self.outstanding / MIN_ACK_RATE)
             try:
-                await asyncio.wait_for(self._progress.wait(), self.ack_timeout)
+                await asyncio.wait_for(self._progress.wait(), bound)
             except asyncio.TimeoutError:
                 self._check()
-                raise BridgeError(f"no acknowledgement from JetStream within {self.ack_timeout:.1f}s "
+                raise BridgeError(f"no acknowledgement from JetStream within {bound:.1f}s "
                                   f"({self.outstanding} outstanding)") from None
         self._check()
 
