@@ -62,8 +62,18 @@ class Writer(threading.Thread):
 
 
 def lokilog(root: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "commands", "--loki-dir", str(root), *args], cwd=ROOT,
-                            env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # stderr goes to a file beside the directory: a stuck bridge's retries are in the report.
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f"{args[0]}.stderr", "ab") as err:
+        return subprocess.Popen([sys.executable, "-m", "commands", "--loki-dir", str(root), *args], cwd=ROOT,
+                                env=child_env(), stdout=subprocess.DEVNULL, stderr=err)
+
+
+def _tail(root: Path, name: str, lines: int = 4) -> str:
+    try:
+        return " | ".join((root.parent / f"{name}.stderr").read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
 
 
 def reap(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> int:
@@ -85,17 +95,34 @@ def cursor(root: Path) -> int:
 
 
 def stream_contents(url: str) -> list[tuple[int, str, int, str]]:
-    """(stream seq, origin id, origin seq, event id) of every message, read from the headers only."""
+    """(stream seq, origin id, origin seq, event id) of every message, read from the headers only.
+
+    A scan that stalls (the loaded box) resumes after the last message it read, a bounded
+    number of times.
+    """
+    from subscribers.nats.identity import BridgeError
     from subscribers.nats.jetstream import connect, scan
 
-    async def collect():
+    found: list[tuple[int, str, int, str]] = []
+
+    async def collect() -> None:
         nc = await connect(url)
         try:
-            return [(s, m.headers["Loki-Origin-Id"], int(m.headers["Loki-Origin-Seq"]), m.headers["Nats-Msg-Id"])
-                    async for s, m in scan(nc.jetstream(timeout=10), "LOKI", 1, headers_only=True)]
+            start = found[-1][0] + 1 if found else 1
+            async for s, m in scan(nc.jetstream(timeout=10), "LOKI", start, headers_only=True, timeout=15.0):
+                found.append((s, m.headers["Loki-Origin-Id"], int(m.headers["Loki-Origin-Seq"]),
+                              m.headers["Nats-Msg-Id"]))
         finally:
             await nc.close()
-    return asyncio.run(asyncio.wait_for(collect(), 600))
+
+    for attempt in range(5):
+        try:
+            asyncio.run(asyncio.wait_for(collect(), 600))
+            return found
+        except BridgeError:
+            if attempt == 4:
+                raise
+    return found
 
 
 def run(trials: int, seed: int, base: Path | None = None) -> Result:
@@ -156,7 +183,8 @@ def run(trials: int, seed: int, base: Path | None = None) -> Result:
             result.stall(time.monotonic() - started if any(cursor(d) < h for d, h in zip(dirs, heads)) else 0.0)
             for i, (d, h) in enumerate(zip(dirs, heads)):
                 if cursor(d) < h:
-                    result.fail(f"bridge {i} stuck at {cursor(d)} of {h} after {CATCH_UP_SECONDS:.0f}s")
+                    result.fail(f"bridge {i} stuck at {cursor(d)} of {h} after {CATCH_UP_SECONDS:.0f}s; "
+                                f"its last messages: {_tail(d, 'bridge')}")
             stream = stream_contents(server.url)
             _score(result, stream, dirs, writers, origin_id)
             _score_view(result, view, stream)
