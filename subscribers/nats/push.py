@@ -10,7 +10,6 @@ contiguous acked prefix.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
