@@ -93,15 +93,20 @@ def _push(root, url: str, stream: str, project, once: bool, json: bool) -> None:
     import signal
 
     from subscribers.nats.push import Bridge, run
+    from subscribers.nats.wake import stop_watching, watch_log
 
     bridge_ = Bridge(root, url, stream=stream, project=project)
 
     async def main() -> int:
-        stop = asyncio.Event()
+        stop, wake = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        return await run(bridge_, once=once, stop=stop, say=lambda m: typer.echo(m, err=True))
+        observer = None if once else watch_log(root, wake, loop)
+        try:
+            return await run(bridge_, once=once, stop=stop, wake=wake, say=lambda m: typer.echo(m, err=True))
+        finally:
+            stop_watching(observer)
 
     asyncio.run(main())
     cursor = bridge_.load_cursor()

@@ -85,6 +85,9 @@ def replay(
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Stop after this many events."),
     json: bool = typer.Option(False, "--json", help="Print raw JSON lines (one event per line)."),
     allow_gaps: bool = typer.Option(False, "--allow-gaps", help="Read past missing seqs instead of failing."),
+    source: Optional[str] = typer.Option(
+        None, "--from", help="Replay a NATS JetStream stream (nats://HOST:PORT[/STREAM]) in stream order, each "
+                             "event with its loki_origin; --from-seq/--to-seq are then stream seqs."),
 ) -> None:
     """Print stored events in seq order, filtered; streams any log size in constant memory.
 
@@ -100,6 +103,10 @@ def replay(
     if to_seq is not None and to_seq < from_seq:
         raise bad_option(ctx, "to_seq", f"{to_seq} is before the first seq asked for ({from_seq})")
     selection = EventFilter.build(types or (), sources or (), streams or (), since, until, where or ())
+    if source is not None:
+        from .nats_source import replay as replay_stream
+
+        return replay_stream(ctx, source, selection, from_seq, to_seq, limit, json)
     from eventlog.reader import dense
 
     log = open_log(ctx)

@@ -233,6 +233,9 @@ def watch(
     poll_interval: float = typer.Option(2.0, "--poll-interval", help="Seconds between safety polls."),
     no_notify: bool = typer.Option(False, "--no-notify", help="Poll only (every 0.5s), no file notifications."),
     json: bool = typer.Option(False, "--json", help="With --once: print the cycle's report as JSON."),
+    source: Optional[str] = typer.Option(
+        None, "--from", help="Follow a NATS JetStream stream (nats://HOST:PORT[/STREAM]) into this .loki/, "
+                             "a dedicated view of every bridged machine, and fold it (needs the nats extra)."),
 ) -> None:
     """Keep every projection and enabled subscriber current as events arrive.
 
@@ -240,7 +243,12 @@ def watch(
     the drop box as it fills. One instance per .loki/ (a second start says who runs it).
     SIGINT/SIGTERM stop it cleanly; after kill -9 a restart resumes with nothing lost or doubled.
 
+    With --from, the events come from a JetStream stream in stream order, each keeping its
+    origin (docs/NATS.md); the view's own log is the durable position, so a restart resumes
+    without folding anything twice.
+
     Examples:  lokilog watch          lokilog watch --once --json
+               lokilog --loki-dir /srv/view watch --from nats://10.0.0.5:4222
     """
     import logging
     import os
@@ -256,11 +264,19 @@ def watch(
     logging.basicConfig(format="lokilog: %(levelname)s: %(message)s", level=logging.WARNING)
     root = loki_dir(ctx)
     with InstanceLock(root):
+        follower = None
+        if source is not None:
+            from . import nats_source
+
+            follower = nats_source.follower(ctx, root, source)
         subs = enabled_subscribers(root, os.environ)
         if once:
+            mirrored = nats_source.mirror_once(follower) if follower is not None else None
             report = run_once(root, all_projections(), subs)
             out = {"ingested": report.ingested, "projections": {p.name: p.seq for p in report.projections},
                    "delivered": report.delivered, "errors": report.errors, "notices": report.notices}
+            if mirrored is not None:
+                out["mirrored"] = mirrored
             if json:
                 echo_json(out)
             else:
@@ -274,5 +290,26 @@ def watch(
         typer.echo(f"lokilog watch: {root} (pid {os.getpid()}); projections: "
                    f"{', '.join(r.projection.name for r in watcher.runners) or 'none'}; subscribers: "
                    f"{', '.join(s.name for s in subs) or 'none'}", err=True)
-        watcher.run()
+        following = _follow(follower, watcher) if follower is not None else None
+        try:
+            watcher.run()
+        finally:
+            if following is not None:
+                following.stop()
         typer.echo("lokilog watch: stopped", err=True)
+
+
+def _follow(follower, watcher):
+    """Start mirroring the stream beside the watcher; each appended batch wakes a cycle."""
+    from subscribers.nats.follow import FollowerThread
+
+    follower.on_append = lambda _count: watcher.wake.set()
+    typer.echo(f"lokilog watch: following {follower.url}/{follower.stream} from stream seq "
+               f"{_position(follower) + 1}", err=True)
+    return FollowerThread(follower).start()
+
+
+def _position(follower) -> int:
+    from subscribers.nats.pull import mirrored_position
+
+    return mirrored_position(follower.log)

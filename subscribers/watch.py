@@ -177,11 +177,14 @@ class Watcher:
         class _Wake(FileSystemEventHandler):
             # Runs on watchdog's one dispatcher thread: only set a flag.
             def on_any_event(self, event) -> None:
-                wake.set()
+                if event.event_type not in ("opened", "closed_no_write"):  # our own reads would wake us
+                    wake.set()
 
         observer = Observer()
         try:
-            for directory in (self.log.paths.log_dir, self.log.paths.pending):
+            # events/ too: an append ends by updating events/log.tail, which head_seq reads; a
+            # cycle woken by the segment write alone can run before it and see the old head.
+            for directory in (self.log.paths.log_dir, self.log.paths.pending, self.log.paths.events):
                 directory.mkdir(parents=True, exist_ok=True)
                 observer.schedule(_Wake(), str(directory), recursive=False)
             observer.start()

