@@ -136,17 +136,19 @@ def seal(body_bytes: bytes) -> tuple[bytes, str]:
 # The audit chain and its Merkle tree fold the same event object one after the other in a
 # shared pass, after the same head: remembering the last line halves the cost of auditing. The
 # event is held, so an identity match cannot be a recycled object; the line is a pure function
-# of the event and the previous hash, so a hit returns exactly what a recomputation would.
-_last: list = [None, None, None]
+# of the event and the previous hash, so a hit returns exactly what a recomputation would. One
+# tuple, replaced whole, so threads never see one event's key beside another's line.
+_last: tuple = (None, None, None)
 
 
 def entry_line(event: Event, previous_hash: str) -> tuple[bytes, str]:
     """Return the chain line for ``event`` after ``previous_hash``, and the new head hash."""
+    global _last
     last = _last
     if last[0] is event and last[1] == previous_hash:
         return last[2]
     result = seal(encode_body(body_for(event, previous_hash)))
-    last[0], last[1], last[2] = event, previous_hash, result
+    _last = (event, previous_hash, result)
     return result
 
 
