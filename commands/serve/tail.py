@@ -18,6 +18,7 @@ from pathlib import Path
 import msgspec
 
 from eventlog import Event, EventFilter, EventLogError, FileEventLog
+from eventlog.tailmark import read_mark
 
 _log = logging.getLogger(__name__)
 
@@ -132,6 +133,11 @@ class Tail:
                 stamp += [newest, info.st_size, info.st_mtime_ns]
             except FileNotFoundError:
                 pass
+        # Under group commit the segment grows before the sidecar admits its lines to readers
+        # (eventlog/groupcommit.py): a read in between finds nothing, so the sidecar's own
+        # change must wake the next read.
+        # Its content, not its mtime: two rewrites within one clock tick share an mtime.
+        stamp.append(read_mark(paths.tail_file))
         return tuple(stamp)
 
     def _index_step(self) -> None:
