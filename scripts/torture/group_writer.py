@@ -77,10 +77,10 @@ def main() -> None:
 
     real_lead = groupcommit.GroupCommit._lead
 
-    def lead(self, ticket, forget):
+    def lead(self, ticket, forget, timeout):
         leading["count"] += 1
         leading["now"] = True
-        return real_lead(self, ticket, forget)
+        return real_lead(self, ticket, forget, timeout)
 
     os.write, os.fsync, os.pwrite = write, fsync, pwrite
     groupcommit.GroupCommit._lead = lead
