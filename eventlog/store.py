@@ -27,6 +27,7 @@ from .events import FORMAT_VERSION, Event, NewEvent, RawEvent, new_event_id, now
 from .filters import EventFilter
 from .fsutil import fsync_dir, make_dirs
 from .index import EventIndex, IndexEntry
+from .ingest_watch import ChangeWatch
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
 from .pending import BadPendingFile, drop
@@ -77,6 +78,7 @@ class FileEventLog:
         self._marks = MarkWriter(self.paths.tail_file)
         self._mark_prefix: tuple[tuple[Path, int], bytes] | None = None  # (segment, inode) -> line up to its size
         self._ingester_obj = None
+        self._watch: ChangeWatch | None = None
         self._tail: Tail | None = None
         self._fd: int | None = None
         self._generation = forks.generation
@@ -487,10 +489,11 @@ class FileEventLog:
 
     def _ingest_pending_locked(self, force: bool, throttle: bool = True, progress=None) -> IngestReport | None:
         # The drop box, archive/ and Loki Mode's flat files: see eventlog/ingest.py.
-        ingester = self._ingester()
-        parts = None if force else ingester.changed_parts(throttle)
+        # The change check comes first, without the ingester: its import is most of an emit's start-up.
+        parts = None if force else self._changes().changed_parts(throttle)
         if parts is not None and not parts:
             return None
+        ingester = self._ingester()
         report = IngestReport()
         try:
             ingester.run(report, parts, progress)
@@ -499,16 +502,21 @@ class FileEventLog:
                 raise  # an append must not fail because the ingester's own state is unusable
         return report
 
+    def _changes(self) -> ChangeWatch:
+        if self._watch is None:
+            self._watch = ChangeWatch(self.paths)
+        return self._watch
+
     def _ingester(self):
         if self._ingester_obj is None:
             from .ingest import Ingester
 
-            self._ingester_obj = Ingester(self)
+            self._ingester_obj = Ingester(self, self._changes())
         return self._ingester_obj
 
     def _ingest_if_free(self) -> None:
         # Readers ingest first so they see what was emitted, but never wait to do so.
-        if not self._ingester().changed():
+        if not self._changes().changed_parts():
             return
         if not self._lock.try_acquire():
             return

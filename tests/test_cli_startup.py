@@ -45,12 +45,16 @@ EMIT_COMMAND_MODULES = {"commands.context", "commands.crash_capture", "commands.
 
 
 def test_emit_imports_its_own_parser_and_the_log_only(tmp_path):
+    imported_by(tmp_path, "emit", "task", "-a", "x")  # the first emit into a new log makes a full ingest pass
     modules = imported_by(tmp_path, "emit", "task", "-a", "x")
     tops = {m.split(".")[0] for m in modules}
     assert not tops & (HEAVY | {"typer", "pydantic", "argcomplete"})
     assert not tops & {"projections", "subscribers"}
     assert {m for m in modules if m.startswith("commands.")} == EMIT_COMMAND_MODULES
     assert not {"eventlog.scrub", "eventlog.secrets", "eventlog.stats"} & modules
+    # With nothing new in the drop box or Loki Mode's files, the change check is all of ingest it runs.
+    assert "eventlog.ingest_watch" in modules
+    assert not {"eventlog.ingest", "eventlog.legacy", "eventlog.legacy_state", "eventlog.loki_records"} & modules
 
 
 def test_emit_uses_no_third_party_package_but_msgspec(tmp_path):
