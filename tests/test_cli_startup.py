@@ -26,9 +26,10 @@ main()
 HEAVY = {"rich", "pygments", "markdown_it", "yaml", "httpx", "prometheus_client", "watchdog"}
 
 
-#: CLI modules any command may load: the entry point's emit parser, and the registries (demo
-#: sections, doctor checks) other modules add to.
-SHARED_CLI_MODULES = {"commands.emit_cli", "commands.demo_cli", "commands.doctor_cli", "commands.audit_proofs_cli"}
+#: CLI modules any command may load: the entry point's emit parser and typer-free front, and the
+#: registries (demo sections, doctor checks) other modules add to.
+SHARED_CLI_MODULES = {"commands.emit_cli", "commands.fast_cli", "commands.demo_cli", "commands.doctor_cli",
+                      "commands.audit_proofs_cli"}
 
 
 def imported_by(tmp_path: Path, *args: str) -> set[str]:
@@ -97,7 +98,7 @@ def test_a_command_missing_from_the_table_still_runs(tmp_path):
     assert "demo" not in COMMAND_HOMES  # every module adds to the demo, so all register
     assert command_name(["--loki-dir", "x", "emit", "task"]) == "emit"
     assert command_name(["--loki-dir=x", "--help"]) is None
-    modules = imported_by(tmp_path, "--help")
+    modules = imported_by(tmp_path, "demo", "--help")
     assert "commands.sync_cli" in modules  # the full listing
 
 
