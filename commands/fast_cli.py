@@ -1,4 +1,4 @@
-"""A front for the commands people run most (`--help`, `tail`, `verify`) that needs no typer.
+"""A front for the commands people run most (`--help`, `tail`, `verify`, `status`) that needs no typer.
 
 typer and the validation library it loads cost several times the interpreter's own start
 (scripts/bench/bench_cli_startup.py), and these commands are run by hand and by scripts all
@@ -87,8 +87,8 @@ def _tail_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _verify_parser() -> argparse.ArgumentParser:
-    p = _parser("lokilog verify")
+def _json_only_parser() -> argparse.ArgumentParser:
+    p = _parser("lokilog")
     p.add_argument("--json", action="store_true")
     return p
 
@@ -120,10 +120,17 @@ def _verify(options: argparse.Namespace, loki_dir: Path | None, debug: bool) -> 
     return _guarded(lambda: verify(_root_of(loki_dir), options.json), debug)
 
 
+def _status(options: argparse.Namespace, loki_dir: Path | None, debug: bool) -> int:
+    from .fast_commands import status
+
+    return _guarded(lambda: status(_root_of(loki_dir), options.json), debug)
+
+
 #: Each command this front takes: its parser and what runs it.
 _COMMANDS: dict[str, tuple[Callable[[], argparse.ArgumentParser], Callable]] = {
     "tail": (_tail_parser, _tail),
-    "verify": (_verify_parser, _verify),
+    "verify": (_json_only_parser, _verify),
+    "status": (_json_only_parser, _status),
 }
 
 

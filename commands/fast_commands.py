@@ -1,6 +1,7 @@
-"""The bodies of `lokilog tail` and `lokilog verify` as commands/fast_cli.py runs them, without typer.
+"""The bodies of `lokilog tail`, `verify` and `status` as commands/fast_cli.py runs them, without typer.
 
-They make the same library calls and print the same lines as commands/log_cli.py.
+They make the same library calls and print the same lines as commands/log_cli.py and
+commands/projection_cli.py.
 """
 from __future__ import annotations
 
@@ -66,3 +67,17 @@ def verify(root: Path, as_json: bool) -> int:
         status = "ok" if report.ok else f"{len(report.findings)} problem(s)"
         print(f"{status}: {report.events} events, {report.segments} segment(s), head seq {report.head_seq}")
     return 0 if report.ok else 1
+
+
+def status(root: Path, as_json: bool) -> int:
+    """Catch the run-state projection up and print its summary."""
+    from projections.run_state import RunStateProjection, summary
+
+    from .output import to_json
+    from .status_render import notices, refreshed_or_read_only, render_status
+
+    result = refreshed_or_read_only(root, RunStateProjection())
+    notices([result])
+    view = summary(result.state)
+    print(to_json(view) if as_json else render_status(view))
+    return 0

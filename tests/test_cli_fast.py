@@ -1,4 +1,4 @@
-"""The front that runs `--help`, `tail` and `verify` without typer (commands/fast_cli.py).
+"""The front that runs `--help`, `tail`, `verify` and `status` without typer (commands/fast_cli.py).
 
 It must print what the typer app prints, and hand everything it does not take to that app.
 """
@@ -24,11 +24,12 @@ def typer_app(*args: str, loki, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args", [("--help",), ("tail", "-n", "20"), ("tail", "--json", "-t", "task"),
-                                  ("verify",), ("verify", "--json")])
+                                  ("verify",), ("verify", "--json"), ("status",), ("status", "--json")])
 def test_the_fast_commands_load_no_typer_rich_or_pydantic(tmp_path, args):
     imported_by(tmp_path, "emit", "task", "-a", "x")
     tops = {m.split(".")[0] for m in imported_by(tmp_path, *args)}
-    assert not tops & {"typer", "click", "rich", "pydantic", "pydantic_core", "projections", "subscribers"}
+    assert not tops & {"typer", "click", "rich", "pydantic", "pydantic_core", "subscribers"}
+    assert ("projections" in tops) == (args[0] == "status")
 
 
 def entry(*args: str, loki, **env: str) -> subprocess.CompletedProcess:
@@ -63,7 +64,8 @@ def test_a_narrow_terminal_gets_the_typer_apps_own_wrapping(tmp_path):
 
 
 @pytest.mark.parametrize("args", [("tail", "--help"), ("verify", "--help"), ("tail", "-n", "-1"), ("tail", "--bogus"),
-                                  ("tail", "extra"), ("verify", "--js"), ("--version",)])
+                                  ("tail", "extra"), ("verify", "--js"), ("status", "--help"), ("status", "x"),
+                                  ("--version",)])
 def test_what_the_front_does_not_take_is_the_typer_apps_to_answer(loki, args):
     fast, app = entry(*args, loki=loki), typer_app(*args, loki=loki)
     assert (fast.returncode, fast.stdout, fast.stderr) == (app.returncode, app.stdout, app.stderr)
@@ -72,10 +74,12 @@ def test_what_the_front_does_not_take_is_the_typer_apps_to_answer(loki, args):
 
 
 @pytest.mark.parametrize("args", [("tail",), ("tail", "-n", "2", "--json"), ("tail", "-t", "task", "-n1"),
-                                  ("verify",), ("verify", "--json")])
+                                  ("verify",), ("verify", "--json"), ("status",), ("status", "--json")])
 def test_the_front_prints_what_the_typer_app_prints(loki, args):
     for n in range(3):
         assert run_lokilog("emit", "task", "-a", "x", f"n:={n}", loki=loki).returncode == 0
+    assert run_lokilog("emit", "session", "-a", "start", "session_id=s1", loki=loki).returncode == 0
+    assert run_lokilog("emit", "task", "-a", "create", "task_id=t1", loki=loki).returncode == 0
     fast, app = entry(*args, loki=loki), typer_app(*args, loki=loki)
     assert (fast.returncode, fast.stdout, fast.stderr) == (app.returncode, app.stdout, app.stderr)
 
