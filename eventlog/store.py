@@ -9,10 +9,10 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import sqlite3
 import stat
+import sys
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from . import forks
 from .appends import Prepared, Receipt, complete, plan, prepare
@@ -24,18 +24,22 @@ from .errors import (
     SyncFailedError,
 )
 from .events import FORMAT_VERSION, Event, NewEvent, RawEvent, new_event_id, now_timestamp
-from .filters import EventFilter
 from .fsutil import fsync_dir, make_dirs
-from .index import EventIndex, IndexEntry
 from .ingest_watch import ChangeWatch
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
-from .pending import BadPendingFile, drop
-from .reader import BatchScanner, OnBadLine, committed_end, entries_after, scan
 from .safeio import check_contained
 from .verify import high_water_mark, rewind_cursors
 from .segments import Tail, TailCut, cut_unfinished, find_tail, is_sealed, list_segments, seal, segment_name
 from .tailmark import MarkWriter, TailMark, format_mark, read_mark
+
+# Loaded where used: an append with a fresh id (what `lokilog emit` does once per process)
+# needs neither the index and its sqlite, nor the reader, filters or drop box.
+if TYPE_CHECKING:  # pragma: no cover
+    from .filters import EventFilter
+    from .index import EventIndex, IndexEntry
+    from .pending import BadPendingFile
+    from .reader import OnBadLine
 
 class LogWriteError(EventLogError, OSError):
     """Writing to the log failed (a full disk, an I/O error); nothing was acknowledged.
@@ -191,6 +195,8 @@ class FileEventLog:
             payload=draft.payload, extra=draft.extra,
         )
         encode_event(event, self.settings.max_event_bytes)  # same size rule as the log
+        from .pending import drop
+
         path = drop(self.paths.pending, event, durable=durable)
         return Receipt(event.id, None, "pending", pending_file=str(path))
 
@@ -198,7 +204,7 @@ class FileEventLog:
         tail = self._current_tail()
         try:
             index = self._caught_up_index() if _needs_index(prepared) else None
-        except sqlite3.Error as exc:
+        except _db_error() as exc:
             raise LogWriteError(errno.EIO, f"the index cannot be updated, nothing stored: {exc}") from exc
         result = plan(
             prepared,
@@ -235,7 +241,7 @@ class FileEventLog:
         if index is not None:  # caught up just before this write: keep it current cheaply
             try:
                 index.add(_entries(events, data.splitlines(keepends=True), tail.first_seq, start))
-            except sqlite3.Error:
+            except _db_error():
                 pass  # the events are stored; the index, a cache, catches up from the log later
 
     def _fsync_or_roll_back(self, tail: Tail) -> None:
@@ -380,6 +386,8 @@ class FileEventLog:
         # SQLite connections must not cross a fork either.
         if self._index is None or self._index_generation != forks.generation:
             make_dirs(self.paths.events)
+            from .index import EventIndex
+
             self._index = EventIndex(self.paths.index_file)
             self._index_generation = forks.generation
         return self._index
@@ -401,6 +409,9 @@ class FileEventLog:
                 f"seq {position.seq} in the log is not the event the index saw ({position.id}): "
                 "the log was rewritten. Run `lokilog verify --fix` to re-index"
             )
+        from .index import IndexEntry
+        from .reader import entries_after
+
         entries = (
             IndexEntry(ev.seq, ev.id, ev.stream, seg, start, end)
             for ev, seg, start, end in entries_after(self.paths.log_dir, position.segment, position.end)
@@ -409,6 +420,8 @@ class FileEventLog:
         return index
 
     def _event_at(self, segment_first: int, offset: int, seq: int) -> str | None:
+        from .reader import entries_after
+
         for ev, _, _, _ in entries_after(self.paths.log_dir, segment_first, offset):
             return ev.id if ev.seq == seq else None
         return None
@@ -549,6 +562,9 @@ class FileEventLog:
 
         ``checksums`` checks every line's crc as it is read (ChecksumError on a mismatch).
         """
+        from .filters import EventFilter
+        from .reader import scan
+
         _check_range(from_seq, to_seq)
         selection = filter or EventFilter.build(types, sources, streams, since, until, where)
         if ingest:
@@ -564,6 +580,8 @@ class FileEventLog:
         on_bad_line: OnBadLine | None = None,
     ) -> Iterator[RawEvent]:
         """Iterate events with undecoded payloads: the fast path for scans over the envelope."""
+        from .reader import scan
+
         _check_range(from_seq, to_seq)
         if filter is not None and filter.needs_payload:
             raise InvalidEventError("read_raw filters on the envelope only; use read() for --where")
@@ -580,6 +598,8 @@ class FileEventLog:
 
     def scanner(self, on_bad_line: OnBadLine | None = None):
         """Return a BatchScanner: batch reads that resume where the previous one stopped."""
+        from .reader import BatchScanner
+
         return BatchScanner(self.paths.log_dir, self._read_index(), on_bad_line)
 
     def get(self, seq: int) -> Event | None:
@@ -597,6 +617,8 @@ class FileEventLog:
         newest = segments[-1]
         if newest.compressed:
             raise LogCorruptedError(f"{newest.path}: the newest segment is compressed; only sealed ones may be")
+        from .reader import committed_end
+
         with newest.open() as handle:
             # Up to the last completed append: an unfinished one may still be cut.
             mark = read_mark(self.paths.tail_file)
@@ -633,6 +655,8 @@ class FileEventLog:
         # Only seek marks are read from it, and each is checked against the file it names.
         if self._reader_index is None and self.paths.index_file.exists():
             try:
+                from .index import EventIndex
+
                 self._reader_index = EventIndex(self.paths.index_file, readonly=True)
             except Exception:
                 return None
@@ -688,12 +712,21 @@ def _as_dict(payload: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _entries(events: list[Event], lines: list[bytes], segment: int, start: int) -> list[IndexEntry]:
+    from .index import IndexEntry
+
     out = []
     offset = start
     for event, line in zip(events, lines):
         out.append(IndexEntry(event.seq, event.id, event.stream, segment, offset, offset + len(line)))
         offset += len(line)
     return out
+
+
+def _db_error() -> type[Exception] | tuple[()]:
+    # The index's sqlite is imported only by the code that opens the index: until it is, no
+    # sqlite error can have been raised, and an except clause with no class catches nothing.
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3.Error if sqlite3 is not None else ()
 
 
 def _check_range(from_seq: int, to_seq: int | None) -> None:

@@ -56,6 +56,9 @@ def test_emit_imports_its_own_parser_and_the_log_only(tmp_path):
     # With nothing new in the drop box or Loki Mode's files, the change check is all of ingest it runs.
     assert "eventlog.ingest_watch" in modules
     assert not {"eventlog.ingest", "eventlog.legacy", "eventlog.legacy_state", "eventlog.loki_records"} & modules
+    # A fresh id into a log with no index: no index (nor its sqlite), reader, filters, drop box or digests.
+    assert not {"eventlog.index", "sqlite3", "eventlog.reader", "eventlog.filters", "eventlog.pending", "eventlog.memory",
+                "hashlib", "gzip"} & modules
 
 
 def test_emit_uses_no_third_party_package_but_msgspec(tmp_path):
