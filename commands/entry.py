@@ -1,7 +1,9 @@
 """The console entry point of `lokilog`: uncaught exceptions are recorded as scrubbed crash events.
 
-It loads nothing heavy itself: `lokilog emit` goes straight to its own parser, and only other
-commands build the typer app (commands/cli.py), with just the module of the named command.
+It loads nothing heavy itself: `lokilog emit` goes straight to its own parser, `--help`, `tail`,
+`verify` and `status` to a front without typer (commands/fast_cli.py), and only other commands (or
+options that front does not take) build the typer app (commands/cli.py), with just the module
+of the named command.
 """
 from __future__ import annotations
 
@@ -23,6 +25,11 @@ def main() -> None:
         loki_dir, rest = emit
         remember_loki_dir(loki_dir)
         guarded(lambda: sys.exit(run_emit(rest, loki_dir)))
+    from .fast_cli import run as run_fast
+
+    code = guarded(lambda: run_fast(args))
+    if code is not None:
+        sys.exit(code)
     from .cli import app_for
 
     guarded(app_for(args))

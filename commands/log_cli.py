@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import collections
 import sys
-import threading
 from typing import List, Optional
 
 import typer
@@ -59,15 +58,9 @@ def tail(
 
 
 def _follow(log, after: int, selection: EventFilter, show) -> None:
-    stop = threading.Event()
-    try:
-        while not stop.wait(FOLLOW_INTERVAL):
-            for event in log.read(after + 1):
-                after = event.seq
-                if selection.matches(event):
-                    show(event)
-    except KeyboardInterrupt:
-        pass
+    from .fast_commands import follow_log
+
+    follow_log(log, after, selection, show, FOLLOW_INTERVAL)
 
 
 def replay(

@@ -8,7 +8,8 @@ import typer
 
 from .context import loki_dir
 from .errors import bad_input, bad_option, option_label
-from .output import echo_json, table
+from .output import echo_json
+from .status_render import notices as _notices, refreshed_or_read_only as _refreshed_or_read_only, render_status
 
 
 def register(app: typer.Typer) -> None:
@@ -55,12 +56,6 @@ def _select(names: List[str]):
     if unknown:
         raise bad_input(f"unknown projection(s) {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}")
     return [known[n] for n in names] if names else list(known.values())
-
-
-def _notices(results) -> None:
-    for result in results:
-        for line in result.notices:
-            typer.echo(f"lokilog: warning: {line}", err=True)
 
 
 def rebuild(
@@ -182,41 +177,6 @@ def status(
         echo_json(view)
         return
     typer.echo(render_status(view))
-
-
-def _refreshed_or_read_only(root, projection):
-    """Catch the projection up and write its views; where they cannot be written, fold in memory and say so."""
-    from projections.engine import catch_up, state_at
-
-    from .errors import message_for
-
-    try:
-        return catch_up(root, projection)
-    except OSError as error:
-        result = state_at(root, projection)
-        typer.echo(f"lokilog: warning: could not refresh the {projection.name} views ({message_for(error)}); "
-                   f"showing the state read from the log and the snapshot on disk", err=True)
-        return result
-
-
-def render_status(view: dict) -> str:
-    """Render the run-state summary as text for people."""
-    session = view["session"] or {}
-    lines = [
-        f"session  {session.get('id', '-')}  {session.get('status', '-')}  phase {view['phase'] or '-'}"
-        f"  iteration {session.get('iteration') if session.get('iteration') is not None else '-'}  (seq {view['seq']})",
-        "agents   " + (", ".join(f"{a['id']} ({a['type']})" for a in view["agents"]) or "none"),
-        "tasks    " + "  ".join(f"{k} {v}" for k, v in view["task_counts"].items()),
-    ]
-    rows = [[status, ", ".join(ids[:8]) + (f" (+{len(ids) - 8})" if len(ids) > 8 else "")]
-            for status, ids in view["tasks_by_status"].items() if ids]
-    if rows:
-        lines += ["", table(rows, ["STATUS", "TASKS"])]
-    gates = view["gates"]["results"]
-    if gates:
-        lines += ["", table([[g["task_id"] or "-", g["gate"], g["result"], g["seq"]] for g in gates[-10:]],
-                            ["TASK", "GATE", "RESULT", "SEQ"])]
-    return "\n".join(lines)
 
 
 def _demo_status(root) -> str:

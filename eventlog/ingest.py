@@ -53,15 +53,14 @@ from .events import Event, NewEvent
 from .legacy import FlatLine, Record, complete_lines, derived_id, match_key, parse_file, parse_flat, salvage
 from .legacy_state import Changes, Cursor, FileMark, LegacyState
 from .fsutil import atomic_write, fsync_dir, make_dirs
+from .ingest_watch import PARTS, ChangeWatch, flat_path, take_stamp
 from .loki_records import drafts_of, mtime_timestamp, record_files
 from .pending import BadPendingFile, is_own_content, is_own_file
-from .safeio import check_json_depth, identity, read_regular, read_small
+from .safeio import check_json_depth, identity, read_regular
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import FileEventLog, IngestReport
 
-#: What a pass reads, each with its own change stamp.
-PARTS = ("pending", "archive", "flat", "bad", "records")
 #: Records per log write (one fsync) and per state transaction; $LOKI_EVENTS_INGEST_BATCH overrides.
 BATCH = 2000
 #: Bytes of a flat file read at a time.
@@ -70,12 +69,6 @@ CHUNK = 4 * 1024 * 1024
 _CATCH_UP_CHUNK = 20_000
 #: A flat file's first line identifies it across renames (rotation) and copies.
 _FIRST_LINE_MAX = 64 * 1024
-# A busy writer looks at most this often: appends do not
-# pay a few stats each, and an event written meanwhile waits a few ms longer.
-_MIN_INTERVAL_NS = 5_000_000
-# Directory and file mtimes tick with a coarse clock: a change within this window of the last
-# look may not show in the stamp yet, so such a stamp is not trusted.
-_AMBIGUOUS_NS = 50_000_000
 
 
 @dataclass
@@ -157,15 +150,14 @@ class _Batch:
 class Ingester:
     """Runs passes for one FileEventLog; remembers what it saw so idle passes cost a few stats."""
 
-    def __init__(self, log: "FileEventLog") -> None:
+    def __init__(self, log: "FileEventLog", watch: ChangeWatch | None = None) -> None:
         self.log = log
         self.paths = log.paths
         self._state: LegacyState | None = None
         self._state_pid = 0
         self._marks: dict[str, FileMark] | None = None
         self._bad: set[str] = set()
-        self._stamp: dict | None = None
-        self._checked_at = 0
+        self._watch = watch if watch is not None else ChangeWatch(self.paths)  # holds the last stamp
         self.batch = _batch_size(os.environ.get("LOKI_EVENTS_INGEST_BATCH"))
         self._record_ids: set[str] = set()  # record events known to be stored (no index lookup)
         #: Move Loki Mode's files to archive/ too (opt-in: by default only lokilog's own move).
@@ -178,37 +170,15 @@ class Ingester:
         return bool(self.changed_parts())
 
     def changed_parts(self, throttle: bool = False) -> set[str]:
-        """Which of pending, archive, flat and bad (files found bad) may have changed.
-
-        Compared with the stamp of the last pass in this process, else the one the last pass
-        of any process saved, so a fresh `lokilog emit` with nothing new does a few stats.
-        ``throttle`` (appends) answers "nothing" when asked again within a few milliseconds.
-        """
-        if throttle:
-            now = time.monotonic_ns()
-            if now - self._checked_at < _MIN_INTERVAL_NS:
-                return set()
-            self._checked_at = now
-        saved = self._stamp if self._stamp is not None else _load_stamp(self._stamp_file)
-        if saved is None:
-            return set(PARTS)
-        current = self._take_stamp([Path(p) for p, _ in saved.get("bad", [])])
-        since = saved.get("taken_ns", 0) - _AMBIGUOUS_NS
-        return {part for part in PARTS if current[part] != saved.get(part) or _recent(current[part], since)}
+        """Which of pending, archive, flat and bad may have changed (eventlog/ingest_watch.py)."""
+        return self._watch.changed_parts(throttle)
 
     def _take_stamp(self, bad_paths: list[Path]) -> dict:
-        root = self.paths.root
-        return {
-            "pending": _stat_key(self.paths.pending),
-            "archive": _stat_key(self.paths.archive),
-            "flat": [_stat_key(flat_path(root, 1)), _stat_key(flat_path(root, 0))],
-            "bad": [[str(p), _stat_key(p)] for p in bad_paths],
-            "records": [[str(r.rel), _stat_key(root / r.rel)] for r in record_files(root)],
-        }
+        return take_stamp(self.paths, bad_paths)
 
     @property
     def _stamp_file(self) -> Path:
-        return self.paths.events / "legacy-stamp.json"
+        return self._watch.stamp_file
 
     def _bad_paths(self) -> list[Path]:
         paths = []
@@ -257,9 +227,9 @@ class Ingester:
                 flat.handle.close()
         self._report_known_bad(report)
         stamp["taken_ns"] = taken
-        if stamp != self._stamp:
+        if stamp != self._watch.stamp:
             _save_stamp(self._stamp_file, stamp)
-        self._stamp = stamp
+        self._watch.stamp = stamp
 
     def _open_state(self) -> LegacyState:
         if self._state is None or self._state_pid != os.getpid():
@@ -682,11 +652,6 @@ def _batch_size(raw: str | None) -> int:
         return BATCH
 
 
-def flat_path(root: Path, rotation: int) -> Path:
-    """`.loki/events.jsonl` (rotation 0) or its rotated copy `.loki/events.jsonl.1`."""
-    return root / ("events.jsonl" if rotation == 0 else f"events.jsonl.{rotation}")
-
-
 def legacy_state_path(events_dir: Path) -> Path:
     return events_dir / "legacy.sqlite"
 
@@ -712,31 +677,6 @@ def _json_names(directory: Path) -> list[str]:
         return []
     # *.tmp (being written) and *.json.lock (Loki Mode's write locks) are not events.
     return sorted(n for n in names if n.endswith(".json"))
-
-
-def _stat_key(path: Path) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return [st.st_ino, st.st_size, st.st_mtime_ns]
-
-
-def _recent(value, since: int) -> bool:
-    # Coarse mtimes: a change in the same tick as the stamp leaves the mtime as it was.
-    if not value:
-        return False
-    if isinstance(value[0], int):
-        return value[2] >= since
-    return any(_recent(v, since) for v in value if v is not None and not isinstance(v, str))
-
-
-def _load_stamp(path: Path) -> dict | None:
-    try:
-        stamp = json.loads(read_small(path))
-    except (OSError, ValueError):
-        return None
-    return stamp if isinstance(stamp, dict) else None
 
 
 def _save_stamp(path: Path, stamp: dict) -> None:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,43 +27,12 @@ from typing import Any
 from .errors import EventDecodeError
 from .events import NewEvent, format_timestamp, parse_timestamp
 from .legacy import decode_object
+from .loki_record_files import EFFICIENCY_DIR, LINE_FILES, PROOFS_DIR, SOURCE, RecordFile, record_files
 
-SOURCE = "runner"
-EFFICIENCY_DIR = Path("metrics") / "efficiency"
-PROOFS_DIR = Path("proofs")
-#: Line files: path under `.loki/`, kind (in the id), event type, source, fixed action or None (the record's type).
-LINE_FILES = (
-    (Path("metrics") / "trust-events.jsonl", "trust", "trust", SOURCE, None),
-    (Path("cost-history.jsonl"), "costhist", "cost", SOURCE, "run_summary"),
-    (Path("managed") / "events.ndjson", "managed", "managed", "managed", None),
-)
 #: Token fields of an efficiency record; with all of them zero and no cost_usd it is unmeasured.
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
 #: Proof sections that are the proof itself, not its metadata: summarised by presence only.
 PROOF_BODY = ("facts", "assessments", "honesty")
-
-_EFFICIENCY_NAME = re.compile(r"iteration-\d+\.json")
-
-
-@dataclass(frozen=True)
-class RecordFile:
-    """One file to read: where it is (relative to `.loki/`) and how to map it."""
-
-    rel: Path
-    kind: str  # "efficiency", "proof", or a LINE_FILES kind
-
-
-def record_files(root: Path) -> list[RecordFile]:
-    """Every record file present under a `.loki/`, in a deterministic order."""
-    found = [RecordFile(rel, kind) for rel, kind, *_ in LINE_FILES if (root / rel).is_file()]
-    for name in _names(root / EFFICIENCY_DIR):
-        if _EFFICIENCY_NAME.fullmatch(name):
-            found.append(RecordFile(EFFICIENCY_DIR / name, "efficiency"))
-    for run in _names(root / PROOFS_DIR):
-        if (root / PROOFS_DIR / run / "proof.json").is_file():
-            found.append(RecordFile(PROOFS_DIR / run / "proof.json", "proof"))
-    return found
-
 
 def drafts_of(record: RecordFile, data: bytes, fallback: str) -> tuple[list[NewEvent], list[str]]:
     """Map one file's bytes to drafts; also return a problem per record that is not one.
@@ -161,13 +128,6 @@ def _nonzero(value: Any) -> bool:
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
-
-
-def _names(directory: Path) -> list[str]:
-    try:
-        return sorted(os.listdir(directory))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
 
 
 __all__ = ["RecordFile", "drafts_of", "efficiency_draft", "line_drafts", "mtime_timestamp", "proof_draft",

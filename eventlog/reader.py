@@ -9,14 +9,16 @@ import bisect
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .codec import CRC_MEMBER, check_line, decode_chunk, decode_chunk_for, decode_event, decode_raw, iter_lines
 from .errors import ChecksumError, EventDecodeError, SeqGapError
 from .events import Event, RawEvent
-from .index import EventIndex
 from .segments import Segment, list_segments
 from .tailmark import read_mark
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only: a log without an index is read without sqlite
+    from .index import EventIndex
 
 #: Bytes decoded at a time. A batch that still fits in the CPU cache when a fold touches it
 #: makes a run-state rebuild about twice as fast as 1 MB chunks do (scripts/bench).

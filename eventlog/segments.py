@@ -7,8 +7,6 @@ be gzip-compressed (``.jsonl.gz``); readers open them transparently.
 from __future__ import annotations
 
 import errno
-import gzip
-import hashlib
 import os
 import stat
 import time
@@ -49,6 +47,8 @@ class Segment:
         """
         if self.compressed:
             _check_regular(self.path, os.lstat(self.path).st_mode)
+            import gzip  # here: only sealed segments need it, and every append imports this module
+
             return gzip.open(self.path, "rb")
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -124,6 +124,8 @@ def checksum_path(log_dir: Path, first_seq: int | None) -> Path:
 
 def file_digest(segment: Segment) -> str:
     """The sha256 of a segment's (uncompressed) bytes."""
+    import hashlib  # here: loading OpenSSL is a large part of an append's start-up, which needs no digest
+
     digest = hashlib.sha256()
     with segment.open() as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import sqlite3
 import stat
+import sys
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from . import forks, plainbatch
 from .conditional import check_expected_versions, enforce_expected_versions
@@ -25,14 +25,11 @@ from .errors import (
     SyncFailedError,
 )
 from .events import FORMAT_VERSION, Event, NewEvent, RawEvent, new_event_id, now_timestamp
-from .filters import EventFilter
 from .groupcommit import GroupCommit
 from .fsutil import fsync_dir, make_dirs
-from .index import EventIndex, IndexEntry
+from .ingest_watch import ChangeWatch
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
-from .pending import BadPendingFile, drop
-from .reader import BatchScanner, OnBadLine, committed_end, entries_after, scan
 from .safeio import check_contained
 from .verify import high_water_mark, rewind_cursors
 from .segments import Tail, TailCut, cut_unfinished, find_tail, is_sealed, list_segments, seal, segment_name
@@ -40,6 +37,13 @@ from .tailmark import MarkWriter, TailMark, format_mark, read_mark
 
 _DROP_BOX_INTERVAL_NS = 5_000_000  # as eventlog/ingest.py's own throttle, across processes
 
+# Loaded where used: an append with a fresh id (what `lokilog emit` does once per process)
+# needs neither the index and its sqlite, nor the reader, filters or drop box.
+if TYPE_CHECKING:  # pragma: no cover
+    from .filters import EventFilter
+    from .index import EventIndex, IndexEntry
+    from .pending import BadPendingFile
+    from .reader import OnBadLine
 
 class LogWriteError(EventLogError, OSError):
     """Writing to the log failed (a full disk, an I/O error); nothing was acknowledged.
@@ -85,6 +89,7 @@ class FileEventLog:
         self._tickets: list | None = None  # durable appends written under the lock, to settle after it
         self._mark_prefix: tuple[tuple[Path, int], bytes] | None = None  # (segment, inode) -> line up to its size
         self._ingester_obj = None
+        self._watch: ChangeWatch | None = None
         self._tail: Tail | None = None
         self._fd: int | None = None
         self._generation = forks.generation
@@ -239,6 +244,8 @@ class FileEventLog:
             payload=draft.payload, extra=draft.extra,
         )
         encode_event(event, self.settings.max_event_bytes)  # same size rule as the log
+        from .pending import drop
+
         path = drop(self.paths.pending, event, durable=durable)
         return Receipt(event.id, None, "pending", pending_file=str(path))
 
@@ -247,7 +254,7 @@ class FileEventLog:
         tail = self._current_tail()
         try:
             index = self._caught_up_index() if expected or _needs_index(prepared) else None
-        except sqlite3.Error as exc:
+        except _db_error() as exc:
             raise LogWriteError(errno.EIO, f"the index cannot be updated, nothing stored: {exc}") from exc
         if expected:
             enforce_expected_versions(expected, index.stream_version)
@@ -294,7 +301,7 @@ class FileEventLog:
         if index is not None:  # caught up just before this write: keep it current cheaply
             try:
                 index.add(_entries(events, data.splitlines(keepends=True), tail.first_seq, start))
-            except sqlite3.Error:
+            except _db_error():
                 pass  # the events are stored; the index, a cache, catches up from the log later
 
     def _fsync_or_roll_back(self, tail: Tail) -> None:
@@ -452,6 +459,8 @@ class FileEventLog:
         # SQLite connections must not cross a fork either.
         if self._index is None or self._index_generation != forks.generation:
             make_dirs(self.paths.events)
+            from .index import EventIndex
+
             self._index = EventIndex(self.paths.index_file)
             self._index_generation = forks.generation
         return self._index
@@ -473,6 +482,9 @@ class FileEventLog:
                 f"seq {position.seq} in the log is not the event the index saw ({position.id}): "
                 "the log was rewritten. Run `lokilog verify --fix` to re-index"
             )
+        from .index import IndexEntry
+        from .reader import entries_after
+
         entries = (
             IndexEntry(ev.seq, ev.id, ev.stream, seg, start, end)
             for ev, seg, start, end in entries_after(self.paths.log_dir, position.segment, position.end)
@@ -481,6 +493,8 @@ class FileEventLog:
         return index
 
     def _event_at(self, segment_first: int, offset: int, seq: int) -> str | None:
+        from .reader import entries_after
+
         for ev, _, _, _ in entries_after(self.paths.log_dir, segment_first, offset):
             return ev.id if ev.seq == seq else None
         return None
@@ -565,10 +579,11 @@ class FileEventLog:
         # The drop box, archive/ and Loki Mode's flat files: see eventlog/ingest.py.
         if not force and throttle and self._group.drop_box_checked(_DROP_BOX_INTERVAL_NS):
             return None
-        ingester = self._ingester()
-        parts = None if force else ingester.changed_parts(throttle)
+        # The change check comes first, without the ingester: its import is most of an emit's start-up.
+        parts = None if force else self._changes().changed_parts(throttle)
         if parts is not None and not parts:
             return None
+        ingester = self._ingester()
         report = IngestReport()
         try:
             ingester.run(report, parts, progress)
@@ -577,16 +592,21 @@ class FileEventLog:
                 raise  # an append must not fail because the ingester's own state is unusable
         return report
 
+    def _changes(self) -> ChangeWatch:
+        if self._watch is None:
+            self._watch = ChangeWatch(self.paths)
+        return self._watch
+
     def _ingester(self):
         if self._ingester_obj is None:
             from .ingest import Ingester
 
-            self._ingester_obj = Ingester(self)
+            self._ingester_obj = Ingester(self, self._changes())
         return self._ingester_obj
 
     def _ingest_if_free(self) -> None:
         # Readers ingest first so they see what was emitted, but never wait to do so.
-        if not self._ingester().changed():
+        if not self._changes().changed_parts():
             return
         if not self._lock.try_acquire():
             return
@@ -619,6 +639,9 @@ class FileEventLog:
 
         ``checksums`` checks every line's crc as it is read (ChecksumError on a mismatch).
         """
+        from .filters import EventFilter
+        from .reader import scan
+
         _check_range(from_seq, to_seq)
         selection = filter or EventFilter.build(types, sources, streams, since, until, where)
         if ingest:
@@ -634,6 +657,8 @@ class FileEventLog:
         on_bad_line: OnBadLine | None = None,
     ) -> Iterator[RawEvent]:
         """Iterate events with undecoded payloads: the fast path for scans over the envelope."""
+        from .reader import scan
+
         _check_range(from_seq, to_seq)
         if filter is not None and filter.needs_payload:
             raise InvalidEventError("read_raw filters on the envelope only; use read() for --where")
@@ -650,6 +675,8 @@ class FileEventLog:
 
     def scanner(self, on_bad_line: OnBadLine | None = None):
         """Return a BatchScanner: batch reads that resume where the previous one stopped."""
+        from .reader import BatchScanner
+
         return BatchScanner(self.paths.log_dir, self._read_index(), on_bad_line)
 
     def get(self, seq: int) -> Event | None:
@@ -667,6 +694,8 @@ class FileEventLog:
         newest = segments[-1]
         if newest.compressed:
             raise LogCorruptedError(f"{newest.path}: the newest segment is compressed; only sealed ones may be")
+        from .reader import committed_end
+
         with newest.open() as handle:
             # Up to the last completed append: an unfinished one may still be cut.
             mark = read_mark(self.paths.tail_file)
@@ -703,6 +732,8 @@ class FileEventLog:
         # Only seek marks are read from it, and each is checked against the file it names.
         if self._reader_index is None and self.paths.index_file.exists():
             try:
+                from .index import EventIndex
+
                 self._reader_index = EventIndex(self.paths.index_file, readonly=True)
             except Exception:
                 return None
@@ -759,12 +790,21 @@ def _as_dict(payload: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _entries(events: list[Event], lines: list[bytes], segment: int, start: int) -> list[IndexEntry]:
+    from .index import IndexEntry
+
     out = []
     offset = start
     for event, line in zip(events, lines):
         out.append(IndexEntry(event.seq, event.id, event.stream, segment, offset, offset + len(line)))
         offset += len(line)
     return out
+
+
+def _db_error() -> type[Exception] | tuple[()]:
+    # The index's sqlite is imported only by the code that opens the index: until it is, no
+    # sqlite error can have been raised, and an except clause with no class catches nothing.
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3.Error if sqlite3 is not None else ()
 
 
 def _check_range(from_seq: int, to_seq: int | None) -> None:

@@ -5,10 +5,8 @@ repairs (``lokilog verify --fix``) are done by the store, under the lock.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import sqlite3
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +16,6 @@ from .codec import check_line, decode_raw, iter_lines
 from .coverage import coverage_path, read_coverage
 from .errors import EventDecodeError
 from .fsutil import atomic_write
-from .index import EventIndex
 from .layout import LokiPaths
 from .segments import QUARANTINED_EVENT, Segment, is_sealed, list_segments, recorded_digest
 from .safeio import read_small
@@ -118,6 +115,8 @@ def _verify_segment(segment: Segment, newest: bool, expected: int, report: Verif
     leftover = b""
     recorded = None if newest else recorded_digest(segment)
     covered = read_coverage(coverage_path(segment.path.parent, segment.first_seq))
+    import hashlib  # here: every append imports this module (the high-water mark), and needs no digest
+
     digest = hashlib.sha256()
     with segment.open() as handle:
         while True:
@@ -230,6 +229,10 @@ class HighWater:
         if mark is not None:
             marks.append(mark.last_seq)
         if paths.index_file.exists():
+            import sqlite3  # here: every append finds the high-water mark, and most logs have no index
+
+            from .index import EventIndex
+
             try:
                 index = EventIndex(paths.index_file, readonly=True)
                 try:

@@ -404,8 +404,9 @@ def health(loki_dir: Path, projections: Iterable[Projection] | None = None) -> l
 
 def _ingest_if_free(log: FileEventLog) -> None:
     # As readers do: move the drop box into the log first, but never wait for the lock. Loki
-    # Mode's files stay in pending/: whether anything changed is the ingester's question.
-    if not log._ingester().changed():
+    # Mode's files stay in pending/: whether anything changed is the ingester's question, asked
+    # without loading the ingester (eventlog/ingest_watch.py), which `lokilog status` rarely needs.
+    if not log._changes().changed_parts():
         return
     try:
         log.ingest_pending(timeout=0)

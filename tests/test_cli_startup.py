@@ -26,10 +26,10 @@ main()
 HEAVY = {"rich", "pygments", "markdown_it", "yaml", "httpx", "prometheus_client", "watchdog"}
 
 
-#: CLI modules any command may load: the entry point's emit parser, and the registries (demo
-#: sections, doctor checks) other modules add to.
-SHARED_CLI_MODULES = {"commands.emit_cli", "commands.demo_cli", "commands.doctor_cli", "commands.audit_proofs_cli",
-                      "commands.audit_anchor_cli"}
+#: CLI modules any command may load: the entry point's emit parser and typer-free front, and the
+#: registries (demo sections, doctor checks) other modules add to.
+SHARED_CLI_MODULES = {"commands.emit_cli", "commands.fast_cli", "commands.demo_cli", "commands.doctor_cli",
+                      "commands.audit_proofs_cli", "commands.audit_anchor_cli"}
 
 
 def imported_by(tmp_path: Path, *args: str) -> set[str]:
@@ -46,12 +46,19 @@ EMIT_COMMAND_MODULES = {"commands.context", "commands.crash_capture", "commands.
 
 
 def test_emit_imports_its_own_parser_and_the_log_only(tmp_path):
+    imported_by(tmp_path, "emit", "task", "-a", "x")  # the first emit into a new log makes a full ingest pass
     modules = imported_by(tmp_path, "emit", "task", "-a", "x")
     tops = {m.split(".")[0] for m in modules}
     assert not tops & (HEAVY | {"typer", "pydantic", "argcomplete"})
     assert not tops & {"projections", "subscribers"}
     assert {m for m in modules if m.startswith("commands.")} == EMIT_COMMAND_MODULES
     assert not {"eventlog.scrub", "eventlog.secrets", "eventlog.stats"} & modules
+    # With nothing new in the drop box or Loki Mode's files, the change check is all of ingest it runs.
+    assert "eventlog.ingest_watch" in modules
+    assert not {"eventlog.ingest", "eventlog.legacy", "eventlog.legacy_state", "eventlog.loki_records"} & modules
+    # A fresh id into a log with no index: no index (nor its sqlite), reader, filters, drop box or digests.
+    assert not {"eventlog.index", "sqlite3", "eventlog.reader", "eventlog.filters", "eventlog.pending", "eventlog.memory",
+                "hashlib", "gzip"} & modules
 
 
 #: The log package's modules one `lokilog emit` loads today: the append path, plus the ingest pass
@@ -61,6 +68,7 @@ EMIT_LOG_MODULES = {
     "eventlog", "eventlog.appends", "eventlog.codec", "eventlog.conditional", "eventlog.config", "eventlog.coverage",
     "eventlog.errors", "eventlog.groupcommit", "eventlog.plainbatch", "eventlog.syncrecord",
     "eventlog.events", "eventlog.filters", "eventlog.forks", "eventlog.fsutil", "eventlog.index", "eventlog.ingest",
+    "eventlog.ingest_watch", "eventlog.loki_record_files",
     "eventlog.layout", "eventlog.legacy", "eventlog.legacy_state", "eventlog.locking", "eventlog.loki_records",
     "eventlog.memory", "eventlog.pending", "eventlog.reader", "eventlog.safeio", "eventlog.segments", "eventlog.store",
     "eventlog.tailmark", "eventlog.verify",
@@ -100,10 +108,12 @@ def test_reading_commands_and_help_stay_light(tmp_path, args):
 
 
 def test_status_imports_the_projections_but_not_the_subscribers(tmp_path):
+    imported_by(tmp_path, "emit", "task", "-a", "x")  # the first emit into a new log makes a full ingest pass
     modules = imported_by(tmp_path, "status")
     assert "projections.run_state" in modules
     assert not {m.split(".")[0] for m in modules} & (HEAVY - {"watchdog"})
     assert not [m for m in modules if m.startswith("subscribers.")]
+    assert "eventlog.ingest" not in modules  # with nothing new to ingest, the change check is enough
 
 
 def test_a_command_missing_from_the_table_still_runs(tmp_path):
@@ -112,7 +122,7 @@ def test_a_command_missing_from_the_table_still_runs(tmp_path):
     assert "demo" not in COMMAND_HOMES  # every module adds to the demo, so all register
     assert command_name(["--loki-dir", "x", "emit", "task"]) == "emit"
     assert command_name(["--loki-dir=x", "--help"]) is None
-    modules = imported_by(tmp_path, "--help")
+    modules = imported_by(tmp_path, "demo", "--help")
     assert "commands.sync_cli" in modules  # the full listing
 
 
