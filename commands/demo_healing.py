@@ -31,7 +31,7 @@ def _heal(root: Path) -> list[str]:
     from subscribers.base import drain
     from subscribers.healing.manager import HealingManager
 
-    from .checkpoints import create
+    from .checkpoints.lifecycle import create
 
     checkpoint = create(root, "before the risky tasks", prefix="cp").manifest.id
     with FileEventLog(root) as log:

@@ -231,8 +231,8 @@ def test_a_lokilog_chain_in_the_old_place_moves_automatically_and_still_verifies
 
 
 def test_run_sh_checkpoints_are_listed_with_their_own_time_and_task_and_latest_is_by_that_time(loki):
-    from commands.checkpoint_rollback import rollback
-    from commands.checkpoints import list_checkpoints
+    from commands.checkpoints.rollback import rollback
+    from commands.checkpoints.lifecycle import list_checkpoints
 
     newest = run_sh_checkpoint(loki, 7, 1771669000, "wire the cache")
     run_sh_checkpoint(loki, 3, 1771668000, "write the parser")  # older, indexed after the newer one

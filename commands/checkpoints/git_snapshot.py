@@ -12,7 +12,7 @@ from pathlib import Path
 
 from eventlog import EventLogError
 
-from .checkpoint_store import GitSnapshot
+from .store import GitSnapshot
 
 GIT_TIMEOUT = 30.0
 REF_PREFIX = "refs/loki/cp/"

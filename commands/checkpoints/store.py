@@ -30,8 +30,8 @@ from eventlog import EventLogError, LockTimeoutError
 from eventlog.fsutil import atomic_write, create_exclusive, created_dirs_parents, fsync_dir
 from eventlog.safeio import first_escape
 
-from .checkpoint_faults import fault_point
-from .checkpoint_ids import CheckpointIdError, check_id, checkpoint_dir, is_within
+from .faults import fault_point
+from .ids import CheckpointIdError, check_id, checkpoint_dir, is_within
 
 MANIFEST = "manifest.json"
 GIT_SIDECAR = "worktree-snapshot.txt"

@@ -21,11 +21,11 @@ from eventlog import FileEventLog, parse_timestamp
 from eventlog.fsutil import atomic_write, fsync_dir
 from projections.checkpoints import by_time
 
-from . import checkpoint_git as git
-from .checkpoint_faults import fault_point
-from .checkpoint_restore import Outcome, execute, plan
-from .checkpoint_store import CheckpointError, CheckpointNotFoundError, CheckpointStore, Manifest, encode_json
-from .checkpoints import SOURCE, catalogue, create_locked, manifest_of, repair
+from . import git_snapshot as git
+from .faults import fault_point
+from .restore import Outcome, execute, plan
+from .store import CheckpointError, CheckpointNotFoundError, CheckpointStore, Manifest, encode_json
+from .lifecycle import SOURCE, catalogue, create_locked, manifest_of, repair
 
 MAX_LISTED = 200  # paths listed in the event; the count is always exact
 

@@ -17,9 +17,9 @@ from typing import Any, Callable
 from eventlog import EventLogError
 from eventlog.events import format_timestamp
 
-from .checkpoint_capture import is_excluded, scan_tree
-from .checkpoint_ids import check_id
-from .checkpoint_store import GIT_SIDECAR, MANIFEST, Entry, GitSnapshot, Manifest
+from .capture import is_excluded, scan_tree
+from .ids import check_id
+from .store import GIT_SIDECAR, MANIFEST, Entry, GitSnapshot, Manifest
 
 METADATA = "metadata.json"
 #: run.sh's checkpoint directories: cp-<iteration>-<epoch seconds>.

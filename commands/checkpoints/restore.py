@@ -18,8 +18,8 @@ from eventlog.errors import UnsafePathError
 from eventlog.fsutil import write_all
 from eventlog.safeio import open_dir
 
-from .checkpoint_capture import TMP_SUFFIX, holds_excluded, is_excluded
-from .checkpoint_store import Entry, Manifest
+from .capture import TMP_SUFFIX, holds_excluded, is_excluded
+from .store import Entry, Manifest
 
 
 @dataclass(frozen=True)

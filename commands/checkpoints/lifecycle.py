@@ -18,12 +18,12 @@ from eventlog import EventLogError, FileEventLog, LockTimeoutError, Receipt, now
 from projections.checkpoints import CheckpointProjection, by_time, records
 from projections.engine import catch_up
 
-from . import checkpoint_git as git
-from .checkpoint_capture import CAPTURE_ROOTS, scan_tree
-from .checkpoint_faults import fault_point
-from .checkpoint_ids import check_id, mint_id
-from .checkpoint_legacy import legacy_manifest, read_index, read_metadata, normalise
-from .checkpoint_store import CheckpointError, CheckpointNotFoundError, CheckpointStore, Manifest
+from . import git_snapshot as git
+from .capture import CAPTURE_ROOTS, scan_tree
+from .faults import fault_point
+from .ids import check_id, mint_id
+from .legacy import legacy_manifest, read_index, read_metadata, normalise
+from .store import CheckpointError, CheckpointNotFoundError, CheckpointStore, Manifest
 
 SOURCE = "cli"
 

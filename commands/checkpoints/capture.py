@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .checkpoint_store import Entry
+from .store import Entry
 
 #: What a checkpoint captures, relative to `.loki/` (the reference system's restore set).
 CAPTURE_ROOTS = ("session.json", "dashboard-state.json", "CONTINUITY.md", "autonomy-state.json", "state", "queue")
