@@ -266,7 +266,7 @@ def residency(
 
     from .context import open_log
     from .output import echo_json, table
-    from .residency import check_provider, load_policy, providers_used, violation_event
+    from .audit.residency import check_provider, load_policy, providers_used, violation_event
 
     directory = loki_dir(ctx)
     policy = load_policy(directory)

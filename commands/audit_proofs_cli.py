@@ -47,7 +47,7 @@ def sth(
     from projections.audit.merkle.projection import MerkleProjection
     from projections.engine import catch_up
 
-    from .audit_heads import key_path, load_or_create_key, record_head, sign_head
+    from .audit.heads import key_path, load_or_create_key, record_head, sign_head
     from .output import echo_json
 
     directory, settings, state = _tree(ctx)

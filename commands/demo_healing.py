@@ -81,8 +81,8 @@ def _learn(root: Path) -> list[str]:
 
 
 def _witness(root: Path) -> list[str]:
-    from .audit_anchors import anchor, check
-    from .audit_witness import parse_witness
+    from .audit.anchors import anchor, check
+    from .audit.witness import parse_witness
 
     witness = parse_witness(str(root.parent.parent / "audit-witness.jsonl"), root)
     (receipt,) = anchor(root, [witness])

@@ -155,7 +155,7 @@ def _loki_group() -> type:
                 if getattr(error, "exit_code", None) is not None and hasattr(error, "show"):
                     raise  # the parser's own usage errors: typer prints them with the usage line
                 if exit_code_for(error) == EXIT_FAILURE and not _expected(error):
-                    from .crash_capture import capture_exception
+                    from .crash.capture import capture_exception
 
                     capture_exception(error)  # a bug in lokilog: recorded as a scrubbed crash event
                 fail(error, debugging(ctx))

@@ -17,7 +17,7 @@ from typing import Any
 
 from eventlog import EventFilter, FileEventLog, now_timestamp
 
-from .audit_witness import FORMAT, Witness, WitnessError, parse_witness, project_id, publish, read_back
+from .witness import FORMAT, Witness, WitnessError, parse_witness, project_id, publish, read_back
 
 WITNESS_ENV = "LOKI_AUDIT_WITNESS"
 _AUDIT = EventFilter.build(types=["audit"])

@@ -4,7 +4,7 @@ Capture never raises and never blocks for long: everything runs inside one ``try
 lock is waited for at most :data:`LOCK_TIMEOUT` seconds before the event goes to the drop box,
 and no subprocess is started (the git remote is read from ``.git/config`` directly). The event
 is scrubbed before it is written; if scrubbing fails, nothing is written at all. With
-telemetry off (see :mod:`commands.telemetry`) nothing is captured. Nothing is sent anywhere:
+telemetry off (see :mod:`commands.telemetry.consent`) nothing is captured. Nothing is sent anywhere:
 capture only appends to the local log.
 
 Handled failures (exit codes 1, 2 and 3 with a one-line message) are outcomes the CLI
@@ -102,7 +102,7 @@ def record_friction(kind: str, *, message: str = "", component: str = "cli", lok
 def _record(raw: dict[str, Any], loki_dir: Path | None, env: Mapping[str, str] | None):
     from eventlog import FileEventLog, LogSettings, resolve_loki_dir
 
-    from . import telemetry
+    from ..telemetry import consent as telemetry
 
     env = os.environ if env is None else env
     if not telemetry.enabled(env):
