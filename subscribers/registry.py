@@ -43,11 +43,11 @@ def _audit_syslog(loki_dir: Path, env: Mapping[str, str]) -> list:
 def _cost_alerts(loki_dir: Path, env: Mapping[str, str]) -> list:
     if env.get("LOKI_COST_ALERTS", "1").lower() in _OFF:
         return []
-    from projections.cost_config import POLICY_FILES
+    from projections.cost.config import POLICY_FILES
 
     if not any((loki_dir / name).exists() for name in POLICY_FILES):
         return []
-    from projections.cost_config import load_budgets
+    from projections.cost.config import load_budgets
 
     if not load_budgets(loki_dir):
         return []

@@ -402,8 +402,8 @@ def test_reported_costs_sum_exactly_and_unknown_is_never_zero(costs):
     from decimal import Decimal
 
     from projections.cost import CostProjection
-    from projections.cost_report import total
-    from projections.pricing import parse_price_table
+    from projections.cost.report import total
+    from projections.cost.pricing import parse_price_table
 
     projection, state = CostProjection(), CostProjection().initial()
     for n, cost in enumerate(costs):

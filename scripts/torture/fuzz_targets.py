@@ -104,7 +104,7 @@ def policy_json(data: bytes) -> None:
 
 
 def cost_config(data: bytes) -> None:
-    from projections.cost_config import _parse
+    from projections.cost.config import _parse
 
     for suffix in (".yaml", ".json"):
         try:

@@ -11,9 +11,9 @@ import msgspec
 
 from eventlog.fsutil import atomic_write
 
-from .cost import CostState
-from .cost_config import load_prices
-from .cost_report import Tally, breakdown, cells
+from .projection import CostState
+from .config import load_prices
+from .report import Tally, breakdown, cells
 
 VIEW_DIMENSIONS = ("model", "provider", "agent", "session", "day")
 _encoder = msgspec.json.Encoder(order="sorted")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from eventlog.fsutil import atomic_write
 
-from .cost import SEP
-from .metrics import DURATION_BUCKETS, MetricsState
+from ..cost.projection import SEP
+from .projection import DURATION_BUCKETS, MetricsState
 
 
 def metric_families(state: MetricsState) -> list:

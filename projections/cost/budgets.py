@@ -15,8 +15,8 @@ from typing import Any, Iterable, Mapping
 
 from eventlog import InvalidEventError, NewEvent
 
-from .cost import CostState
-from .cost_report import POSITION, Tally, breakdown
+from .projection import CostState
+from .report import POSITION, Tally, breakdown
 from .pricing import PriceTable
 
 WINDOWS = {"total": (), "day": ("day",), "hour": ("hour",), "session": ("session",), "run": ("session",)}

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable
 from eventlog import FileEventLog, InvalidEventError, LockTimeoutError, LogCorruptedError, parse_timestamp
 from eventlog.locking import LogLock
 
-from .base import Projection, project
+from ..base import Projection, project
 from .fold import DeadLetter, FoldOutcome, Lane, fold, fold_lanes, wanted_types
 from .snapshots import ProjectionFiles, Snapshot, decode_state, encode_state, intact
 
@@ -375,7 +375,7 @@ def _label(runners: list[Runner]) -> str:
 def health(loki_dir: Path, projections: Iterable[Projection] | None = None) -> list[dict[str, Any]]:
     """Return each projection's position, lag, dead letters and stop, from its files (reads only)."""
     if projections is None:
-        from .registry import all_projections
+        from ..registry import all_projections
 
         projections = all_projections()
     with FileEventLog(loki_dir) as log:

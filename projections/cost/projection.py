@@ -1,7 +1,7 @@
 """The cost ledger: token usage tallied by hour, provider, model, agent type, session and task.
 
 The state keeps token counts only, never money: prices are applied when a report is made
-(`projections.cost_report`), so overriding a price in `.loki/config.yaml` needs no rebuild and
+(`projections.cost.report`), so overriding a price in `.loki/config.yaml` needs no rebuild and
 the tallies stay exact integers. One tally ("cell") per distinct combination of the dimensions
 lets every breakdown and every budget window be summed from the cells later, while ``apply``
 does two dictionary updates per usage event: one in ``cells`` (hour, provider, model, agent,
@@ -83,7 +83,7 @@ class CostProjection:
         return state
 
     def write_views(self, state: CostState, loki_dir: Path) -> None:
-        from .cost_views import write_cost_views
+        from .views import write_cost_views
 
         write_cost_views(state, Path(loki_dir))
 

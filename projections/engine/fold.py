@@ -15,7 +15,7 @@ import msgspec
 
 from eventlog import Event
 
-from .base import ROLLBACK_TYPE, STOP, Projection, error_policy, is_rewindable, read_types, rollback_target
+from ..base import ROLLBACK_TYPE, STOP, Projection, error_policy, is_rewindable, read_types, rollback_target
 
 #: Dead letters kept in a snapshot; older ones are only counted (the newest are what helps).
 MAX_DEAD_LETTERS = 100

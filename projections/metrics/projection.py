@@ -15,7 +15,7 @@ import msgspec
 
 from eventlog import Event
 
-from .cost import SEP, token_count
+from ..cost.projection import SEP, token_count
 
 #: Upper bounds (seconds) of the task-duration histogram buckets; +Inf is implicit.
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
@@ -67,7 +67,7 @@ class MetricsProjection:
         return state
 
     def write_views(self, state: MetricsState, loki_dir: Path) -> None:
-        from .metrics_views import write_metrics_views
+        from .views import write_metrics_views
 
         write_metrics_views(state, Path(loki_dir))
 
