@@ -38,7 +38,7 @@ from .verify import high_water_mark, rewind_cursors
 from .segments import Tail, TailCut, cut_unfinished, find_tail, is_sealed, list_segments, seal, segment_name
 from .tailmark import MarkWriter, TailMark, format_mark, read_mark
 
-_DROP_BOX_INTERVAL_NS = 5_000_000  # as eventlog/ingest.py's own throttle, across processes
+_DROP_BOX_INTERVAL_NS = 5_000_000  # as eventlog/legacy/ingest.py's own throttle, across processes
 
 
 class LogWriteError(EventLogError, OSError):
@@ -562,7 +562,7 @@ class FileEventLog:
             self._lock.release()
 
     def _ingest_pending_locked(self, force: bool, throttle: bool = True, progress=None) -> IngestReport | None:
-        # The drop box, archive/ and Loki Mode's flat files: see eventlog/ingest.py.
+        # The drop box, archive/ and Loki Mode's flat files: see eventlog/legacy/ingest.py.
         if not force and throttle and self._group.drop_box_checked(_DROP_BOX_INTERVAL_NS):
             return None
         ingester = self._ingester()
@@ -579,7 +579,7 @@ class FileEventLog:
 
     def _ingester(self):
         if self._ingester_obj is None:
-            from .ingest import Ingester
+            from .legacy.ingest import Ingester
 
             self._ingester_obj = Ingester(self)
         return self._ingester_obj

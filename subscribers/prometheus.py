@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 
 from eventlog import EventDecodeError, FileEventLog, InvalidEventError, LokiPaths
-from eventlog.legacy import parse_file
+from eventlog.legacy.parse import parse_file
 from eventlog.pending import is_own_file, list_pending
 from eventlog.safeio import check_json_depth, read_regular, read_small
 from projections.cost import CostProjection, CostState

@@ -51,7 +51,7 @@ def test_emit_imports_its_own_parser_and_the_log_only(tmp_path):
     assert not tops & (HEAVY | {"typer", "pydantic", "argcomplete"})
     assert not tops & {"projections", "subscribers"}
     assert {m for m in modules if m.startswith("commands.")} == EMIT_COMMAND_MODULES
-    assert not {"eventlog.scrub", "eventlog.secrets", "eventlog.stats"} & modules
+    assert not {"eventlog.redaction.scrub", "eventlog.redaction.secrets", "eventlog.stats"} & modules
 
 
 def test_emit_uses_no_third_party_package_but_msgspec(tmp_path):

@@ -366,7 +366,7 @@ _bodies = st.dictionaries(st.text(min_size=1, max_size=6).filter(lambda k: k != 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=_bodies, source=st.sampled_from([None, "runner", "claude_cli"]), hook=st.booleans(), copy_first=st.booleans())
 def test_a_line_and_its_bus_py_copy_are_always_one_event(tmp_path_factory, body, source, hook, copy_first):
-    from eventlog.legacy import import_copy_id, parse_file, parse_flat
+    from eventlog.legacy.parse import import_copy_id, parse_file, parse_flat
     from tests.legacy_fixtures import import_copy_id as fixture_id
 
     if hook:

@@ -123,7 +123,7 @@ def _record(raw: dict[str, Any], loki_dir: Path | None, env: Mapping[str, str] |
 
 def scrubbed_event_payload(raw: Mapping[str, Any], root: Path, env: Mapping[str, str]) -> dict[str, Any] | None:
     """The event payload: ``raw`` plus machine facts, scrubbed with this machine's context; None if scrubbing failed."""
-    from eventlog import scrub
+    from eventlog.redaction import scrub
 
     remote = git_remote(root.resolve().parent)
     context = scrub.ScrubContext(home_dirs=_homes(env), user_names=_users(env),

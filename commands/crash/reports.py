@@ -3,7 +3,7 @@
 Nothing here runs unless a user asks (`lokilog crash ...`). Sending happens only in
 :func:`submit`, only to the endpoint the user names in ``LOKI_CRASH_ENDPOINT``, only with
 telemetry on, and only for a report marked scrubbed whose payload passes the second scrub
-(:func:`eventlog.scrub.validate_payload`). Its outcome is recorded as a `crash.submitted` or
+(:func:`eventlog.redaction.scrub.validate_payload`). Its outcome is recorded as a `crash.submitted` or
 `crash.submit_failed` event.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from eventlog import EventLogError, FileEventLog, InvalidEventError
-from eventlog.scrub import WHITELIST, validate_payload
+from eventlog.redaction.scrub import WHITELIST, validate_payload
 
 ENDPOINT_ENV = "LOKI_CRASH_ENDPOINT"
 ISSUES_URL_ENV = "LOKI_CRASH_ISSUES_URL"

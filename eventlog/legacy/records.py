@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 
-from .errors import EventDecodeError
-from .events import NewEvent, format_timestamp, parse_timestamp
-from .legacy import decode_object
+from ..errors import EventDecodeError
+from ..events import NewEvent, format_timestamp, parse_timestamp
+from .parse import decode_object
 
 SOURCE = "runner"
 EFFICIENCY_DIR = Path("metrics") / "efficiency"

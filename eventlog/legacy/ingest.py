@@ -10,7 +10,7 @@ One pass, under the log lock, reads (in this order, which is deterministic):
    each batch sorted by instant then name;
 4. the flat lines, oldest file first, in file order;
 5. the records Loki Mode keeps outside its event bus (efficiency, trust, cost history, managed
-   events, proofs: eventlog/loki_records.py), each under an id derived from its content.
+   events, proofs: eventlog/legacy/records.py), each under an id derived from its content.
 
 Files are listed *after* the flat snapshot, so the pending copy of every flat line emit.sh
 wrote is already visible and wins: its source and id are kept.
@@ -46,19 +46,19 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 import msgspec
 
-from .appends import prepare
-from .codec import encode_event
-from .errors import EventDecodeError, InvalidEventError, LegacyIngestError, UnsafeFileError
-from .events import Event, NewEvent
-from .legacy import FlatLine, Record, complete_lines, derived_id, match_key, parse_file, parse_flat, salvage
-from .legacy_state import Changes, Cursor, FileMark, LegacyState
-from .fsutil import atomic_write, fsync_dir, make_dirs
-from .loki_records import drafts_of, mtime_timestamp, record_files
-from .pending import BadPendingFile, is_own_content, is_own_file
-from .safeio import check_json_depth, identity, read_regular, read_small
+from ..appends import prepare
+from ..codec import encode_event
+from ..errors import EventDecodeError, InvalidEventError, LegacyIngestError, UnsafeFileError
+from ..events import Event, NewEvent
+from .parse import FlatLine, Record, complete_lines, derived_id, match_key, parse_file, parse_flat, salvage
+from .state import Changes, Cursor, FileMark, LegacyState
+from ..fsutil import atomic_write, fsync_dir, make_dirs
+from .records import drafts_of, mtime_timestamp, record_files
+from ..pending import BadPendingFile, is_own_content, is_own_file
+from ..safeio import check_json_depth, identity, read_regular, read_small
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .store import FileEventLog, IngestReport
+    from ..store import FileEventLog, IngestReport
 
 #: What a pass reads, each with its own change stamp.
 PARTS = ("pending", "archive", "flat", "bad", "records")
@@ -696,7 +696,7 @@ def _label(path: Path) -> str:
 
 
 def _item_order(item: _FileItem) -> tuple:
-    from .legacy import instant
+    from .parse import instant
 
     try:
         moment = instant(item.record.draft.timestamp)

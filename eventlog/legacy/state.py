@@ -2,7 +2,7 @@
 
 Only a holder of the log lock writes it. It is committed *after* the log is fsynced, so after
 a crash it can only be behind the log, never ahead; every decision made from it is checked
-against the log (see eventlog/ingest.py), so being behind costs a re-read, never an event.
+against the log (see eventlog/legacy/ingest.py), so being behind costs a re-read, never an event.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .index import readonly_uri
+from ..index import readonly_uri
 
 _SCHEMA_VERSION = 1
 _SCHEMA = """

@@ -6,7 +6,7 @@ second scrub all run exactly the same rules.
 
 Three layers, each enough on its own for most leaks, together fail-closed:
 
-1. Deny rules: the shared detectors and redaction engine of :mod:`eventlog.secrets` (the
+1. Deny rules: the shared detectors and redaction engine of :mod:`eventlog.redaction.secrets` (the
    policy redactor runs the same ones) plus the crash additions below (home paths become
    ``~``; IPs, repository names, user names, high-entropy tokens). :func:`scrub_text` and
    :func:`scrub_tree` apply them.
@@ -15,7 +15,7 @@ Three layers, each enough on its own for most leaks, together fail-closed:
    dropped, not redacted, so free text (messages, prompts, paths) never reaches a payload.
 3. :func:`validate_payload` re-checks a payload from disk before it may leave the machine.
 
-Every pattern goes through :func:`eventlog.secrets.check_pattern` (bounded, single-character
+Every pattern goes through :func:`eventlog.redaction.secrets.check_pattern` (bounded, single-character
 repeats only), and inputs are cut to :data:`MAX_TEXT` characters and :data:`MAX_DEPTH` levels,
 so a scrub finishes in time linear in a bounded input.
 """
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from . import secrets as _secrets
-from .events import parse_timestamp
+from ..events import parse_timestamp
 from .secrets import DEFAULT_DETECTORS, PII, SECRET, Detector, Finding, detector, scan
 
 #: Bump when what the crash rules match or keep changes (the shared set has its own version).
@@ -78,7 +78,7 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 
 #: The crash additions, in priority order; they run after the shared set.
 CRASH_EXTRA_DETECTORS: tuple[Detector, ...] = (
-    # Every secret rule is in the shared set (eventlog.secrets), which the policy redactor uses
+    # Every secret rule is in the shared set (eventlog.redaction.secrets), which the policy redactor uses
     # too: one engine. These are what a crash report must also lose: where it ran and who ran it.
     detector(HOME_PATH, PII, r"/(?:home|Users)/[^/\\\s\"'<>:;|,()\[\]{}]{1,255}", requires=("/home/", "/Users/")),
     detector(HOME_PATH, PII, r"[A-Za-z]:(?:\\\\|\\|/)[Uu](?i:sers)(?:\\\\|\\|/)[^\\/\s\"'<>:;|,()\[\]{}]{1,255}",

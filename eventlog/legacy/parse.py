@@ -15,7 +15,7 @@ line (:func:`import_copy_id`): such a copy is the same event as its line, not a 
 Their ids have 32 bits or fewer and collide, and flat lines have none, so an event's identity
 here is its *match key*: a hash of its instant, type and body. Equal keys are counted, never
 merged blindly: the ingester stores as many events per key as the most copies any one
-writer produced (see eventlog/ingest.py).
+writer produced (see eventlog/legacy/ingest.py).
 """
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ from typing import Any
 
 import msgspec
 
-from .codec import check_id
-from .errors import EventDecodeError, InvalidEventError
-from .events import ENVELOPE_FIELDS, FORMAT_VERSION, KNOWN_TYPES, NewEvent, parse_timestamp
+from ..codec import check_id
+from ..errors import EventDecodeError, InvalidEventError
+from ..events import ENVELOPE_FIELDS, FORMAT_VERSION, KNOWN_TYPES, NewEvent, parse_timestamp
 
 #: Ids shorter than this carry fewer than 64 bits (Loki Mode mints 8 hex or base36 characters).
 STRONG_ID_CHARS = 16

@@ -1,6 +1,6 @@
 """Refusing regular expressions that can backtrack catastrophically, by reading their syntax.
 
-The rule (see :mod:`eventlog.secrets`): every repeat is bounded (at most :data:`MAX_REPEAT`),
+The rule (see :mod:`eventlog.redaction.secrets`): every repeat is bounded (at most :data:`MAX_REPEAT`),
 and a repeat that may match more than once repeats a single character (``[a-z]{1,64}``,
 never ``(ab)+`` or ``(a|b)*``); only optional groups (``(...)?``) may hold further repeats.
 So the work per start position has a fixed bound and a scan is linear in the text.
