@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from eventlog import InvalidEventError, NewEvent
 
-from .projection import CostState
+from .state import CostState
 from .report import POSITION, Tally, breakdown
 from .pricing import PriceTable
 

@@ -23,18 +23,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from eventlog import Event, parse_timestamp
 
-#: Order of the dimensions inside a cell key, and of the counters inside a cell.
-DIMENSIONS = ("hour", "provider", "model", "agent", "session", "task")
-EVENTS, INPUT, OUTPUT, CACHE_READ, CACHE_WRITE, INCOMPLETE, READ_EVENTS, WRITE_EVENTS = range(8)
-#: Events with a reported cost: how many, their cost in nano-USD, and their tokens (not priced again).
-REPORTED, REPORTED_NANOS, REP_INPUT, REP_OUTPUT, REP_READ, REP_WRITE = range(8, 14)
-COUNTERS = 14
-SEP = "\x1f"
-UNKNOWN = "unknown"
+from .state import (  # re-exported: the state and the cell layout were defined here
+    CACHE_READ, CACHE_WRITE, COUNTERS, DIMENSIONS, EVENTS, INCOMPLETE, INPUT, OUTPUT, READ_EVENTS, REP_INPUT,
+    REP_OUTPUT, REP_READ, REP_WRITE, REPORTED, REPORTED_NANOS, SEP, UNKNOWN, WRITE_EVENTS, CostState,
+)
 
 #: Alternative spellings of the token fields (the provider APIs' own names), tried in order.
 _FIELDS = (
@@ -47,15 +41,6 @@ _REQUIRED = (True, True, False, False)  # absent cache counts mean "no cache use
 _LABELS = ("provider", "model", "agent_type", "session_id", "task_id")
 
 ALERT_ACTIONS = ("alert", "budget_exceeded")
-
-
-class CostState(msgspec.Struct):
-    """Token tallies by cell key, the usage ids already counted and the budget events seen."""
-
-    cells: dict[str, list[int]] = msgspec.field(default_factory=dict)  # by the first five dimensions
-    task_cells: dict[str, list[int]] = msgspec.field(default_factory=dict)  # by all six
-    seen: set[str] = msgspec.field(default_factory=set)
-    fired: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
 
 
 class CostProjection:

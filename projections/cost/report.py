@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import Any, Callable, Iterable
 
-from .projection import (
+from .state import (
     CACHE_READ, CACHE_WRITE, DIMENSIONS, EVENTS, INCOMPLETE, INPUT, OUTPUT, READ_EVENTS, REP_INPUT, REP_OUTPUT,
     REP_READ, REP_WRITE, REPORTED, REPORTED_NANOS, SEP, WRITE_EVENTS, CostState,
 )

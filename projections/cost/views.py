@@ -11,7 +11,7 @@ import msgspec
 
 from eventlog.fsutil import atomic_write
 
-from .projection import CostState
+from .state import CostState
 from .config import load_prices
 from .report import Tally, breakdown, cells
 

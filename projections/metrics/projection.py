@@ -11,14 +11,12 @@ import bisect
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from eventlog import Event
 
 from ..cost.projection import SEP, token_count
 
-#: Upper bounds (seconds) of the task-duration histogram buckets; +Inf is implicit.
-DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+from .state import DURATION_BUCKETS, MetricsState  # re-exported: defined here before
+
 _BOUNDS_MS = tuple(b * 1000 for b in DURATION_BUCKETS)
 #: Token fields, each with the provider APIs' spelling as a fallback (as the cost ledger reads them).
 _TOKEN_FIELDS = (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
@@ -26,23 +24,6 @@ _TOKEN_FIELDS = (("input_tokens", "input_tokens"), ("output_tokens", "output_tok
                  ("cache_write_tokens", "cache_creation_input_tokens"))
 _APPROVE = frozenset({"approve", "approved", "pass", "yes"})
 _REJECT = frozenset({"reject", "rejected", "fail", "no", "request_changes"})
-
-
-class MetricsState(msgspec.Struct):
-    """Exact counters behind every exposed metric."""
-
-    events: dict[str, int] = msgspec.field(default_factory=dict)  # "type\x1fsource" -> count
-    durations: list[int] = msgspec.field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
-    duration_sum_ms: int = 0
-    tasks: dict[str, int] = msgspec.field(default_factory=dict)  # outcome -> count
-    gate_pass: dict[str, int] = msgspec.field(default_factory=dict)
-    gate_fail: dict[str, int] = msgspec.field(default_factory=dict)
-    agents: dict[str, str] = msgspec.field(default_factory=dict)  # active agent id -> agent type
-    tokens: dict[str, int] = msgspec.field(default_factory=dict)  # "model\x1fagent_type" -> tokens
-    usage_seen: set[str] = msgspec.field(default_factory=set)
-    council_approved: int = 0
-    council_votes: int = 0
-    errors: dict[str, int] = msgspec.field(default_factory=dict)  # error kind -> count
 
 
 class MetricsProjection:

@@ -11,7 +11,7 @@ from pathlib import Path
 from eventlog.fsutil import atomic_write
 
 from ..cost.projection import SEP
-from .projection import DURATION_BUCKETS, MetricsState
+from .state import DURATION_BUCKETS, MetricsState
 
 
 def metric_families(state: MetricsState) -> list:
