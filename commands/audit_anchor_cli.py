@@ -5,7 +5,7 @@ from typing import List, Optional
 
 import typer
 
-from .audit_cli import audit_app
+from .audit_group import audit_app
 from .context import loki_dir
 
 

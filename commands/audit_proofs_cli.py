@@ -9,7 +9,7 @@ import typer
 
 from eventlog import EventLogError
 
-from .audit_cli import audit_app
+from .audit_group import audit_app
 from .context import loki_dir
 from .errors import bad_input, bad_option
 
