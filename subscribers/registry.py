@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from .otel_variables import OTEL_ENDPOINT_VARIABLES  # read here, so that without them nothing of otel loads
+
 _OFF = ("0", "false", "no", "off")
 _ON = ("1", "true", "yes", "on")
-#: Either variable turns OpenTelemetry export on (read here, so that without them nothing of it loads).
-OTEL_ENDPOINT_VARIABLES = ("LOKI_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
 def enabled_subscribers(loki_dir: Path, env: Mapping[str, str] | None = None) -> list:
