@@ -21,6 +21,8 @@ from eventlog.errors import (
     DuplicateIdError, EventDecodeError, EventLogError, InvalidEventError, SequenceConflictError,
 )
 
+from .labels import param_label
+
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_CONFLICT = 3
@@ -183,13 +185,6 @@ def option_label(ctx: typer.Context, name: str) -> str:
         if param.name == name:
             return param_label(param)
     raise LookupError(f"{ctx.command.name} has no parameter {name!r}")
-
-
-def param_label(param: Any) -> str:
-    """An option's long name (else its short one); an argument as --help and usage errors name it."""
-    if param.param_type_name == "option":
-        return next((o for o in param.opts if o.startswith("--")), param.opts[0])
-    return getattr(param, "display_name_raw", None) or param.metavar or param.name
 
 
 def bad_option(ctx: typer.Context, name: str, message: str) -> InvalidEventError:

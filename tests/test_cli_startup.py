@@ -41,8 +41,9 @@ def imported_by(tmp_path: Path, *args: str) -> set[str]:
 
 
 #: What `lokilog emit` may load of this project's CLI: its parser, the error mapping, crash capture.
-EMIT_COMMAND_MODULES = {"commands.context", "commands.crash", "commands.crash.capture", "commands.emit_cli", "commands.entry", "commands.errors",
-                        "commands.payloads", "commands.telemetry", "commands.telemetry.consent"}
+EMIT_COMMAND_MODULES = {"commands.context", "commands.crash", "commands.crash.capture", "commands.emit_cli", "commands.entry",
+                        "commands.errors", "commands.labels", "commands.payloads", "commands.telemetry",
+                        "commands.telemetry.consent"}
 
 
 def test_emit_imports_its_own_parser_and_the_log_only(tmp_path):
