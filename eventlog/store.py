@@ -29,6 +29,7 @@ from .filters import EventFilter
 from .groupcommit import GroupCommit
 from .fsutil import fsync_dir, make_dirs
 from .index import EventIndex, IndexEntry
+from .ingest_seam import IngestReport  # noqa: F401 - defined there, imported from here by callers
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
 from .pending import BadPendingFile, drop
@@ -51,18 +52,6 @@ class LogWriteError(EventLogError, OSError):
 
 class LogTruncatedError(LogCorruptedError):
     """The log ends before events that were already seen: acknowledged events were lost."""
-
-
-class IngestReport:
-    """What one pass over the drop box did."""
-
-    def __init__(self) -> None:
-        self.ingested: int = 0
-        self.duplicates: int = 0
-        self.bad: list[BadPendingFile] = []
-        self.twins: int = 0  # second copies of one event (emit.sh writes a file and a flat line)
-        self.flat_lines: int = 0  # lines read from Loki Mode's flat events.jsonl files
-        self.files_read: int = 0
 
 
 class FileEventLog:
@@ -576,6 +565,22 @@ class FileEventLog:
             if force:
                 raise  # an append must not fail because the ingester's own state is unusable
         return report
+
+    # The ingest seam (eventlog/ingest_seam.py): public names for what the ingester calls with
+    # the lock held, and for the ingester itself, which callers poll for changes.
+    def write_locked(self, prepared: list[Prepared], durable: bool, skip_conflicts: bool = False,
+                     expected: dict[str, int] | None = None):
+        return self._write_locked(prepared, durable, skip_conflicts, expected)
+
+    def current_tail(self) -> Tail:
+        return self._current_tail()
+
+    def caught_up_index(self, limit: int | None = None) -> EventIndex:
+        return self._caught_up_index(limit)
+
+    def ingester(self):
+        """The ingester of this log's drop box and Loki Mode's files (made on first use)."""
+        return self._ingester()
 
     def _ingester(self):
         if self._ingester_obj is None:

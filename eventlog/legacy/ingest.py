@@ -42,7 +42,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import msgspec
 
@@ -57,8 +57,7 @@ from .records import drafts_of, mtime_timestamp, record_files
 from ..pending import BadPendingFile, is_own_content, is_own_file
 from ..safeio import check_json_depth, identity, read_regular, read_small
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..store import FileEventLog, IngestReport
+from ..ingest_seam import IngestReport, LockedLog
 
 #: What a pass reads, each with its own change stamp.
 PARTS = ("pending", "archive", "flat", "bad", "records")
@@ -157,7 +156,7 @@ class _Batch:
 class Ingester:
     """Runs passes for one FileEventLog; remembers what it saw so idle passes cost a few stats."""
 
-    def __init__(self, log: "FileEventLog") -> None:
+    def __init__(self, log: LockedLog) -> None:
         self.log = log
         self.paths = log.paths
         self._state: LegacyState | None = None
@@ -362,7 +361,7 @@ class Ingester:
                    "sha256": hashlib.sha256(data).hexdigest() if data is not None else None,
                    "quarantined_to": str(moved.relative_to(self.paths.root)) if moved else None}
         try:
-            self.log._write_locked([prepare(NewEvent(type="ingest", source="lokilog", payload=payload))], durable=True)
+            self.log.write_locked([prepare(NewEvent(type="ingest", source="lokilog", payload=payload))], durable=True)
         except (InvalidEventError, OSError):
             pass  # the mark above already keeps the file from being read again
 
@@ -442,7 +441,7 @@ class Ingester:
     def _write(self, batch: _Batch, counts: _Counts, report: "IngestReport"):
         if not batch.prepared:
             return None
-        result = self.log._write_locked(batch.prepared, durable=True, skip_conflicts=True)
+        result = self.log.write_locked(batch.prepared, durable=True, skip_conflicts=True)
         for receipt, key, legacy in zip(result.receipts, batch.keys, batch.legacy):
             appended = receipt.status == "appended"
             report.ingested += appended
@@ -455,7 +454,7 @@ class Ingester:
 
     def _commit(self, changes: Changes, counts: _Counts, batch: _Batch) -> None:
         if batch.prepared and counts.keyed:
-            tail = self.log._current_tail()
+            tail = self.log.current_tail()
             changes.log_keys = dict(counts.stored)
             changes.log_position = (tail.head_seq, tail.head_id)
         self._open_state().apply(changes)
@@ -503,11 +502,11 @@ class Ingester:
                 fresh.append(draft)
         if not fresh:
             return
-        self.log._current_tail()
-        index = self.log._caught_up_index()
+        self.log.current_tail()
+        index = self.log.caught_up_index()
         todo = [prepare(d) for d in fresh if index.lookup_id(d.id) is None]
         for start in range(0, len(todo), self.batch):
-            result = self.log._write_locked(todo[start:start + self.batch], durable=True, skip_conflicts=True)
+            result = self.log.write_locked(todo[start:start + self.batch], durable=True, skip_conflicts=True)
             for receipt in result.receipts:
                 report.ingested += receipt.status == "appended"
                 report.duplicates += receipt.status == "duplicate"
@@ -519,7 +518,7 @@ class Ingester:
 
     def _catch_up_keys(self, state: LegacyState) -> None:
         """Count the match key of every log event not counted yet (S is a fold of the log)."""
-        tail = self.log._current_tail()
+        tail = self.log.current_tail()
         seq, event_id = state.log_position()
         if seq > tail.head_seq or (seq and self._id_at(seq) != event_id):
             state.reset_log_keys()  # the log was cut or rewritten (verify --fix): count afresh
@@ -544,8 +543,8 @@ class Ingester:
         return event.id if event is not None else None
 
     def _counts(self, keyed: bool = True) -> _Counts:
-        self.log._current_tail()
-        index = self.log._caught_up_index()
+        self.log.current_tail()
+        index = self.log.caught_up_index()
         state = self._open_state()
         if keyed:
             self._catch_up_keys(state)

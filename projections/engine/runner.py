@@ -405,7 +405,7 @@ def health(loki_dir: Path, projections: Iterable[Projection] | None = None) -> l
 def _ingest_if_free(log: FileEventLog) -> None:
     # As readers do: move the drop box into the log first, but never wait for the lock. Loki
     # Mode's files stay in pending/: whether anything changed is the ingester's question.
-    if not log._ingester().changed():
+    if not log.ingester().changed():
         return
     try:
         log.ingest_pending(timeout=0)
