@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from .otel_variables import OTEL_ENDPOINT_VARIABLES  # read here, so that without them nothing of otel loads
+from .endpoints import OTEL_ENDPOINT_VARIABLES  # read here, so that without them nothing of otel loads
 
 _OFF = ("0", "false", "no", "off")
 _ON = ("1", "true", "yes", "on")
