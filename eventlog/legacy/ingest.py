@@ -37,12 +37,11 @@ import hashlib
 import json
 import os
 import sqlite3
-import stat as stat_mod
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Callable
 
 import msgspec
 
@@ -50,25 +49,23 @@ from ..appends import prepare
 from ..codec import encode_event
 from ..errors import EventDecodeError, InvalidEventError, LegacyIngestError, UnsafeFileError
 from ..events import Event, NewEvent
-from .parse import FlatLine, Record, complete_lines, derived_id, match_key, parse_file, parse_flat, salvage
-from .state import Changes, Cursor, FileMark, LegacyState
+from .parse import FlatLine, Record, derived_id, match_key, parse_file
+from .state import Changes, Cursor, FileMark, LegacyState, legacy_state_path
 from ..fsutil import atomic_write, fsync_dir, make_dirs
 from .records import drafts_of, mtime_timestamp, record_files
-from ..pending import BadPendingFile, is_own_content, is_own_file
+from ..pending import BadPendingFile, event_file_names, is_own_content, is_own_file
 from ..safeio import check_json_depth, identity, read_regular, read_small
 
 from ..ingest_seam import IngestReport, LockedLog
+from .flat import Flat, flat_path, flat_records, open_flat, present_inodes, read_lines
+from .status import legacy_status  # noqa: F401 - re-exported: callers import it from here
 
 #: What a pass reads, each with its own change stamp.
 PARTS = ("pending", "archive", "flat", "bad", "records")
 #: Records per log write (one fsync) and per state transaction; $LOKI_EVENTS_INGEST_BATCH overrides.
 BATCH = 2000
-#: Bytes of a flat file read at a time.
-CHUNK = 4 * 1024 * 1024
 #: Log events counted per state transaction when catching up the match-key counts.
 _CATCH_UP_CHUNK = 20_000
-#: A flat file's first line identifies it across renames (rotation) and copies.
-_FIRST_LINE_MAX = 64 * 1024
 # A busy writer looks at most this often: appends do not
 # pay a few stats each, and an event written meanwhile waits a few ms longer.
 _MIN_INTERVAL_NS = 5_000_000
@@ -83,18 +80,6 @@ class _FileItem:
     size: int
     mtime_ns: int
     record: Record
-
-
-@dataclass
-class _Flat:
-    path: Path
-    handle: BinaryIO
-    generation: str
-    inode: int
-    start: int
-    end: int
-    rewrites: int
-    reset: bool = False
 
 
 @dataclass
@@ -281,7 +266,7 @@ class Ingester:
         # pending before archive: a file a Loki Mode subscriber moves in between is in the second.
         pending_prefix = os.fspath(self.paths.pending) + os.sep
         for label in folders:
-            for name in _json_names(self.paths.pending if label == "pending" else self.paths.archive):
+            for name in event_file_names(self.paths.pending if label == "pending" else self.paths.archive):
                 mark = self._marks.get(name)
                 # Event files are written once (or appear whole by rename): a name already
                 # ingested in archive/ is the same event; not even a stat, as archive/ can be
@@ -552,20 +537,20 @@ class Ingester:
 
     # ------------------------------------------------------------------- flat files
 
-    def _flat_snapshot(self, state: LegacyState) -> list[_Flat]:
+    def _flat_snapshot(self, state: LegacyState) -> list[Flat]:
         cursors = state.cursors()
-        flats = [f for f in (_open_flat(flat_path(self.paths.root, r), cursors) for r in (1, 0)) if f is not None]
+        flats = [f for f in (open_flat(flat_path(self.paths.root, r), cursors) for r in (1, 0)) if f is not None]
         # A cursor whose file is gone (rotated away twice, or deleted) must not match a later
         # file that happens to get the same inode number.
-        present = {f.generation for f in flats} | _present_inodes(self.paths.root)
+        present = {f.generation for f in flats} | present_inodes(self.paths.root)
         stale = [g for g in cursors if g not in present and g.rsplit(":", 1)[0] not in present]
         if stale:
             state.delete_cursors(stale)
         return flats
 
-    def _ingest_flat(self, flat: _Flat, report: "IngestReport", progress=None) -> None:
+    def _ingest_flat(self, flat: Flat, report: "IngestReport", progress=None) -> None:
         advanced = False
-        for lines, _ in _read_lines(flat.handle, flat.start, flat.end):
+        for lines, _ in read_lines(flat.handle, flat.start, flat.end):
             for start in range(0, len(lines), self.batch):
                 group = lines[start:start + self.batch]
                 self._ingest_lines(flat, group, group[-1].end, report)
@@ -576,12 +561,12 @@ class Ingester:
             cursor = Cursor(flat.generation, flat.path.name, 0, 0, flat.inode, flat.rewrites)
             self._open_state().apply(Changes([], [], {}, cursor))
 
-    def _ingest_lines(self, flat: _Flat, lines: list[FlatLine], end: int, report: "IngestReport") -> None:
+    def _ingest_lines(self, flat: Flat, lines: list[FlatLine], end: int, report: "IngestReport") -> None:
         counts, batch = self._counts(), _Batch()
         bad = []
         for line in lines:
             report.flat_lines += 1
-            for record, problem in _flat_records(line):
+            for record, problem in flat_records(line):
                 if problem is None:
                     try:
                         self._validate(record)
@@ -681,15 +666,6 @@ def _batch_size(raw: str | None) -> int:
         return BATCH
 
 
-def flat_path(root: Path, rotation: int) -> Path:
-    """`.loki/events.jsonl` (rotation 0) or its rotated copy `.loki/events.jsonl.1`."""
-    return root / ("events.jsonl" if rotation == 0 else f"events.jsonl.{rotation}")
-
-
-def legacy_state_path(events_dir: Path) -> Path:
-    return events_dir / "legacy.sqlite"
-
-
 def _label(path: Path) -> str:
     return path.parent.name
 
@@ -702,15 +678,6 @@ def _item_order(item: _FileItem) -> tuple:
     except (ValueError, TypeError):
         moment = ""
     return (moment, item.path.name)
-
-
-def _json_names(directory: Path) -> list[str]:
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return []
-    # *.tmp (being written) and *.json.lock (Loki Mode's write locks) are not events.
-    return sorted(n for n in names if n.endswith(".json"))
 
 
 def _stat_key(path: Path) -> list[int] | None:
@@ -745,145 +712,6 @@ def _save_stamp(path: Path, stamp: dict) -> None:
         atomic_write(path, json.dumps(stamp).encode(), durable=False)
     except OSError:
         pass
-
-
-def _open_flat(path: Path, cursors: dict[str, Cursor]) -> _Flat | None:
-    # The handle stays open for the whole pass: a rotation (a rename) or a second rotation
-    # (replacing .1) during the pass cannot take the bytes away from under it.
-    try:
-        # O_NONBLOCK: a FIFO named events.jsonl must not block the pass; links are not followed.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None  # missing, or a link: Loki Mode writes a regular file here
-    handle = os.fdopen(fd, "rb")
-    st = os.fstat(handle.fileno())
-    if not stat_mod.S_ISREG(st.st_mode):
-        handle.close()
-        return None
-    first = handle.readline(_FIRST_LINE_MAX) if stat_mod.S_ISREG(st.st_mode) else b""
-    if not first.endswith(b"\n") and len(first) < _FIRST_LINE_MAX:
-        handle.close()
-        return None  # not even one whole line yet (a longer one is identified by its start)
-    # Loki Mode rotates by rename, which keeps the inode: the file is its inode, and its first
-    # line guards against a truncated and rewritten file. Content alone cannot tell a copy
-    # from a new file that starts with the same line (run.sh repeats lines within a second).
-    generation = f"{_inode_id(st)}:{hashlib.sha256(first).hexdigest()[:32]}"
-    cursor = cursors.get(generation)
-    start, rewrites, reset = (cursor.offset, cursor.rewrites, False) if cursor else (0, 0, False)
-    if st.st_size < start:
-        # Truncated and rewritten with the same first line: read it again from the start.
-        start, rewrites, reset = 0, rewrites + 1, True
-    return _Flat(path, handle, generation, st.st_ino, start, st.st_size, rewrites, reset)
-
-
-def _inode_id(st: os.stat_result) -> str:
-    return f"{st.st_dev}:{st.st_ino}"
-
-
-def _present_inodes(root: Path) -> set[str]:
-    found = set()
-    for rotation in (1, 0):
-        try:
-            found.add(_inode_id(os.stat(flat_path(root, rotation))))
-        except FileNotFoundError:
-            continue
-    return found
-
-
-def _read_lines(handle: BinaryIO, start: int, end: int) -> Iterator[tuple[list[FlatLine], int]]:
-    offset = start
-    carry = b""
-    handle.seek(start)
-    while offset + len(carry) < end:
-        chunk = handle.read(min(CHUNK, end - offset - len(carry)))
-        if not chunk:
-            return
-        buffer = carry + chunk
-        lines, done = complete_lines(buffer, offset)
-        carry = buffer[done - offset:]
-        if lines:
-            yield lines, done
-        offset = done
-
-
-def _flat_records(line: FlatLine) -> Iterator[tuple[Record | None, str | None]]:
-    try:
-        check_json_depth(line.data, what="the line")
-    except UnsafeFileError as exc:
-        yield None, str(exc)  # not salvaged either: every parse would recurse as deep
-        return
-    try:
-        yield parse_flat(line.data), None
-        return
-    except EventDecodeError as exc:
-        problem = str(exc)
-    split = salvage(line.data)
-    if split is None:
-        yield None, problem
-        return
-    garbage, tail = split
-    yield None, f"{len(garbage)} bytes of an interrupted write before a whole event (kept the event)"
-    yield parse_flat(tail), None
-
-
-def legacy_status(paths) -> dict:
-    """Describe what the ingester knows about a `.loki/` (for `lokilog doctor`); never writes."""
-    out: dict = {"pending_files": 0, "archive_files": 0, "not_yet_ingested": [], "bad_files": [],
-                 "bad_lines": [], "bad_line_count": 0, "cursors": [], "flat_files": []}
-    state = _try_state(paths)
-    marks = state.file_marks() if state else {}
-    for directory, label in ((paths.pending, "pending"), (paths.archive, "archive")):
-        for name in _json_names(directory):
-            out[f"{label}_files"] += 1
-            mark = marks.get(name)
-            try:
-                st = os.lstat(directory / name)
-            except FileNotFoundError:
-                continue
-            if mark is not None and mark.status == "done" and not (label == "pending" and mark.dir == "archive"):
-                continue  # as the ingester sees it: a name already ingested is that event
-            if mark is None or (mark.size, mark.mtime_ns) != (st.st_size, st.st_mtime_ns) or mark.status == "done":
-                out["not_yet_ingested"].append(str(directory / name))
-            else:
-                out["bad_files"].append({"path": str(directory / name), "reason": mark.reason})
-    cursors = state.cursors() if state else {}
-    for rotation in (1, 0):
-        path = flat_path(paths.root, rotation)
-        info = _flat_info(path, cursors)
-        if info is not None:
-            out["flat_files"].append(info)
-    if state:
-        out["cursors"] = [c.__dict__ for c in cursors.values()]
-        out["bad_lines"] = [{"path": p, "offset": o, "reason": r} for _, o, p, r in state.bad_lines(50)]
-        out["bad_line_count"] = state.bad_line_count()
-        state.close()
-    return out
-
-
-def _try_state(paths) -> LegacyState | None:
-    path = legacy_state_path(paths.events)
-    if not path.exists():
-        return None
-    try:
-        return LegacyState(path, readonly=True)
-    except Exception:
-        return None
-
-
-def _flat_info(path: Path, cursors: dict[str, Cursor]) -> dict | None:
-    flat = _open_flat(path, cursors)
-    try:
-        size = os.stat(path).st_size
-    except FileNotFoundError:
-        return None
-    info = {"path": str(path), "size": size, "read_to": 0, "unread_bytes": size, "unterminated_tail": False}
-    if flat is not None:
-        with flat.handle as handle:
-            handle.seek(max(0, size - 1))
-            last = handle.read(1)
-        info.update(read_to=flat.start, unread_bytes=size - flat.start, generation=flat.generation,
-                    unterminated_tail=bool(size) and last != b"\n")
-    return info
 
 
 __all__ = ["Ingester", "LegacyIngestError", "flat_path", "legacy_state_path", "legacy_status"]

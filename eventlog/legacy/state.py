@@ -167,3 +167,8 @@ class LegacyState:
     def delete_cursors(self, generations: list[str]) -> None:
         """Forget cursors of flat files that no longer exist."""
         self._db.executemany("DELETE FROM cursors WHERE generation = ?", [(g,) for g in generations])
+
+
+def legacy_state_path(events_dir: Path) -> Path:
+    """The ingester's state database in `.loki/events/`."""
+    return events_dir / "legacy.sqlite"
