@@ -6,3 +6,8 @@ decides what a checkpoint holds; `git_snapshot` records the git working tree; `l
 Loki Mode's own checkpoints; `ids` mints and checks ids; `faults` injects crashes for tests.
 The typer glue is `commands/checkpoint_cli.py`.
 """
+from .lifecycle import Created, Pruned, Repair, catalogue, create, find, list_checkpoints, prune, repair
+from .store import CheckpointError, CheckpointNotFoundError
+
+__all__ = ["CheckpointError", "CheckpointNotFoundError", "Created", "Pruned", "Repair", "catalogue", "create",
+           "find", "list_checkpoints", "prune", "repair"]
