@@ -12,7 +12,7 @@ import typer
 
 from eventlog.errors import InvalidEventError
 
-from .errors import bad_input, param_label
+from .labels import param_label
 
 
 def _undecodable(text: str) -> bool:
@@ -50,7 +50,7 @@ def undecodable_argument(ctx: typer.Context, group: Any) -> None:
         for text in _texts(value):
             if _undecodable(text):
                 raw = text.encode("utf-8", "surrogateescape")
-                raise bad_input(f"{param_label(param)}: {raw!r} is not valid UTF-8")
+                raise InvalidEventError(f"{param_label(param)}: {raw!r} is not valid UTF-8")  # bad input: exit 2
 
 
 def _parsed(ctx: typer.Context, command: Any, rest: list[str]) -> list[tuple[Any, Any]]:

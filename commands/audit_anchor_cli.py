@@ -5,7 +5,7 @@ from typing import List, Optional
 
 import typer
 
-from .audit_cli import audit_app
+from .audit_group import audit_app
 from .context import loki_dir
 
 
@@ -27,8 +27,8 @@ def anchor(
     Examples:  lokilog audit anchor --to /mnt/backup/anchors.jsonl
                lokilog audit anchor --to git:$HOME/anchors.git --to https://witness.example/anchors
     """
-    from .audit_anchors import WITNESS_ENV, anchor as publish, configured
-    from .audit_witness import WitnessError
+    from .audit.anchors import WITNESS_ENV, anchor as publish, configured
+    from .audit.witness import WitnessError
     from .errors import bad_option, option_label
     from .output import echo_json
 
@@ -52,8 +52,8 @@ def anchor(
 
 def witness_check(ctx: typer.Context):
     """`audit verify --witness`: the chain against every receipt and witness (and $LOKI_AUDIT_WITNESS)."""
-    from .audit_anchors import check, configured
-    from .audit_witness import WitnessError
+    from .audit.anchors import check, configured
+    from .audit.witness import WitnessError
     from .errors import bad_input
 
     directory = loki_dir(ctx)

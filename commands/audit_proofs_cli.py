@@ -9,7 +9,7 @@ import typer
 
 from eventlog import EventLogError
 
-from .audit_cli import audit_app
+from .audit_group import audit_app
 from .context import loki_dir
 from .errors import bad_input, bad_option
 
@@ -47,7 +47,7 @@ def sth(
     from projections.audit.merkle.projection import MerkleProjection
     from projections.engine import catch_up
 
-    from .audit_heads import key_path, load_or_create_key, record_head, sign_head
+    from .audit.heads import key_path, load_or_create_key, record_head, sign_head
     from .output import echo_json
 
     directory, settings, state = _tree(ctx)

@@ -57,8 +57,8 @@ def register(app: typer.Typer) -> None:
 
 def demo_section(root) -> str:
     """Take a checkpoint of the demo run, break its queue, roll back, and show the undo."""
-    from .checkpoint_rollback import rollback as do_rollback
-    from .checkpoints import create as create_checkpoint, list_checkpoints
+    from .checkpoints.rollback import rollback as do_rollback
+    from .checkpoints.lifecycle import create as create_checkpoint, list_checkpoints
 
     queue = root / "queue" / "pending.json"
     queue.parent.mkdir(parents=True, exist_ok=True)
@@ -77,8 +77,8 @@ def demo_section(root) -> str:
 
 def _recover(ctx: typer.Context):
     """Finish what a crash interrupted, and say so (on stderr, so --json stays clean)."""
-    from .checkpoint_rollback import finish_interrupted
-    from .checkpoints import repair as repair_store
+    from .checkpoints.rollback import finish_interrupted
+    from .checkpoints.lifecycle import repair as repair_store
 
     root = loki_dir(ctx)
     finished = finish_interrupted(root)
@@ -104,7 +104,7 @@ def create(
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Take a checkpoint of the current state (and git working tree) and record it in the log."""
-    from .checkpoints import catalogue, create as create_checkpoint
+    from .checkpoints.lifecycle import catalogue, create as create_checkpoint
 
     root = _recover(ctx)
     made = create_checkpoint(root, message)
@@ -131,7 +131,7 @@ def list_(
     """List every checkpoint, oldest first (lokilog's and Loki Mode's)."""
     from projections.checkpoints import public
 
-    from .checkpoints import list_checkpoints
+    from .checkpoints.lifecycle import list_checkpoints
 
     found = list_checkpoints(_recover(ctx))
     if json:
@@ -157,9 +157,9 @@ def show(
     """Show one checkpoint (an id, or `latest`, as for rollback): its record, files and git snapshot."""
     from projections.checkpoints import public
 
-    from .checkpoint_rollback import resolve
-    from .checkpoint_store import CheckpointNotFoundError, CheckpointStore
-    from .checkpoints import find, manifest_of
+    from .checkpoints.rollback import resolve
+    from .checkpoints.store import CheckpointNotFoundError, CheckpointStore
+    from .checkpoints.lifecycle import find, manifest_of
 
     root = _recover(ctx)
     checkpoint_id = resolve(root, checkpoint_id)
@@ -194,7 +194,7 @@ def prune(
 ) -> None:
     """Delete old lokilog checkpoints. The latest pre-rollback checkpoint (the undo of the last
     rollback) and Loki Mode's own checkpoints are never pruned."""
-    from .checkpoints import prune as prune_store
+    from .checkpoints.lifecycle import prune as prune_store
 
     if keep is None and older_than is None:
         raise bad_input(f"say what to prune: {option_label(ctx, 'keep')} N and/or {option_label(ctx, 'older_than')} AGE")
@@ -223,7 +223,7 @@ def rollback(
     code: bool = typer.Option(False, "--code", help="Also restore tracked files of the git working tree."),
     json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    from .checkpoint_rollback import rollback as do_rollback
+    from .checkpoints.rollback import rollback as do_rollback
     from .progress import progress_bar
 
     bar = progress_bar("restore", "paths", json=json)

@@ -7,7 +7,7 @@ from typing import Iterable, Optional, Sequence
 
 import typer
 
-from .crash_capture import remember_loki_dir
+from .crash.capture import remember_loki_dir
 from .errors import LokiGroup
 
 HELP = """\

@@ -54,10 +54,10 @@ def cost(
     """Show token usage and spend, budget bars with remaining percent, and spend over time."""
     if ctx.invoked_subcommand is not None:
         return
-    from projections.budgets import current, spend
+    from projections.cost.budgets import current, spend
     from projections.cost import CostProjection
-    from projections.cost_config import load_budgets, load_prices
-    from projections.cost_report import breakdown, total
+    from projections.cost.config import load_budgets, load_prices
+    from projections.cost.report import breakdown, total
     from projections.engine import catch_up
 
     with blame(ctx, "by"):
@@ -87,7 +87,7 @@ def check(ctx: typer.Context) -> None:
 
 
 def _dimensions(text: str) -> tuple[str, ...]:
-    from projections.cost_report import GROUPS
+    from projections.cost.report import GROUPS
 
     dims = tuple(part.strip() for part in text.split(",") if part.strip())
     wrong = [d for d in dims if d not in GROUPS]
@@ -124,7 +124,7 @@ def _print_json(dims, since_hour, tallies, overall, windows, state) -> None:
 
 
 def _print_text(state, prices, dims, since_hour, tallies, overall, windows, chart) -> None:
-    from projections.cost_report import breakdown
+    from projections.cost.report import breakdown
 
     from .cost_render import budget_lines, cost_table, recorded_alerts, spend_chart
 
@@ -143,8 +143,8 @@ def _print_text(state, prices, dims, since_hour, tallies, overall, windows, char
 
 def _demo_cost(root) -> str:
     from projections.cost import CostProjection
-    from projections.cost_config import load_prices
-    from projections.cost_report import breakdown, total
+    from projections.cost.config import load_prices
+    from projections.cost.report import breakdown, total
     from projections.engine import catch_up
 
     from .cost_render import cost_table

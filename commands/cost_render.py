@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from projections.budgets import WindowSpend
-from projections.cost_report import Tally
-from projections.pricing import format_usd
+from projections.cost.budgets import WindowSpend
+from projections.cost.report import Tally
+from projections.cost.pricing import format_usd
 
 from .output import table
 

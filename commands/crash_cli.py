@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _disclose() -> None:
-    from .telemetry import take_disclosure
+    from .telemetry.consent import take_disclosure
 
     text = take_disclosure()
     if text:
@@ -61,7 +61,7 @@ def list_(ctx: typer.Context, json: bool = typer.Option(False, "--json", help="P
     """List the local crash reports, newest first."""
     if ctx.invoked_subcommand is not None:
         return
-    from . import crash_reports
+    from .crash import reports as crash_reports
 
     root = loki_dir(ctx)
     crash_reports.refresh(root)
@@ -90,7 +90,7 @@ def show(
     json: bool = typer.Option(False, "--json", help="Print the whole report file (payload and local counts)."),
 ) -> None:
     """Print exactly the payload `crash submit` would send; local counts go to stderr."""
-    from . import crash_reports
+    from .crash import reports as crash_reports
 
     root = loki_dir(ctx)
     crash_reports.refresh(root)
@@ -115,7 +115,8 @@ def submit(
     Refuses a report that is not marked scrubbed or whose payload is not exactly the
     whitelist (exit 1). With telemetry off nothing is sent.
     """
-    from . import crash_reports, telemetry
+    from .crash import reports as crash_reports
+    from .telemetry import consent as telemetry
 
     root = loki_dir(ctx)
     crash_reports.refresh(root)
@@ -148,7 +149,7 @@ def on(json: bool = typer.Option(False, "--json")) -> None:
 
 
 def _set(enabled: bool, json: bool) -> None:
-    from . import telemetry
+    from .telemetry import consent as telemetry
 
     path = telemetry.set_enabled(enabled)
     state = telemetry.status()
@@ -162,7 +163,8 @@ def _set(enabled: bool, json: bool) -> None:
 
 def status(ctx: typer.Context, json: bool = typer.Option(False, "--json")) -> None:
     """Show whether telemetry is on and why, the disclosure flag, the endpoint and the local reports."""
-    from . import crash_reports, telemetry
+    from .crash import reports as crash_reports
+    from .telemetry import consent as telemetry
 
     state = telemetry.status()
     folder = loki_dir(ctx) / "crash"
@@ -188,7 +190,7 @@ def status(ctx: typer.Context, json: bool = typer.Option(False, "--json")) -> No
 
 def demo_section(root) -> str:
     """The demo run's error event as a local crash report: what would be sent, and nothing else."""
-    from . import crash_reports
+    from .crash import reports as crash_reports
 
     crash_reports.refresh(root)
     found = crash_reports.load(root)

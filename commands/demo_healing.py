@@ -31,7 +31,7 @@ def _heal(root: Path) -> list[str]:
     from subscribers.base import drain
     from subscribers.healing.manager import HealingManager
 
-    from .checkpoints import create
+    from .checkpoints.lifecycle import create
 
     checkpoint = create(root, "before the risky tasks", prefix="cp").manifest.id
     with FileEventLog(root) as log:
@@ -81,8 +81,8 @@ def _learn(root: Path) -> list[str]:
 
 
 def _witness(root: Path) -> list[str]:
-    from .audit_anchors import anchor, check
-    from .audit_witness import parse_witness
+    from .audit.anchors import anchor, check
+    from .audit.witness import parse_witness
 
     witness = parse_witness(str(root.parent.parent / "audit-witness.jsonl"), root)
     (receipt,) = anchor(root, [witness])

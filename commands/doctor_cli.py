@@ -87,7 +87,7 @@ def _run(check: Check, paths: LokiPaths) -> Section:
 
 def legacy_files(paths: LokiPaths) -> Section:
     """Files in pending/ and archive/, and which are not ingested yet or bad."""
-    from eventlog.ingest import legacy_status
+    from eventlog.legacy.ingest import legacy_status
 
     status = legacy_status(paths)
     waiting, bad = status["not_yet_ingested"], status["bad_files"]
@@ -101,7 +101,7 @@ def legacy_files(paths: LokiPaths) -> Section:
 
 def flat_files(paths: LokiPaths) -> Section:
     """Loki Mode's flat events.jsonl files: size, how far they were read, bad lines."""
-    from eventlog.ingest import legacy_status
+    from eventlog.legacy.ingest import legacy_status
 
     status = legacy_status(paths)
     lines = []

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import sys
 
-from .crash_capture import guarded, install_thread_hook, remember_loki_dir
+from .crash.capture import guarded, install_thread_hook, remember_loki_dir
 
 
 def main() -> None:
     """Run `lokilog` with the process's arguments."""
     from .emit_cli import run as run_emit, split_root_options
-    from .telemetry import show_disclosure_once
+    from .telemetry.consent import show_disclosure_once
 
     install_thread_hook()
     show_disclosure_once()

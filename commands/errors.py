@@ -21,6 +21,8 @@ from eventlog.errors import (
     DuplicateIdError, EventDecodeError, EventLogError, InvalidEventError, SequenceConflictError,
 )
 
+from .labels import param_label
+
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_CONFLICT = 3
@@ -154,8 +156,8 @@ def _loki_group() -> type:
                     error = labelled(ctx, self, line, error)
                 if getattr(error, "exit_code", None) is not None and hasattr(error, "show"):
                     raise  # the parser's own usage errors: typer prints them with the usage line
-                if exit_code_for(error) == EXIT_FAILURE and not _expected(error):
-                    from .crash_capture import capture_exception
+                if exit_code_for(error) == EXIT_FAILURE and not is_expected(error):
+                    from .crash.capture import capture_exception
 
                     capture_exception(error)  # a bug in lokilog: recorded as a scrubbed crash event
                 fail(error, debugging(ctx))
@@ -169,7 +171,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _expected(error: BaseException) -> bool:
+def is_expected(error: BaseException) -> bool:
     """Failures lokilog reports as outcomes (a full disk, a lock held too long), not as its own bugs."""
     return isinstance(error, (EventLogError, OSError))
 
@@ -183,13 +185,6 @@ def option_label(ctx: typer.Context, name: str) -> str:
         if param.name == name:
             return param_label(param)
     raise LookupError(f"{ctx.command.name} has no parameter {name!r}")
-
-
-def param_label(param: Any) -> str:
-    """An option's long name (else its short one); an argument as --help and usage errors name it."""
-    if param.param_type_name == "option":
-        return next((o for o in param.opts if o.startswith("--")), param.opts[0])
-    return getattr(param, "display_name_raw", None) or param.metavar or param.name
 
 
 def bad_option(ctx: typer.Context, name: str, message: str) -> InvalidEventError:

@@ -35,7 +35,7 @@ def run(args: Sequence[str]) -> int | None:
     options = _parse(command[0](), rest[1:])
     if options is None:
         return None
-    from .crash_capture import remember_loki_dir
+    from .crash.capture import remember_loki_dir
 
     remember_loki_dir(loki_dir if loki_dir is not None else (os.environ.get("LOKI_DIR") or None))
     return command[1](options, loki_dir, debug)
@@ -139,10 +139,10 @@ def _guarded(body: Callable[[], int], debug: bool) -> int:
     try:
         return _printed(body)
     except Exception as error:  # noqa: BLE001 - the same one place as LokiGroup.invoke
-        from .errors import EXIT_FAILURE, _expected, debugging, exit_code_for, report
+        from .errors import EXIT_FAILURE, is_expected, debugging, exit_code_for, report
 
-        if exit_code_for(error) == EXIT_FAILURE and not _expected(error):
-            from .crash_capture import capture_exception
+        if exit_code_for(error) == EXIT_FAILURE and not is_expected(error):
+            from .crash.capture import capture_exception
 
             capture_exception(error)  # a bug in lokilog: recorded as a scrubbed crash event
         return report(error, debug or debugging())

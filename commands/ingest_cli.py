@@ -68,7 +68,7 @@ def ingest(
 def _watch(log, interval: float, json: bool, stop: threading.Event) -> None:
     try:
         while not stop.wait(interval):
-            if not log._ingester().changed():
+            if not log.ingester().changed():
                 continue
             try:
                 _show(log.ingest_pending(), json, quiet_if_idle=True)

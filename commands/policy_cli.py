@@ -67,7 +67,7 @@ policies:
 
 
 def _demo_section(root: Path) -> str:
-    from eventlog.secrets import redact_tree
+    from eventlog.redaction.secrets import redact_tree
 
     from .policy.gate import PolicyGate
 

@@ -14,7 +14,7 @@ import zlib
 from pathlib import Path
 
 from .codec import check_line
-from .segments import _last_line
+from .segments import last_line
 
 
 def coverage_path(log_dir: Path, first_seq: int) -> Path:
@@ -45,7 +45,7 @@ def cover_tail(fd: int, log_dir: Path, first_seq: int, end: int) -> int:
     Cheap when the last line has a crc (the common case: one read of the tail, which the
     caller just did anyway).
     """
-    last = _last_line(fd, end)
+    last = last_line(fd, end)
     if last is None or not last[2] or check_line(last[1]) is not None:
         return 0
     path = coverage_path(log_dir, first_seq)
@@ -54,7 +54,7 @@ def cover_tail(fd: int, log_dir: Path, first_seq: int, end: int) -> int:
     while last is not None and last[2] and check_line(last[1]) is None and last[0] not in known:
         start, line, _ = last
         new.append(b"%d %d %08x\n" % (start, len(line), zlib.crc32(line)))
-        last = _last_line(fd, start)
+        last = last_line(fd, start)
     if new:
         out = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:

@@ -36,7 +36,7 @@ from typing import Callable
 
 from . import forks
 from .errors import LockTimeoutError, SyncFailedError
-from .locking import LogLock, _try_lock, _unlock
+from .locking import LogLock, try_lock, unlock
 from .segments import is_sealed
 from .syncrecord import BootFile, SyncRecord, SyncState, boot_id
 from .tailmark import MarkWriter, TailMark, format_mark
@@ -241,7 +241,7 @@ class GroupCommit:
         if not self._leading.acquire(False):
             return False
         fd = self.record.fd
-        if fd is None or not _try_lock(fd):
+        if fd is None or not try_lock(fd):
             self._leading.release()
             return False
         return True
@@ -250,7 +250,7 @@ class GroupCommit:
         try:
             fd = self.record.fd
             if fd is not None:
-                _unlock(fd)
+                unlock(fd)
                 self.record.synced.notify()
         finally:
             self._leading.release()

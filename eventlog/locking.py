@@ -18,27 +18,27 @@ from .fsutil import make_dirs
 try:  # POSIX: call flock directly; portalocker's wrapper costs ten times the syscall.
     import fcntl
 
-    def _try_lock(fd: int) -> bool:
+    def try_lock(fd: int) -> bool:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
             return False
 
-    def _unlock(fd: int) -> None:
+    def unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 except ImportError:  # pragma: no cover - Windows
     import portalocker
 
-    def _try_lock(fd: int) -> bool:
+    def try_lock(fd: int) -> bool:
         try:
             portalocker.lock(fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
             return True
         except portalocker.exceptions.LockException:
             return False
 
-    def _unlock(fd: int) -> None:
+    def unlock(fd: int) -> None:
         portalocker.unlock(fd)
 
 
@@ -65,14 +65,14 @@ class LogLock:
         try:
             while True:
                 fd = self._fd if self._generation == forks.generation and self._fd is not None else self._descriptor()
-                if not _try_lock(fd):
+                if not try_lock(fd):
                     self._wait_for_file_lock(fd, deadline, timeout)
                 if self._still_named(fd):
                     return
                 # Someone removed or replaced log.lock (a "stale lock" clean-up) while we
                 # waited: the lock we hold is on a file nobody else will open, so two writers
                 # would each hold "the" lock. Let go and lock what the path names now.
-                _unlock(fd)
+                unlock(fd)
                 self.close()
                 if time.monotonic() > deadline + 1.0:
                     raise LockTimeoutError(f"{self.path}: the lock file kept being replaced for {timeout}s")
@@ -92,7 +92,7 @@ class LogLock:
         """Release the lock taken by :meth:`acquire`."""
         try:
             if self._fd is not None:
-                _unlock(self._fd)
+                unlock(self._fd)
                 if self.signal is not None:
                     self.signal.notify()
         finally:
@@ -112,7 +112,7 @@ class LogLock:
             seen = signal.seen() if signal is not None else 0
             if signal is not None:
                 signal.arm()
-            if _try_lock(fd):
+            if try_lock(fd):
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -1,4 +1,4 @@
-"""Where Loki Mode keeps the records that live outside its event bus (see eventlog/loki_records.py).
+"""Where Loki Mode keeps the records that live outside its event bus (see eventlog/legacy/records.py).
 
 Only the listing: the change check of every append (eventlog/ingest_watch.py) stats these
 files, and must not load the record decoders to do so.

@@ -68,6 +68,16 @@ def list_pending(pending_dir: Path) -> list[Path]:
     return [pending_dir / n for n in sorted(names) if n.endswith(".json")]
 
 
+def event_file_names(directory: Path) -> list[str]:
+    """The names of the event files in a drop-box directory (pending/ or archive/), sorted."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    # *.tmp (being written) and *.json.lock (Loki Mode's write locks) are not events.
+    return sorted(n for n in names if n.endswith(".json"))
+
+
 def read_pending(path: Path) -> NewEvent:
     """Read a drop-box file in the nested schema ``{id, type, source, timestamp, payload, version}``."""
     data, _ = read_regular(path)  # a FIFO, a link or a huge file is refused, never read

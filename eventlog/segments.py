@@ -177,7 +177,7 @@ def find_tail(
     cuts: list[TailCut] = []
     size = os.fstat(fd).st_size
     while True:
-        last = _last_line(fd, size)
+        last = last_line(fd, size)
         if last is None:
             head_seq, head_id = first_seq - 1, None
             break
@@ -205,7 +205,7 @@ def _check_final_line(fd: int, start: int, line: bytes, complete: bool, first_se
         event = decode_event(line)
     except EventDecodeError as exc:
         return None, f"final line does not parse: {exc}"
-    previous = _last_line(fd, start)
+    previous = last_line(fd, start)
     if previous is None:
         if event.seq != first_seq:
             return None, f"final line has seq {event.seq}, its segment starts at {first_seq}"
@@ -223,7 +223,7 @@ def _seq_of(line: bytes) -> int | None:
         return None
 
 
-def _last_line(fd: int, end: int) -> tuple[int, bytes, bool] | None:
+def last_line(fd: int, end: int) -> tuple[int, bytes, bool] | None:
     """Return (start offset, bytes, ends with newline) of the last line before ``end``."""
     if end <= 0:
         return None
@@ -273,7 +273,7 @@ def cut_unfinished(
         if last_seq != first_seq - 1:
             return None
     else:
-        last = _last_line(fd, end)
+        last = last_line(fd, end)
         if last is None or not last[2] or _seq_of(last[1]) != last_seq:
             return None
     return _cut(fd, segment, end, size, quarantine,

@@ -28,6 +28,7 @@ from .events import FORMAT_VERSION, Event, NewEvent, RawEvent, new_event_id, now
 from .groupcommit import GroupCommit
 from .fsutil import fsync_dir, make_dirs
 from .ingest_watch import ChangeWatch
+from .ingest_seam import IngestReport  # noqa: F401 - defined there, imported from here by callers
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
 from .safeio import check_contained
@@ -35,7 +36,7 @@ from .verify import high_water_mark, rewind_cursors
 from .segments import Tail, TailCut, cut_unfinished, find_tail, is_sealed, list_segments, seal, segment_name
 from .tailmark import MarkWriter, TailMark, format_mark, read_mark
 
-_DROP_BOX_INTERVAL_NS = 5_000_000  # as eventlog/ingest.py's own throttle, across processes
+_DROP_BOX_INTERVAL_NS = 5_000_000  # as eventlog/legacy/ingest.py's own throttle, across processes
 
 # Loaded where used: an append with a fresh id (what `lokilog emit` does once per process)
 # needs neither the index and its sqlite, nor the reader, filters or drop box.
@@ -55,18 +56,6 @@ class LogWriteError(EventLogError, OSError):
 
 class LogTruncatedError(LogCorruptedError):
     """The log ends before events that were already seen: acknowledged events were lost."""
-
-
-class IngestReport:
-    """What one pass over the drop box did."""
-
-    def __init__(self) -> None:
-        self.ingested: int = 0
-        self.duplicates: int = 0
-        self.bad: list[BadPendingFile] = []
-        self.twins: int = 0  # second copies of one event (emit.sh writes a file and a flat line)
-        self.flat_lines: int = 0  # lines read from Loki Mode's flat events.jsonl files
-        self.files_read: int = 0
 
 
 class FileEventLog:
@@ -576,11 +565,11 @@ class FileEventLog:
             self._lock.release()
 
     def _ingest_pending_locked(self, force: bool, throttle: bool = True, progress=None) -> IngestReport | None:
-        # The drop box, archive/ and Loki Mode's flat files: see eventlog/ingest.py.
+        # The drop box, archive/ and Loki Mode's flat files: see eventlog/legacy/ingest.py.
         if not force and throttle and self._group.drop_box_checked(_DROP_BOX_INTERVAL_NS):
             return None
         # The change check comes first, without the ingester: its import is most of an emit's start-up.
-        parts = None if force else self._changes().changed_parts(throttle)
+        parts = None if force else self.changes().changed_parts(throttle)
         if parts is not None and not parts:
             return None
         ingester = self._ingester()
@@ -592,21 +581,38 @@ class FileEventLog:
                 raise  # an append must not fail because the ingester's own state is unusable
         return report
 
-    def _changes(self) -> ChangeWatch:
+    # The ingest seam (eventlog/ingest_seam.py): public names for what the ingester calls with
+    # the lock held, and for the ingester itself, which callers poll for changes.
+    def write_locked(self, prepared: list[Prepared], durable: bool, skip_conflicts: bool = False,
+                     expected: dict[str, int] | None = None):
+        return self._write_locked(prepared, durable, skip_conflicts, expected)
+
+    def current_tail(self) -> Tail:
+        return self._current_tail()
+
+    def caught_up_index(self, limit: int | None = None) -> EventIndex:
+        return self._caught_up_index(limit)
+
+    def ingester(self):
+        """The ingester of this log's drop box and Loki Mode's files (made on first use)."""
+        return self._ingester()
+
+    def changes(self) -> ChangeWatch:
+        """The cheap check of whether the drop box or Loki Mode's files changed (no ingester loaded)."""
         if self._watch is None:
             self._watch = ChangeWatch(self.paths)
         return self._watch
 
     def _ingester(self):
         if self._ingester_obj is None:
-            from .ingest import Ingester
+            from .legacy.ingest import Ingester
 
-            self._ingester_obj = Ingester(self, self._changes())
+            self._ingester_obj = Ingester(self, self.changes())
         return self._ingester_obj
 
     def _ingest_if_free(self) -> None:
         # Readers ingest first so they see what was emitted, but never wait to do so.
-        if not self._changes().changed_parts():
+        if not self.changes().changed_parts():
             return
         if not self._lock.try_acquire():
             return

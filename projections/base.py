@@ -87,7 +87,7 @@ def project(projection: Projection[S], events: Iterable[Event], state: S | None 
     """Fold events into a state, starting from ``state`` or the projection's initial state.
 
     This is the plain fold: no rollback handling and no poison policy (an error propagates).
-    The engine's fold (``projections.fold``) adds both.
+    The engine's fold (``projections.engine.fold``) adds both.
     """
     current = projection.initial() if state is None else state
     apply = projection.apply

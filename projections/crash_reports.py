@@ -5,7 +5,7 @@ A ledger (a rollback never rewinds it). The view is one file per fingerprint,
 submit` would send (exactly, nothing more), and beside it the local facts that never leave the
 machine (occurrences, first and last seen, the seqs of the first and last event).
 
-``apply`` scrubs with :func:`eventlog.scrub.build_payload` (pure); an event the scrubber cannot
+``apply`` scrubs with :func:`eventlog.redaction.scrub.build_payload` (pure); an event the scrubber cannot
 handle is counted in ``skipped`` and yields no report: fail closed.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import msgspec
 
 from eventlog import Event
 from eventlog.fsutil import atomic_write
-from eventlog.scrub import build_payload
+from eventlog.redaction.scrub import build_payload
 from eventlog.safeio import read_small
 
 CRASH_DIR = Path("crash")

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from eventlog import Event, FileEventLog, Receipt
-from projections.budgets import Budget, due_events
+from projections.cost.budgets import Budget, due_events
 from projections.cost import CostProjection, CostState
-from projections.cost_config import load_budgets, load_prices
-from projections.pricing import PriceTable
+from projections.cost.config import load_budgets, load_prices
+from projections.cost.pricing import PriceTable
 
 from .ledgers import LiveLedger
 

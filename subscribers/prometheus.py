@@ -12,13 +12,13 @@ from pathlib import Path
 import msgspec
 
 from eventlog import EventDecodeError, FileEventLog, InvalidEventError, LokiPaths
-from eventlog.legacy import parse_file
+from eventlog.legacy.parse import parse_file
 from eventlog.pending import is_own_file, list_pending
 from eventlog.safeio import check_json_depth, read_regular, read_small
 from projections.cost import CostProjection, CostState
-from projections.cost_report import breakdown
+from projections.cost.report import breakdown
 from projections.metrics import MetricsProjection
-from projections.metrics_views import exposition, metric_families
+from projections.metrics.views import exposition, metric_families
 
 from .ledgers import LiveLedger
 
@@ -49,8 +49,8 @@ def render(loki_dir: Path) -> bytes:
 def _cost_families(loki_dir: Path, state: CostState) -> list:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-    from projections.budgets import current, spend
-    from projections.cost_config import load_budgets, load_prices
+    from projections.cost.budgets import current, spend
+    from projections.cost.config import load_budgets, load_prices
 
     usd = CounterMetricFamily("loki_cost_usd", "Priced spend in USD by provider and model "
                               "(exact figures: lokilog cost --json)", labels=["provider", "model"])

@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from .endpoints import OTEL_ENDPOINT_VARIABLES  # read here, so that without them nothing of otel loads
+
 _OFF = ("0", "false", "no", "off")
 _ON = ("1", "true", "yes", "on")
-#: Either variable turns OpenTelemetry export on (read here, so that without them nothing of it loads).
-OTEL_ENDPOINT_VARIABLES = ("LOKI_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 
 
 def enabled_subscribers(loki_dir: Path, env: Mapping[str, str] | None = None) -> list:
@@ -43,11 +43,11 @@ def _audit_syslog(loki_dir: Path, env: Mapping[str, str]) -> list:
 def _cost_alerts(loki_dir: Path, env: Mapping[str, str]) -> list:
     if env.get("LOKI_COST_ALERTS", "1").lower() in _OFF:
         return []
-    from projections.cost_config import POLICY_FILES
+    from projections.cost.config import POLICY_FILES
 
     if not any((loki_dir / name).exists() for name in POLICY_FILES):
         return []
-    from projections.cost_config import load_budgets
+    from projections.cost.config import load_budgets
 
     if not load_budgets(loki_dir):
         return []

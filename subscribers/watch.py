@@ -113,7 +113,7 @@ class Watcher:
         # that on every wake-up would add the writer's fsync to every cycle's latency.
         # Loki Mode's files stay in pending/, so "pending/ is not empty" says nothing: ask the
         # ingester whether anything it reads (drop box, flat files, records) changed.
-        if not self.log._ingester().changed():
+        if not self.log.ingester().changed():
             return
         try:
             report.ingested = self.log.ingest_pending(timeout=0.5).ingested

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from projections.engine import Runner
 from projections.run_state import RunStateProjection
-from projections.snapshots import ProjectionFiles
+from projections.engine.snapshots import ProjectionFiles
 
 
 def main(loki: Path, seed: int) -> None:

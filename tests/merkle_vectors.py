@@ -33,7 +33,7 @@ def test_key():
 
 def build() -> dict:
     """Return the vectors: valid bundles and, derived from them, altered ones that must fail."""
-    from commands.audit_heads import sign_head
+    from commands.audit.heads import sign_head
 
     key = test_key()
     leaves = [leaf_hash(e.encode()) for e in ENTRIES]

@@ -224,7 +224,7 @@ def test_bundle_vectors_check_as_expected(case):
 
 
 def _signed_bundles(entries: list[bytes], index: int, old: int):
-    from commands.audit_heads import sign_head
+    from commands.audit.heads import sign_head
     from merkle_vectors import test_key
 
     leaves = [leaf_hash(e) for e in entries]

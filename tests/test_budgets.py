@@ -15,10 +15,10 @@ import pytest
 
 from eventlog import FileEventLog, InvalidEventError
 from projections.base import project
-from projections.budgets import alert_id, current, due_events, parse_budgets, spend
+from projections.cost.budgets import alert_id, current, due_events, parse_budgets, spend
 from projections.cost import CostProjection
 from projections.engine import catch_up, rebuild
-from projections.pricing import PriceTable
+from projections.cost.pricing import PriceTable
 from subscribers.base import drain
 from subscribers.cost_alerts import BudgetAlerts, check_budgets
 from subscribers.registry import enabled_subscribers

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from commands.checkpoints import create, list_checkpoints
+from commands.checkpoints.lifecycle import create, list_checkpoints
 from conftest import run_lokilog, subprocess_env
 from eventlog import FileEventLog
 from test_checkpoints import seed, tree, write

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from commands.checkpoint_rollback import rollback
-from commands.checkpoints import create, prune
+from commands.checkpoints.rollback import rollback
+from commands.checkpoints.lifecycle import create, prune
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 

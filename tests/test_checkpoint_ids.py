@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from commands.checkpoint_ids import CheckpointIdError, check_id, mint_id
-from commands.checkpoint_rollback import rollback
-from commands.checkpoint_store import CheckpointStore
-from commands.checkpoints import find
+from commands.checkpoints.ids import CheckpointIdError, check_id, mint_id
+from commands.checkpoints.rollback import rollback
+from commands.checkpoints.store import CheckpointStore
+from commands.checkpoints.lifecycle import find
 
 
 def test_ids_minted_in_the_same_millisecond_differ():
@@ -55,7 +55,7 @@ def test_lookups_by_hostile_id_fail_before_touching_files(loki, value):
 
 
 def test_a_store_symlinked_outside_loki_is_refused(loki, tmp_path):
-    from commands.checkpoints import create
+    from commands.checkpoints.lifecycle import create
 
     outside = tmp_path / "elsewhere"
     outside.mkdir()

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from commands.checkpoint_rollback import rollback
-from commands.checkpoints import list_checkpoints, repair
+from commands.checkpoints.rollback import rollback
+from commands.checkpoints.lifecycle import list_checkpoints, repair
 from eventlog import FileEventLog
 
 LINES = [
@@ -107,7 +107,7 @@ def test_two_loki_mode_records_with_one_id_are_both_kept(loki):
 
 
 def test_latest_and_list_go_by_creation_time_not_import_order(loki):
-    from commands.checkpoints import create
+    from commands.checkpoints.lifecycle import create
 
     (loki / "session.json").parent.mkdir(parents=True, exist_ok=True)
     (loki / "session.json").write_text("{}")

@@ -12,7 +12,7 @@ from tests.conftest import REPO, subprocess_env
 STORE = """
 import sys
 from pathlib import Path
-from commands.checkpoint_store import CheckpointStore
+from commands.checkpoints.store import CheckpointStore
 store = CheckpointStore(Path(sys.argv[1]))
 store.put_object(b"the same bytes")
 store.flush()

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from commands.checkpoint_capture import CAPTURE_ROOTS, is_excluded
-from commands.checkpoint_rollback import rollback
-from commands.checkpoint_store import CheckpointNotFoundError, CheckpointStore
-from commands.checkpoints import catalogue, collect_garbage, create, list_checkpoints, prune
+from commands.checkpoints.capture import CAPTURE_ROOTS, is_excluded
+from commands.checkpoints.rollback import rollback
+from commands.checkpoints.store import CheckpointNotFoundError, CheckpointStore
+from commands.checkpoints.lifecycle import catalogue, collect_garbage, create, list_checkpoints, prune
 from eventlog import FileEventLog
 from projections.checkpoints import CheckpointProjection
 from projections.engine import rebuild

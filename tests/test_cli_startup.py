@@ -41,8 +41,9 @@ def imported_by(tmp_path: Path, *args: str) -> set[str]:
 
 
 #: What `lokilog emit` may load of this project's CLI: its parser, the error mapping, crash capture.
-EMIT_COMMAND_MODULES = {"commands.context", "commands.crash_capture", "commands.emit_cli", "commands.entry", "commands.errors",
-                        "commands.payloads", "commands.telemetry"}
+EMIT_COMMAND_MODULES = {"commands.context", "commands.crash", "commands.crash.capture", "commands.emit_cli", "commands.entry",
+                        "commands.errors", "commands.labels", "commands.payloads", "commands.telemetry",
+                        "commands.telemetry.consent"}
 
 
 def test_emit_imports_its_own_parser_and_the_log_only(tmp_path):
@@ -52,10 +53,10 @@ def test_emit_imports_its_own_parser_and_the_log_only(tmp_path):
     assert not tops & (HEAVY | {"typer", "pydantic", "argcomplete"})
     assert not tops & {"projections", "subscribers"}
     assert {m for m in modules if m.startswith("commands.")} == EMIT_COMMAND_MODULES
-    assert not {"eventlog.scrub", "eventlog.secrets", "eventlog.stats"} & modules
+    assert not {"eventlog.redaction.scrub", "eventlog.redaction.secrets", "eventlog.stats"} & modules
     # With nothing new in the drop box or Loki Mode's files, the change check is all of ingest it runs.
     assert "eventlog.ingest_watch" in modules
-    assert not {"eventlog.ingest", "eventlog.legacy", "eventlog.legacy_state", "eventlog.loki_records"} & modules
+    assert not {"eventlog.legacy.ingest", "eventlog.legacy.parse", "eventlog.legacy.state", "eventlog.legacy.records"} & modules
     # A fresh id into a log with no index: no index (nor its sqlite), reader, filters, drop box or digests.
     assert not {"eventlog.index", "sqlite3", "eventlog.reader", "eventlog.filters", "eventlog.pending", "eventlog.memory",
                 "hashlib", "gzip"} & modules
@@ -67,9 +68,10 @@ def test_emit_imports_its_own_parser_and_the_log_only(tmp_path):
 EMIT_LOG_MODULES = {
     "eventlog", "eventlog.appends", "eventlog.codec", "eventlog.conditional", "eventlog.config", "eventlog.coverage",
     "eventlog.errors", "eventlog.groupcommit", "eventlog.plainbatch", "eventlog.syncrecord",
-    "eventlog.events", "eventlog.filters", "eventlog.forks", "eventlog.fsutil", "eventlog.index", "eventlog.ingest",
-    "eventlog.ingest_watch", "eventlog.loki_record_files",
-    "eventlog.layout", "eventlog.legacy", "eventlog.legacy_state", "eventlog.locking", "eventlog.loki_records",
+    "eventlog.events", "eventlog.filters", "eventlog.forks", "eventlog.fsutil", "eventlog.index", "eventlog.legacy",
+    "eventlog.legacy.ingest", "eventlog.legacy.parse", "eventlog.legacy.state", "eventlog.legacy.records",
+    "eventlog.legacy.flat", "eventlog.legacy.status", "eventlog.ingest_seam",
+    "eventlog.ingest_watch", "eventlog.loki_record_files", "eventlog.layout", "eventlog.locking",
     "eventlog.memory", "eventlog.pending", "eventlog.reader", "eventlog.safeio", "eventlog.segments", "eventlog.store",
     "eventlog.tailmark", "eventlog.verify",
 }
@@ -113,7 +115,7 @@ def test_status_imports_the_projections_but_not_the_subscribers(tmp_path):
     assert "projections.run_state" in modules
     assert not {m.split(".")[0] for m in modules} & (HEAVY - {"watchdog"})
     assert not [m for m in modules if m.startswith("subscribers.")]
-    assert "eventlog.ingest" not in modules  # with nothing new to ingest, the change check is enough
+    assert "eventlog.legacy.ingest" not in modules  # with nothing new to ingest, the change check is enough
 
 
 def test_a_command_missing_from_the_table_still_runs(tmp_path):

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from eventlog import Event, FileEventLog, InvalidEventError
 from projections.base import project
 from projections.cost import CostProjection, CostState
-from projections.cost_config import load_prices
-from projections.cost_report import breakdown, total
+from projections.cost.config import load_prices
+from projections.cost.report import breakdown, total
 from projections.engine import catch_up
-from projections.pricing import DEFAULT_PRICES, PriceTable, format_usd
+from projections.cost.pricing import DEFAULT_PRICES, PriceTable, format_usd
 
 from conftest import run_lokilog
 

@@ -23,10 +23,10 @@ import os, sys, threading
 from commands.cli import app, main
 
 if os.environ.get("BREAK_SCRUB"):
-    import eventlog.scrub
+    import eventlog.redaction.scrub
     def broken(*args, **kwargs):
         raise RuntimeError("scrubber bug")
-    eventlog.scrub.scrub_tree = broken
+    eventlog.redaction.scrub.scrub_tree = broken
 
 @app.command("boom")
 def boom():

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import run_lokilog, subprocess_env
 from eventlog import FileEventLog
-from eventlog.scrub import WHITELIST, build_payload, validate_payload
+from eventlog.redaction.scrub import WHITELIST, build_payload, validate_payload
 
 TRACE = ('Traceback (most recent call last):\n  File "/home/ujoe/app/run.py", line 3, in main\n'
          '  File "/home/ujoe/app/db.py", line 9, in connect\nConnectionError: no route to 10.9.8.7 for joe@x.org\n')

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 from conftest import run_lokilog, subprocess_env
-from commands.checkpoint_store import CheckpointStore
+from commands.checkpoints.store import CheckpointStore
 from eventlog import FileEventLog
 from test_healing_manager import outcome
 
-from commands.checkpoints import create
+from commands.checkpoints.lifecycle import create
 
 ENV = {"LOKI_HEALING": "1"}
 #: Where the fault rounds kill: after a decision is recorded, inside a rollback (twice), and

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands.checkpoints import create
+from commands.checkpoints.lifecycle import create
 from commands.policy.approvals import approvals
 from eventlog import FileEventLog
 from projections.engine import catch_up

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from commands.checkpoint_ids import CheckpointIdError
-from commands.checkpoint_restore import Op, execute
-from commands.checkpoint_store import CheckpointStore, Entry
+from commands.checkpoints.ids import CheckpointIdError
+from commands.checkpoints.restore import Op, execute
+from commands.checkpoints.store import CheckpointStore, Entry
 from eventlog import FileEventLog, LogSettings
 from eventlog.fsutil import atomic_write, is_tmpfs
 

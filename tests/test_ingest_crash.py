@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import eventlog.ingest as ingest_module
+import eventlog.legacy.ingest as ingest_module
 from conftest import subprocess_env
 from eventlog import FileEventLog, LogSettings
 from legacy_fixtures import (

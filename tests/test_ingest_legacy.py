@@ -241,7 +241,7 @@ def test_a_touched_or_copied_file_or_a_lost_state_is_not_a_new_event(loki):
     import shutil
     import sqlite3
 
-    from eventlog.ingest import legacy_state_path
+    from eventlog.legacy.ingest import legacy_state_path
 
     event = nested("a1b2c3d4", "task", "runner", "2026-02-21T10:00:00.000Z", {"action": "x"})
     path = write_pending(loki, event)

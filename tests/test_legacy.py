@@ -1,4 +1,4 @@
-"""Parsing and mapping of Loki Mode's formats (eventlog/legacy.py): pure, so tested exhaustively."""
+"""Parsing and mapping of Loki Mode's formats (eventlog/legacy/parse.py): pure, so tested exhaustively."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from eventlog.errors import EventDecodeError
-from eventlog.legacy import (
+from eventlog.legacy.parse import (
     complete_lines, derived_id, instant, is_weak_id, match_key, parse_file, parse_flat, salvage,
     split_compound,
 )

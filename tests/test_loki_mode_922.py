@@ -231,8 +231,8 @@ def test_a_lokilog_chain_in_the_old_place_moves_automatically_and_still_verifies
 
 
 def test_run_sh_checkpoints_are_listed_with_their_own_time_and_task_and_latest_is_by_that_time(loki):
-    from commands.checkpoint_rollback import rollback
-    from commands.checkpoints import list_checkpoints
+    from commands.checkpoints.rollback import rollback
+    from commands.checkpoints.lifecycle import list_checkpoints
 
     newest = run_sh_checkpoint(loki, 7, 1771669000, "wire the cache")
     run_sh_checkpoint(loki, 3, 1771668000, "write the parser")  # older, indexed after the newer one
@@ -366,7 +366,7 @@ _bodies = st.dictionaries(st.text(min_size=1, max_size=6).filter(lambda k: k != 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=_bodies, source=st.sampled_from([None, "runner", "claude_cli"]), hook=st.booleans(), copy_first=st.booleans())
 def test_a_line_and_its_bus_py_copy_are_always_one_event(tmp_path_factory, body, source, hook, copy_first):
-    from eventlog.legacy import import_copy_id, parse_file, parse_flat
+    from eventlog.legacy.parse import import_copy_id, parse_file, parse_flat
     from tests.legacy_fixtures import import_copy_id as fixture_id
 
     if hook:
@@ -402,8 +402,8 @@ def test_reported_costs_sum_exactly_and_unknown_is_never_zero(costs):
     from decimal import Decimal
 
     from projections.cost import CostProjection
-    from projections.cost_report import total
-    from projections.pricing import parse_price_table
+    from projections.cost.report import total
+    from projections.cost.pricing import parse_price_table
 
     projection, state = CostProjection(), CostProjection().initial()
     for n, cost in enumerate(costs):

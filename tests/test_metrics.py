@@ -174,8 +174,8 @@ def _scrape(url: str) -> dict:
                           st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 3)), max_size=20))
 def test_token_metrics_agree_with_the_cost_ledger(rows):
     from projections.cost import CostProjection
-    from projections.cost_report import breakdown
-    from projections.pricing import PriceTable
+    from projections.cost.report import breakdown
+    from projections.cost.pricing import PriceTable
 
     events = [Event(seq=n, id=f"u{dup}" if dup else f"e{n}", type="metric", source="runner",
                     timestamp="2026-02-21T10:00:00.000Z", version="1.0",

@@ -11,7 +11,7 @@ from eventlog import FileEventLog, InvalidEventError, LogSettings, LokiPaths
 from eventlog.verify import verify_log
 from projections.engine import Runner, catch_up, health, rebuild, state_at
 from projections.run_state import RunStateProjection
-from projections.snapshots import ProjectionFiles, encode_state
+from projections.engine.snapshots import ProjectionFiles, encode_state
 
 from projection_helpers import Counter, RewindingCounter, StoppingCounter, rollback, task, views
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from eventlog import FileEventLog, LogSettings
 from projections.engine import Runner, RunnerGroup, catch_up, rebuild
 from projections.run_state import RunStateProjection
-from projections.snapshots import encode_state
+from projections.engine.snapshots import encode_state
 
 from projection_helpers import Counter, ReadsTasksCounter, RewindingCounter, StoppingCounter, views
 

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from eventlog import Event
-from projections.fold import FoldOutcome, Lane, fold_lanes
+from projections.engine.fold import FoldOutcome, Lane, fold_lanes
 from projections.registry import all_projections
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "bench"))

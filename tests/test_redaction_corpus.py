@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eventlog import scrub, secrets
+from eventlog.redaction import scrub, secrets
 
 BODY = ["MIIEowIBAAKCAQEA7bqL0vXkYw3Qf1n9ZtV2c8hP4rJmUoA6sD5eF3gH2iK1lM0n",
         "Oq9pR8sT7uV6wX5yZ4aB3cD2eF1gH0iJ9kL8mN7oP6qR5sT4uV3wX2yZ1aB0cD9e",

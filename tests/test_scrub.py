@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventlog.scrub import (
+from eventlog.redaction.scrub import (
     CRASH_DETECTORS, MAX_DEPTH, RULES_VERSION, TOP_FRAMES, WHITELIST, ScrubContext, build_payload, detectors_for,
     error_class_of, fingerprint, normalize_remote, project_id_hash, repository_of, scrub_text, scrub_tree,
     stack_signatures, validate_payload,
 )
-from eventlog.secrets import luhn_valid
+from eventlog.redaction.secrets import luhn_valid
 
 ALNUM = string.ascii_letters + string.digits
 B64 = ALNUM + "+/"

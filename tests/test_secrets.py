@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventlog.secrets import (
+from eventlog.redaction.secrets import (
     DEFAULT_DETECTORS, PII, SECRET, UnsafePatternError, check_pattern, detector, luhn_valid, redact, redact_tree, scan,
 )
 
@@ -207,7 +207,7 @@ def test_case_folded_detectors_work_on_any_text():
 
 
 def test_a_fine_grained_github_token_is_found_without_gh_anywhere_in_it():
-    from eventlog.secrets import scan
+    from eventlog.redaction.secrets import scan
 
     text = "token github_pat_11ABCDEF0123456789xyzxyzxyzxyzxyz here"
     assert "gh" not in text

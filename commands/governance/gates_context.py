@@ -113,7 +113,7 @@ def budget(settings: Mapping[str, Any], inputs: Inputs, mode: str) -> Finding:
 
 def residency(settings: Mapping[str, Any], inputs: Inputs, mode: str) -> Finding:
     """Every provider (and region) the run used is allowed by the residency rules."""
-    from commands.residency import check_provider
+    from commands.audit.residency import check_provider
 
     if inputs.residency_error:
         return Finding(Level.VIOLATION, (f"residency rules cannot be read: {inputs.residency_error}",))

@@ -91,8 +91,8 @@ def _audit(loki_dir: Path, how: str) -> AuditCheck:
 
 
 def _budgets(loki_dir: Path, cost) -> tuple[tuple[BudgetUse, ...], str | None]:
-    from projections.budgets import current, spend
-    from projections.cost_config import load_budgets, load_prices
+    from projections.cost.budgets import current, spend
+    from projections.cost.config import load_budgets, load_prices
 
     try:
         prices, budgets = load_prices(Path(loki_dir)), load_budgets(Path(loki_dir))
@@ -121,7 +121,7 @@ def _policy(loki_dir: Path, checks: list[dict[str, Any]], facts) -> tuple[Any, t
 
 
 def _residency(loki_dir: Path, env: Mapping[str, str]):
-    from commands.residency import ResidencyPolicy, load_policy
+    from commands.audit.residency import ResidencyPolicy, load_policy
 
     try:
         return load_policy(Path(loki_dir), env), None

@@ -58,5 +58,5 @@ class Inputs:
     approvals: Any = None                     # projections.approvals.ApprovalsState
     policy: Any = None                        # commands.policy.store.PolicyStore (evaluation is pure)
     policy_checks: tuple[tuple[str, dict[str, Any]], ...] = ()  # (point, prepared context)
-    residency: Any = None                     # commands.residency.ResidencyPolicy
+    residency: Any = None                     # commands.audit.residency.ResidencyPolicy
     residency_error: str | None = None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from eventlog import EventLogError, FileEventLog, resolve_loki_dir
-from eventlog.secrets import redact_tree
+from eventlog.redaction.secrets import redact_tree
 
 from . import approvals
 from .model import Decision, Verdict

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlog.errors import InvalidEventError
-from eventlog.secrets import DEFAULT_DETECTORS, PII, SECRET
+from eventlog.redaction.secrets import DEFAULT_DETECTORS, PII, SECRET
 from eventlog.errors import UnsafeFileError
 from eventlog.safeio import read_small
 

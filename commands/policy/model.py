@@ -5,7 +5,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
-from eventlog.secrets import Finding
+from eventlog.redaction.secrets import Finding
 
 #: The enforcement points and the context fields their built-in rules read.
 POINTS: dict[str, tuple[str, ...]] = {

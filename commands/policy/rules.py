@@ -10,7 +10,7 @@ import os.path
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from eventlog.secrets import DEFAULT_DETECTORS, Detector, scan
+from eventlog.redaction.secrets import DEFAULT_DETECTORS, Detector, scan
 
 from .model import Decision, Outcome
 

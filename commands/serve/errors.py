@@ -26,7 +26,7 @@ def not_implemented(detail: str) -> ApiError:
 
 def status_for(error: EventLogError) -> tuple[int, str]:
     """Map a library error to its HTTP status and code."""
-    from commands.checkpoint_store import CheckpointNotFoundError
+    from commands.checkpoints.store import CheckpointNotFoundError
     from commands.policy.approvals import ApprovalNotFoundError
 
     from .token_store import TokenNotFoundError

@@ -15,7 +15,7 @@ router = APIRouter(tags=["control"])
 
 @router.get("/api/checkpoints", summary="Every checkpoint, oldest first")
 def list_checkpoints(request: Request, _: Principal = Depends(require("read"))) -> dict[str, list[dict[str, Any]]]:
-    from commands.checkpoints import list_checkpoints as listed
+    from commands.checkpoints.lifecycle import list_checkpoints as listed
     from projections.checkpoints import public
 
     return {"checkpoints": [public(r) for r in listed(loki_dir(request))]}
@@ -24,7 +24,7 @@ def list_checkpoints(request: Request, _: Principal = Depends(require("read"))) 
 @router.post("/api/checkpoints", summary="Take a checkpoint", status_code=201)
 def create_checkpoint(body: CheckpointCreate, request: Request,
                       _: Principal = Depends(require("control"))) -> dict[str, Any]:
-    from commands.checkpoints import catalogue, create
+    from commands.checkpoints.lifecycle import catalogue, create
 
     root = loki_dir(request)
     made = create(root, body.message)
@@ -39,8 +39,8 @@ def create_checkpoint(body: CheckpointCreate, request: Request,
 def rollback(checkpoint_id: str, request: Request, body: Optional[RollbackRequest] = None,
              _: Principal = Depends(require("control"))):
     """`checkpoint_id` is an id or `latest`; ids that could reach outside `.loki/` are refused (400)."""
-    from commands.checkpoint_ids import check_id
-    from commands.checkpoint_rollback import rollback as do_rollback
+    from commands.checkpoints.ids import check_id
+    from commands.checkpoints.rollback import rollback as do_rollback
 
     if checkpoint_id != "latest":
         check_id(checkpoint_id)

@@ -98,10 +98,10 @@ def cost(
     request: Request, _: Principal = Depends(require("read")),
     by: Annotated[str, Query(description="Comma-separated: model, provider, agent, task, session, hour, day.")] = "model",
 ) -> dict[str, Any]:
-    from projections.budgets import current, spend
+    from projections.cost.budgets import current, spend
     from projections.cost import CostProjection
-    from projections.cost_config import load_budgets, load_prices
-    from projections.cost_report import GROUPS, breakdown, total
+    from projections.cost.config import load_budgets, load_prices
+    from projections.cost.report import GROUPS, breakdown, total
     from projections.engine import catch_up
 
     dims = tuple(p.strip() for p in by.split(",") if p.strip())

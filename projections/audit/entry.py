@@ -22,8 +22,8 @@ from eventlog.codec import encode_event
 GENESIS = "GENESIS"
 HASH_PREFIX = "sha256:"
 #: Bytes after the body's last member: ,"hash":"sha256:<64 hex>"}
-_HASH_MEMBER = b',"hash":"sha256:'
-HASH_TAIL_LEN = len(_HASH_MEMBER) + 64 + 2
+HASH_MEMBER = b',"hash":"sha256:'
+HASH_TAIL_LEN = len(HASH_MEMBER) + 64 + 2
 
 # Payload keys consulted, in order, for the who/where/why of an entry.
 WHO_KEYS = ("who", "actor", "user", "agent_id", "agent")
@@ -154,7 +154,7 @@ def entry_line(event: Event, previous_hash: str) -> tuple[bytes, str]:
 
 def split_line(line: bytes) -> tuple[bytes, str] | None:
     """Split a stored line (without ``\\n``) into its body bytes and stored hash, or None if malformed."""
-    if len(line) <= HASH_TAIL_LEN or line[-2:] != b'"}' or line[-HASH_TAIL_LEN:-66] != _HASH_MEMBER:
+    if len(line) <= HASH_TAIL_LEN or line[-2:] != b'"}' or line[-HASH_TAIL_LEN:-66] != HASH_MEMBER:
         return None
     return line[:-HASH_TAIL_LEN] + b"}", line[-73:-2].decode("ascii", "replace")
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from eventlog import Event
 
-from .entry import _HASH_MEMBER, GENESIS, HASH_TAIL_LEN, Selection, body_for, encode_body
+from .entry import HASH_MEMBER, GENESIS, HASH_TAIL_LEN, Selection, body_for, encode_body
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ class _Walk:
     def run(self, lines: Iterable[bytes], walk: _LogWalk | None) -> None:
         # One flat loop over bytes with locals only, no JSON decoding: verify speed is bounded
         # by sha256 itself. A line is {"seq":N,...,"previousHash":"<prev>","hash":"sha256:<64 hex>"}.
-        sha, tail, member, record_seq, record_hash, record_entries = hashlib.sha256, HASH_TAIL_LEN, _HASH_MEMBER, *self.record
+        sha, tail, member, record_seq, record_hash, record_entries = hashlib.sha256, HASH_TAIL_LEN, HASH_MEMBER, *self.record
         link = b',"previousHash":"' + self.prev + b'"}'
         prev, last_seq, index, against = self.prev, self.last_seq, self.index, self.against
         try:

@@ -1,4 +1,4 @@
-"""Crash scrubber throughput, next to the shared detectors alone (eventlog.secrets.redact) on the same text.
+"""Crash scrubber throughput, next to the shared detectors alone (eventlog.redaction.secrets.redact) on the same text.
 
 Prints JSON: medians over repeated runs of MB/s for a typical traceback with secrets, ordinary
 log text, and one worst case (a dense run of key headers), and the ratio to the shared set.
@@ -9,8 +9,8 @@ import argparse
 
 from common import emit, median_rate
 
-from eventlog.scrub import build_payload, scrub_text
-from eventlog.secrets import DEFAULT_DETECTORS, redact
+from eventlog.redaction.scrub import build_payload, scrub_text
+from eventlog.redaction.secrets import DEFAULT_DETECTORS, redact
 
 TRACE = (
     "Traceback (most recent call last):\n"

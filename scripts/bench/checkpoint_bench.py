@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from commands.checkpoint_rollback import rollback  # noqa: E402
-from commands.checkpoints import create  # noqa: E402
+from commands.checkpoints.rollback import rollback  # noqa: E402
+from commands.checkpoints.lifecycle import create  # noqa: E402
 
 
 def populate(loki: Path, files: int, size: int) -> None:

@@ -57,7 +57,7 @@ def measure(kind: str, count: int) -> dict:
             assert report.ingested == count, (kind, report.ingested)
             start = time.perf_counter()
             for _ in range(1000):
-                log._ingester().changed()
+                log.ingester().changed()
             check = (time.perf_counter() - start) / 1000
             start = time.perf_counter()
             log.ingest_pending()

@@ -45,7 +45,7 @@ started = time.perf_counter()
 from eventlog import FileEventLog
 from projections.engine import Runner, RunnerGroup, rebuild
 from projections.registry import all_projections
-from projections.snapshots import encode_state
+from projections.engine.snapshots import encode_state
 mode, root, arg = sys.argv[1], sys.argv[2], int(sys.argv[3])
 out = {}
 if mode == "scan":
@@ -62,7 +62,7 @@ elif mode == "memory":
         n = max(r.outcome.seq for r in runners)
 elif mode == "per_projection":
     from itertools import chain
-    from projections.fold import FoldOutcome, Lane, fold_lanes, wanted_types
+    from projections.engine.fold import FoldOutcome, Lane, fold_lanes, wanted_types
     with FileEventLog(root) as log:
         events = list(chain.from_iterable(log.read_batches(1, arg)))
     costs = {}

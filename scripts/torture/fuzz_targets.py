@@ -104,7 +104,7 @@ def policy_json(data: bytes) -> None:
 
 
 def cost_config(data: bytes) -> None:
-    from projections.cost_config import _parse
+    from projections.cost.config import _parse
 
     for suffix in (".yaml", ".json"):
         try:
@@ -120,7 +120,7 @@ def audit_chain(data: bytes) -> None:
 
 
 def flat_line(data: bytes) -> None:
-    from eventlog.legacy import complete_lines, parse_flat, salvage
+    from eventlog.legacy.parse import complete_lines, parse_flat, salvage
 
     for line in data.split(b"\n"):
         salvage(line)
@@ -129,7 +129,7 @@ def flat_line(data: bytes) -> None:
 
 
 def loki_mode_file(data: bytes) -> None:
-    from eventlog.legacy import parse_file
+    from eventlog.legacy.parse import parse_file
 
     parse_file("2026-01-01T00-00-00.000Z_abc.json", data)
 

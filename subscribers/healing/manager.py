@@ -75,7 +75,7 @@ class HealingManager:
         if is_failure(event):
             with FileEventLog(self.loki_dir) as log:
                 seq, payload = self._decide(log, event, history)
-                from commands.checkpoint_faults import fault_point
+                from commands.checkpoints.faults import fault_point
 
                 fault_point("healing:after-decision")
                 self._carry_out(log, seq, payload)
@@ -129,8 +129,8 @@ class HealingManager:
             open_approval(log, payload, self.settings)
 
     def _rollback(self, log: FileEventLog, seq: int, payload: dict[str, Any]) -> None:
-        from commands.checkpoint_rollback import finish_interrupted, rollback
-        from commands.checkpoint_store import CheckpointError
+        from commands.checkpoints.rollback import finish_interrupted, rollback
+        from commands.checkpoints.store import CheckpointError
 
         finish_interrupted(self.loki_dir)  # a rollback a kill interrupted is rolled forward, not redone
         event_id = payload["rollback_event_id"]

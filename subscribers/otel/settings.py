@@ -9,7 +9,7 @@ from typing import Mapping
 
 from eventlog import InvalidEventError
 
-from ..registry import OTEL_ENDPOINT_VARIABLES as ENDPOINT_VARIABLES
+from ..endpoints import OTEL_ENDPOINT_VARIABLES as ENDPOINT_VARIABLES
 _PROTOCOLS = {"http/protobuf": "application/x-protobuf", "http/json": "application/json"}
 
 

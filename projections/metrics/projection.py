@@ -1,0 +1,128 @@
+"""The metrics ledger: the reference system's Prometheus metrics, folded from the log.
+
+Every value is a function of the events alone (no clock, no process state), so a rebuild gives
+the same numbers and `lokilog metrics` agrees with any other replica of the log. Counts and sums
+are exact integers; conversion to Prometheus floats happens only at exposition
+(`subscribers.prometheus`).
+"""
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+from typing import Any
+
+from eventlog import Event
+
+from ..cost.projection import SEP, token_count
+
+from .state import DURATION_BUCKETS, MetricsState  # re-exported: defined here before
+
+_BOUNDS_MS = tuple(b * 1000 for b in DURATION_BUCKETS)
+#: Token fields, each with the provider APIs' spelling as a fallback (as the cost ledger reads them).
+_TOKEN_FIELDS = (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
+                 ("cache_read_tokens", "cache_read_input_tokens"),
+                 ("cache_write_tokens", "cache_creation_input_tokens"))
+_APPROVE = frozenset({"approve", "approved", "pass", "yes"})
+_REJECT = frozenset({"reject", "rejected", "fail", "no", "request_changes"})
+
+
+class MetricsProjection:
+    """Fold every event into :class:`MetricsState`."""
+
+    name = "metrics"
+    version = 1
+    reads = None  # every event: it counts events by type and source
+    state_type = MetricsState
+
+    def initial(self) -> MetricsState:
+        return MetricsState()
+
+    def apply(self, state: MetricsState, event: Event) -> MetricsState:
+        kind = event.type
+        key = kind + SEP + event.source
+        counts = state.events
+        counts[key] = counts.get(key, 0) + 1
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(state, event, event.payload)
+        return state
+
+    def write_views(self, state: MetricsState, loki_dir: Path) -> None:
+        from .views import write_metrics_views
+
+        write_metrics_views(state, Path(loki_dir))
+
+
+def _task(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
+    outcome = payload.get("action")
+    if outcome not in ("completed", "failed"):
+        return
+    state.tasks[outcome] = state.tasks.get(outcome, 0) + 1
+    duration = payload.get("duration_ms")
+    if duration.__class__ is not int or duration < 0:
+        duration = token_count(duration)
+    if duration is not None:
+        state.durations[bisect.bisect_left(_BOUNDS_MS, duration)] += 1
+        state.duration_sum_ms += duration
+
+
+def _gate(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
+    if payload.get("action") != "gate":
+        return
+    gate = str(payload.get("gate") or "unknown")
+    result = payload.get("result")
+    passed = result == "pass" if result is not None else payload.get("passed")
+    if passed is True:
+        state.gate_pass[gate] = state.gate_pass.get(gate, 0) + 1
+    elif passed is False or result == "fail":
+        state.gate_fail[gate] = state.gate_fail.get(gate, 0) + 1
+
+
+def _agent(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
+    action = payload.get("action")
+    agent = payload.get("agent_id", event.stream)
+    if agent is None:
+        return
+    if action in ("start", "spawn"):
+        state.agents[str(agent)] = str(payload.get("agent_type") or "unknown")
+    elif action in ("stop", "complete", "fail"):
+        state.agents.pop(str(agent), None)
+
+
+def _metric(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
+    if payload.get("action") != "token_usage" or event.id in state.usage_seen:
+        return
+    state.usage_seen.add(event.id)
+    tokens = 0
+    for name, alias in _TOKEN_FIELDS:
+        value = payload.get(name)
+        if value is None:
+            value = payload.get(alias)
+        if value is not None:
+            tokens += value if value.__class__ is int and value > 0 else token_count(value) or 0
+    key = str(payload.get("model") or "unknown") + SEP + str(payload.get("agent_type") or "unknown")
+    state.tokens[key] = state.tokens.get(key, 0) + tokens
+
+
+def _council(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
+    verdict = payload.get("approved")
+    if verdict is None:
+        text = str(payload.get("verdict", "")).lower()
+        verdict = True if text in _APPROVE else False if text in _REJECT else None
+    if verdict is True or verdict is False:
+        state.council_votes += 1
+        state.council_approved += verdict
+
+
+def _error(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
+    kind = str(payload.get("action") or "unknown")
+    state.errors[kind] = state.errors.get(kind, 0) + 1
+
+
+_HANDLERS = {
+    "task": _task, "quality": _gate, "agent": _agent, "metric": _metric, "council": _council,
+    "error": _error,
+}
+
+
+__all__ = ["DURATION_BUCKETS", "MetricsProjection", "MetricsState"]
