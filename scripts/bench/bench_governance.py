@@ -16,7 +16,6 @@ the reference pre_execution context; ratios are p99 / baseline p99. Last, whole 
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, emit, scratch_dir  # noqa: E402
+from common import ROOT, emit, median_latency, scratch_dir  # noqa: E402
 
 from commands.governance.config import load  # noqa: E402
 from commands.governance.evaluate import evaluate, outcome  # noqa: E402
@@ -74,31 +73,6 @@ def _event(i: int) -> tuple[str, dict]:
     return "task", {"action": "failed" if i % 23 == 0 else "completed", "task_id": f"t{i}"}
 
 
-def _percentiles(samples: list[int]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000  # noqa: E731
-    return pick(0.50), pick(0.99)
-
-
-def _time_calls(fn, args: tuple, calls: int) -> tuple[float, float]:
-    clock = time.perf_counter_ns
-    samples = [0] * calls
-    for _ in range(min(1000, calls)):
-        fn(*args)
-    gc.collect()
-    for i in range(calls):
-        started = clock()
-        fn(*args)
-        samples[i] = clock() - started
-    return _percentiles(samples)
-
-
-def _median_over(repeat: int, fn, args: tuple, calls: int) -> dict[str, float]:
-    runs = [_time_calls(fn, args, calls) for _ in range(repeat)]
-    return {"p50_us": round(statistics.median(r[0] for r in runs), 2),
-            "p99_us": round(statistics.median(r[1] for r in runs), 2)}
-
-
 def _seconds(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -128,12 +102,12 @@ def main() -> None:
             run_ms = _seconds(lambda: run_gates(log, loki, mode="dev", source="runner"), options.repeat)
         policy = load_policy_file(REFERENCE)
         deploy_point, deploy_context = gathered["prod"].policy_checks[0]
-        baseline = _median_over(options.repeat, policy_evaluate, (policy, deploy_point, deploy_context), options.calls)
-        reference = _median_over(options.repeat, policy_evaluate, (policy, "pre_execution", {
+        baseline = median_latency(options.repeat, policy_evaluate, (policy, deploy_point, deploy_context), options.calls)
+        reference = median_latency(options.repeat, policy_evaluate, (policy, "pre_execution", {
             "file_path": "/repo/src/app/main.py", "project_dir": "/repo", "active_agents": 3}), options.calls)
         modes = {}
         for mode in MODES:
-            figures = _median_over(options.repeat, evaluate, (config, gathered[mode], mode), options.calls)
+            figures = median_latency(options.repeat, evaluate, (config, gathered[mode], mode), options.calls)
             figures["verdict"] = outcome(evaluate(config, gathered[mode], mode)).value
             figures["p99_ratio_to_policy_baseline"] = round(figures["p99_us"] / baseline["p99_us"], 2)
             modes[mode] = figures

@@ -13,15 +13,16 @@ symlinks) is reported apart, since it is not part of evaluation.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import median_latency  # noqa: E402
 
 from commands.policy import PolicySet, evaluate, load_policy_file  # noqa: E402
 from commands.policy.gate import prepare_context  # noqa: E402
@@ -49,31 +50,6 @@ WORKLOADS = {
 }
 
 
-def _percentiles(samples: list[int]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000  # noqa: E731
-    return pick(0.50), pick(0.99)
-
-
-def _time_calls(fn, args: tuple, calls: int) -> tuple[float, float]:
-    clock = time.perf_counter_ns
-    samples = [0] * calls
-    for _ in range(min(1000, calls)):  # warm caches and the regex engine
-        fn(*args)
-    gc.collect()
-    for i in range(calls):
-        started = clock()
-        fn(*args)
-        samples[i] = clock() - started
-    return _percentiles(samples)
-
-
-def _median_over(repeat: int, fn, args: tuple, calls: int) -> dict[str, float]:
-    runs = [_time_calls(fn, args, calls) for _ in range(repeat)]
-    return {"p50_us": round(statistics.median(r[0] for r in runs), 2),
-            "p99_us": round(statistics.median(r[1] for r in runs), 2)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=20_000, help="timed calls per workload and run")
@@ -82,15 +58,15 @@ def main() -> None:
 
     policy = load_policy_file(REFERENCE)
     empty = PolicySet(points={})
-    baseline = _median_over(options.repeat, evaluate, (empty, "pre_execution", WORKLOADS["pre_execution_allow"][1]),
+    baseline = median_latency(options.repeat, evaluate, (empty, "pre_execution", WORKLOADS["pre_execution_allow"][1]),
                             options.calls)
     workloads = {}
     for name, (point, context) in WORKLOADS.items():
-        figures = _median_over(options.repeat, evaluate, (policy, point, context), options.calls)
+        figures = median_latency(options.repeat, evaluate, (policy, point, context), options.calls)
         figures["decision"] = evaluate(policy, point, context).decision.value
         figures["p99_ratio_to_baseline"] = round(figures["p99_us"] / baseline["p99_us"], 2)
         workloads[name] = figures
-    edge = _median_over(options.repeat, prepare_context,
+    edge = median_latency(options.repeat, prepare_context,
                         ({"file_path": "src/x.py", "project_dir": str(REPO), "active_agents": 2},), options.calls // 4)
     worst = max(w["p99_us"] for w in workloads.values())
     print(json.dumps({

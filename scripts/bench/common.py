@@ -27,6 +27,36 @@ def median_rate(run: Callable[[], int], repeats: int) -> float:
     return statistics.median(rates)
 
 
+def percentiles_us(samples: list[int]) -> tuple[float, float]:
+    """p50 and p99 in microseconds of nanosecond samples."""
+    ordered = sorted(samples)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000  # noqa: E731
+    return pick(0.50), pick(0.99)
+
+
+def time_calls(fn, args: tuple, calls: int) -> tuple[float, float]:
+    """p50 and p99 (us) of ``calls`` calls of ``fn(*args)``, after a warm-up and a collection."""
+    import gc
+
+    clock = time.perf_counter_ns
+    samples = [0] * calls
+    for _ in range(min(1000, calls)):  # warm caches and the regex engine
+        fn(*args)
+    gc.collect()
+    for i in range(calls):
+        started = clock()
+        fn(*args)
+        samples[i] = clock() - started
+    return percentiles_us(samples)
+
+
+def median_latency(repeat: int, fn, args: tuple, calls: int) -> dict[str, float]:
+    """The medians over ``repeat`` runs of :func:`time_calls`' p50 and p99."""
+    runs = [time_calls(fn, args, calls) for _ in range(repeat)]
+    return {"p50_us": round(statistics.median(r[0] for r in runs), 2),
+            "p99_us": round(statistics.median(r[1] for r in runs), 2)}
+
+
 @contextmanager
 def scratch_dir(prefix: str):
     """A fresh directory on a disk-backed file system (/var/tmp, not a tmpfs /tmp)."""
