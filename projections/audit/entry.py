@@ -134,8 +134,23 @@ def seal(body_bytes: bytes) -> tuple[bytes, str]:
 
 
 def entry_line(event: Event, previous_hash: str) -> tuple[bytes, str]:
-    """Return the chain line for ``event`` after ``previous_hash``, and the new head hash."""
-    return seal(encode_body(body_for(event, previous_hash)))
+    """Return the chain line for ``event`` after ``previous_hash``, and the new head hash.
+
+    The audit and Merkle folds both ask for the line of the same event after the same head,
+    one right after the other, in one pass: a one-entry memo answers the second from the
+    first (the result is a pure function of the two arguments; the event is kept referenced,
+    so its identity cannot be reused by another object while it is the key).
+    """
+    global _last
+    last = _last
+    if last[0] is event and last[1] == previous_hash:
+        return last[2]
+    out = seal(encode_body(body_for(event, previous_hash)))
+    _last = (event, previous_hash, out)
+    return out
+
+
+_last: tuple[Any, str, tuple[bytes, str]] = (None, "", (b"", ""))
 
 
 def split_line(line: bytes) -> tuple[bytes, str] | None:

@@ -7,7 +7,7 @@ import msgspec
 
 from eventlog import Event
 
-from .entry import GENESIS, body_for, digest, encode_body
+from .entry import GENESIS, entry_line
 from .settings import AuditSettings
 
 
@@ -37,7 +37,7 @@ class AuditProjection:
     def apply(self, state: AuditState, event: Event) -> AuditState:
         state.seq = event.seq
         if self._audits(event):
-            state.head = digest(encode_body(body_for(event, state.head)))
+            state.head = entry_line(event, state.head)[1]  # the Merkle fold reuses this line
             state.head_seq = event.seq
             state.entries += 1
         return state
