@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 
 from eventlog import Event, parse_timestamp
+from .recent_ids import RecentIds, first_time
 
 #: Order of the dimensions inside a cell key, and of the counters inside a cell.
 DIMENSIONS = ("hour", "provider", "model", "agent", "session", "task")
@@ -54,7 +55,7 @@ class CostState(msgspec.Struct):
 
     cells: dict[str, list[int]] = msgspec.field(default_factory=dict)  # by the first five dimensions
     task_cells: dict[str, list[int]] = msgspec.field(default_factory=dict)  # by all six
-    seen: set[str] = msgspec.field(default_factory=set)
+    seen: RecentIds = msgspec.field(default_factory=RecentIds)  # usage ids counted lately
     fired: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
 
 
@@ -62,7 +63,8 @@ class CostProjection:
     """Fold `metric.token_usage` and `cost.*` events into a :class:`CostState`."""
 
     name = "cost"
-    version = 2
+    # 3: the usage ids counted are remembered for a window, not forever (recent_ids.py).
+    version = 3
     state_type = CostState
     reads = ("metric.token_usage", "cost")
 
@@ -73,8 +75,7 @@ class CostProjection:
         kind = event.type
         if kind == "metric":
             payload = event.payload
-            if payload.get("action") == "token_usage" and event.id not in state.seen:
-                state.seen.add(event.id)
+            if payload.get("action") == "token_usage" and first_time(state.seen, event.id):
                 _count(state, event, payload)
         elif kind == "cost":
             action = event.payload.get("action")

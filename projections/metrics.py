@@ -16,6 +16,7 @@ import msgspec
 from eventlog import Event
 
 from .cost import SEP, token_count
+from .recent_ids import RecentIds, first_time
 
 #: Upper bounds (seconds) of the task-duration histogram buckets; +Inf is implicit.
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
@@ -39,7 +40,7 @@ class MetricsState(msgspec.Struct):
     gate_fail: dict[str, int] = msgspec.field(default_factory=dict)
     agents: dict[str, str] = msgspec.field(default_factory=dict)  # active agent id -> agent type
     tokens: dict[str, int] = msgspec.field(default_factory=dict)  # "model\x1fagent_type" -> tokens
-    usage_seen: set[str] = msgspec.field(default_factory=set)
+    usage_seen: RecentIds = msgspec.field(default_factory=RecentIds)  # usage ids counted lately
     council_approved: int = 0
     council_votes: int = 0
     errors: dict[str, int] = msgspec.field(default_factory=dict)  # error kind -> count
@@ -49,7 +50,8 @@ class MetricsProjection:
     """Fold every event into :class:`MetricsState`."""
 
     name = "metrics"
-    version = 1
+    # 2: the usage ids counted are remembered for a window, not forever (recent_ids.py).
+    version = 2
     reads = None  # every event: it counts events by type and source
     state_type = MetricsState
 
@@ -109,9 +111,8 @@ def _agent(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
 
 
 def _metric(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
-    if payload.get("action") != "token_usage" or event.id in state.usage_seen:
+    if payload.get("action") != "token_usage" or not first_time(state.usage_seen, event.id):
         return
-    state.usage_seen.add(event.id)
     tokens = 0
     for name, alias in _TOKEN_FIELDS:
         value = payload.get(name)
