@@ -10,6 +10,7 @@ exactly as written, so a verifier in any language hashes stored bytes and never 
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from typing import Any
@@ -94,9 +95,14 @@ def event_hash(event: Event) -> str:
 
 def body_for(event: Event, previous_hash: str) -> EntryBody:
     """Map one event to its entry (who: actor or source; what: type.action; where; why)."""
+    return _body(event, previous_hash, encode_event(event))
+
+
+def _body(event: Event, previous_hash: str, canonical: bytes) -> EntryBody:
+    # ``canonical``: encode_event(event), whose digest pins every field of the event.
     payload = event.payload
     metadata: dict[str, Any] = {
-        "eventId": event.id, "eventHash": event_hash(event), "type": event.type,
+        "eventId": event.id, "eventHash": HASH_PREFIX + hashlib.sha256(canonical).hexdigest(), "type": event.type,
         "source": event.source, "payload": payload,
     }
     if event.stream is not None:
@@ -136,21 +142,33 @@ def seal(body_bytes: bytes) -> tuple[bytes, str]:
 def entry_line(event: Event, previous_hash: str) -> tuple[bytes, str]:
     """Return the chain line for ``event`` after ``previous_hash``, and the new head hash.
 
-    The audit and Merkle folds both ask for the line of the same event after the same head,
-    one right after the other, in one pass: a one-entry memo answers the second from the
-    first (the result is a pure function of the two arguments; the event is kept referenced,
-    so its identity cannot be reused by another object while it is the key).
+    The same line is asked for up to three times per event: by the audit fold and the Merkle
+    fold in one pass (the same event object), then by the chain writer and the node store,
+    which read the new events back from the log. A bounded memo answers the repeats. The line
+    is a pure function of the previous hash and the event's canonical encoding, so a hit needs
+    the same object or one with the same encoding: the memo never changes an answer.
     """
-    global _last
-    last = _last
-    if last[0] is event and last[1] == previous_hash:
-        return last[2]
-    out = seal(encode_body(body_for(event, previous_hash)))
-    _last = (event, previous_hash, out)
+    key = (event.seq, previous_hash)
+    known = _memo.get(key)
+    if known is not None:
+        if known[0] is event:
+            return known[2]
+        line = encode_event(event)
+        if line == known[1]:
+            return known[2]
+        out = seal(encode_body(_body(event, previous_hash, line)))
+    else:
+        line = encode_event(event)
+        out = seal(encode_body(_body(event, previous_hash, line)))
+    if len(_memo) >= _MEMO_LIMIT:
+        _memo.popitem(last=False)  # O(1), where deleting a plain dict's first key is not
+    _memo[key] = (event, line, out)
     return out
 
 
-_last: tuple[Any, str, tuple[bytes, str]] = (None, "", (b"", ""))
+#: (seq, previous hash) -> (event, its canonical line, (entry line, hash)): a catch-up's worth.
+_memo: OrderedDict[tuple[int, str], tuple[Event, bytes, tuple[bytes, str]]] = OrderedDict()
+_MEMO_LIMIT = 4096
 
 
 def split_line(line: bytes) -> tuple[bytes, str] | None:
