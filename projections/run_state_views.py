@@ -6,8 +6,7 @@ the document as pretty-printed before and re-encodes a task only when it may hav
 The bytes are exactly those of encoding the whole view at once (a test compares them).
 
 A task changes only through the fold: every task event sets ``updated_seq``, and a quality
-gate changes ``gates``; so (``updated_seq``, ``status``, the gates, the history's length) says
-when a piece is stale. The pieces belong to one state object: a different state (a snapshot
+gate changes ``gates``; so ``updated_seq`` and the gates say when a piece is stale. The pieces belong to one state object: a different state (a snapshot
 resumed, a rollback restored, another log) starts from nothing.
 """
 from __future__ import annotations
@@ -25,7 +24,7 @@ class TasksDocument:
 
     def __init__(self) -> None:
         self._state: Any = None
-        self._pieces: dict[str, tuple[tuple, bytes]] = {}
+        self._pieces: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self._order: list[str] = []  # the task ids sorted; the fold adds tasks, never removes one
 
     def encode(self, state: Any) -> bytes:
@@ -37,13 +36,14 @@ class TasksDocument:
             self._order = sorted(tasks)
             self._pieces = pieces = {k: v for k, v in pieces.items() if k in tasks}
         out = []
+        append = out.append
         for task_id in self._order:
             task = tasks[task_id]
-            key = (task.updated_seq, task.status, len(task.history), tuple(task.gates.items()))
             known = pieces.get(task_id)
-            if known is None or known[0] != key:
-                known = pieces[task_id] = (key, msgspec.json.format(_encoder.encode(task), indent=2).replace(b"\n", _INDENT))
-            out.append(known[1])
+            if known is None or known[0] != task.updated_seq or known[1] != task.gates:
+                piece = msgspec.json.format(_encoder.encode(task), indent=2).replace(b"\n", _INDENT)
+                known = pieces[task_id] = (task.updated_seq, dict(task.gates), piece)
+            append(known[2])
         seq = _encoder.encode(state.seq)
         if not out:
             return b'{\n  "seq": ' + seq + b',\n  "tasks": []\n}\n'
