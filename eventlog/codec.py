@@ -41,18 +41,10 @@ _NAME_LIMIT = 200
 
 def encode_event(event: Event, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> bytes:
     """Encode an event as one log line, ``\\n`` included (without the crc it was read with)."""
-    crc = event.crc
-    if crc is not None and event.extra:
+    if event.crc is not None:
         event = msgspec.structs.replace(event, crc=None)
-        crc = None
     try:
-        if crc is not None:
-            # crc is the last member written: cutting it is cheaper than copying the event.
-            body = _encoder.encode(event)
-            member = b',"crc":' + _encoder.encode(crc) + b"}"
-            body = body[: -len(member)] + b"}" if body.endswith(member) else _encoder.encode(
-                msgspec.structs.replace(event, crc=None))
-        elif event.extra:
+        if event.extra:
             body = _encoder.encode(msgspec.structs.replace(event, extra={}))
             body = body[:-1] + b"," + _encoder.encode(event.extra)[1:]
         else:

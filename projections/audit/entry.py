@@ -10,7 +10,6 @@ exactly as written, so a verifier in any language hashes stored bytes and never 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from typing import Any
@@ -143,31 +142,33 @@ def entry_line(event: Event, previous_hash: str) -> tuple[bytes, str]:
     """Return the chain line for ``event`` after ``previous_hash``, and the new head hash.
 
     The same line is asked for up to three times per event: by the audit fold and the Merkle
-    fold in one pass (the same event object), then by the chain writer and the node store,
-    which read the new events back from the log. A bounded memo answers the repeats. The line
-    is a pure function of the previous hash and the event's canonical encoding, so a hit needs
-    the same object or one with the same encoding: the memo never changes an answer.
+    fold in one pass (the same event object, one right after the other), then by the chain
+    writer and the node store, which read the new events back from the log. Memos answer the
+    repeats. The line is a pure function of the previous hash and the event's canonical
+    encoding, so a hit needs the same object or the same encoding: a memo never changes an answer.
     """
+    global _last
+    last = _last
+    if last[0] is event and last[1] == previous_hash:
+        return last[2]
+    canonical = encode_event(event)
     key = (event.seq, previous_hash)
     known = _memo.get(key)
-    if known is not None:
-        if known[0] is event:
-            return known[2]
-        line = encode_event(event)
-        if line == known[1]:
-            return known[2]
-        out = seal(encode_body(_body(event, previous_hash, line)))
+    if known is not None and known[0] == canonical:
+        out = known[1]
     else:
-        line = encode_event(event)
-        out = seal(encode_body(_body(event, previous_hash, line)))
-    if len(_memo) >= _MEMO_LIMIT:
-        _memo.popitem(last=False)  # O(1), where deleting a plain dict's first key is not
-    _memo[key] = (event, line, out)
+        out = seal(encode_body(_body(event, previous_hash, canonical)))
+        if len(_memo) >= _MEMO_LIMIT:
+            _memo.clear()  # forgetting in bulk is cheaper than in order, and only costs hits
+        _memo[key] = (canonical, out)
+    _last = (event, previous_hash, out)
     return out
 
 
-#: (seq, previous hash) -> (event, its canonical line, (entry line, hash)): a catch-up's worth.
-_memo: OrderedDict[tuple[int, str], tuple[Event, bytes, tuple[bytes, str]]] = OrderedDict()
+#: The last answer (the object it was for is kept, so its identity cannot be reused meanwhile).
+_last: tuple[Any, str, tuple[bytes, str]] = (None, "", (b"", ""))
+#: (seq, previous hash) -> (the event's canonical line, (entry line, hash)): a catch-up's worth.
+_memo: dict[tuple[int, str], tuple[bytes, tuple[bytes, str]]] = {}
 _MEMO_LIMIT = 4096
 
 
