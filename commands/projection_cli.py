@@ -70,7 +70,7 @@ def rebuild(
 
     Examples:  lokilog rebuild          lokilog rebuild run-state --json
     """
-    from projections.engine import rebuild as run_rebuild
+    from projections.parallel import rebuild_in_two as run_rebuild
 
     from .progress import progress_bar
 

@@ -19,7 +19,7 @@ import msgspec
 
 from eventlog import Event
 from eventlog.fsutil import atomic_write
-from eventlog.redaction.scrub import build_payload
+from eventlog.redaction.scrub import build_payload, captured_at
 from eventlog.safeio import read_small
 
 CRASH_DIR = Path("crash")
@@ -44,7 +44,7 @@ class CrashReportsProjection:
         if event.type != "error":
             return state
         try:
-            payload = build_payload(event.payload, event.timestamp)
+            payload = _scrubbed(event.payload, event.timestamp)
         except Exception:  # noqa: BLE001 - fail closed: an unscrubbable event makes no report
             state["skipped"] += 1
             return state
@@ -81,6 +81,34 @@ class CrashReportsProjection:
             # Only files this view owns are removed (a rebuild of a log that lost events).
             if _REPORT_NAME.fullmatch(name) and name not in wanted:
                 (folder / name).unlink(missing_ok=True)
+
+
+#: Scrubbed payloads remembered by raw payload: a run repeats the same few errors, and scrubbing
+#: one (every secret detector over every string) costs a thousand times the lookup.
+_SCRUBBED: dict[bytes, bytes] = {}
+_SCRUBBED_LIMIT = 512
+_key_encoder = msgspec.json.Encoder(order="deterministic")
+
+
+def _scrubbed(raw: dict[str, Any], timestamp: str) -> dict[str, Any]:
+    """``build_payload(raw, timestamp)``, from the memo when the same payload was scrubbed before.
+
+    Only ``captured_at`` depends on the timestamp; every other field is a function of ``raw``.
+    """
+    try:
+        key = _key_encoder.encode(raw)
+    except (TypeError, ValueError, OverflowError, UnicodeEncodeError):
+        return build_payload(raw, timestamp)
+    known = _SCRUBBED.get(key)
+    if known is None:
+        payload = build_payload(raw, timestamp)
+        if len(_SCRUBBED) >= _SCRUBBED_LIMIT:
+            del _SCRUBBED[next(iter(_SCRUBBED))]
+        _SCRUBBED[key] = msgspec.json.encode(payload)
+        return payload
+    payload = msgspec.json.decode(known)  # a fresh copy: states never share nested values
+    payload["captured_at"] = captured_at(timestamp)
+    return payload
 
 
 def report_id(fingerprint: str, seen: str) -> str:

@@ -17,6 +17,8 @@ import msgspec
 from eventlog import Event
 from eventlog.fsutil import atomic_write
 
+from .run_state_views import TasksDocument
+
 STATUSES = ("pending", "in_progress", "completed", "failed")
 
 #: Where the views live, relative to `.loki/`.
@@ -110,6 +112,9 @@ class RunStateProjection:
     on_error = "dead_letter"
     views = ("state/run",)
 
+    def __init__(self) -> None:
+        self._tasks_document = TasksDocument()  # re-encodes only the tasks that changed
+
     def initial(self) -> RunState:
         return RunState()
 
@@ -126,7 +131,7 @@ class RunStateProjection:
         directory.mkdir(parents=True, exist_ok=True)
         # Not fsynced: views are rebuilt from the log, and every engine start rewrites them.
         atomic_write(directory / "summary.json", _pretty(summary(state)), durable=False)
-        atomic_write(directory / "tasks.json", _tasks_bytes(state), durable=False)
+        atomic_write(directory / "tasks.json", self._tasks_document.encode(state), durable=False)
 
 
 # ------------------------------------------------------------------ the fold, by type

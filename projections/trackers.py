@@ -162,7 +162,8 @@ class TrackerProjection:
             "remote": state.remote,
             "webhooks": state.webhooks,
         }
-        atomic_write(out / "state.json", msgspec.json.format(msgspec.json.encode(view), indent=2) + b"\n")
+        # Not fsynced, like the run state's views: rebuilt from the log, rewritten at every engine start.
+        atomic_write(out / "state.json", msgspec.json.format(msgspec.json.encode(view), indent=2) + b"\n", durable=False)
 
 
 # --------------------------------------------------------------------- task and run events

@@ -94,9 +94,14 @@ def event_hash(event: Event) -> str:
 
 def body_for(event: Event, previous_hash: str) -> EntryBody:
     """Map one event to its entry (who: actor or source; what: type.action; where; why)."""
+    return _body(event, previous_hash, encode_event(event))
+
+
+def _body(event: Event, previous_hash: str, canonical: bytes) -> EntryBody:
+    # ``canonical``: encode_event(event), whose digest pins every field of the event.
     payload = event.payload
     metadata: dict[str, Any] = {
-        "eventId": event.id, "eventHash": event_hash(event), "type": event.type,
+        "eventId": event.id, "eventHash": HASH_PREFIX + hashlib.sha256(canonical).hexdigest(), "type": event.type,
         "source": event.source, "payload": payload,
     }
     if event.stream is not None:
@@ -133,23 +138,38 @@ def seal(body_bytes: bytes) -> tuple[bytes, str]:
     return body_bytes[:-1] + b',"hash":"' + digest.encode() + b'"}\n', digest
 
 
-# The audit chain and its Merkle tree fold the same event object one after the other in a
-# shared pass, after the same head: remembering the last line halves the cost of auditing. The
-# event is held, so an identity match cannot be a recycled object; the line is a pure function
-# of the event and the previous hash, so a hit returns exactly what a recomputation would. One
-# tuple, replaced whole, so threads never see one event's key beside another's line.
-_last: tuple = (None, None, None)
-
-
 def entry_line(event: Event, previous_hash: str) -> tuple[bytes, str]:
-    """Return the chain line for ``event`` after ``previous_hash``, and the new head hash."""
+    """Return the chain line for ``event`` after ``previous_hash``, and the new head hash.
+
+    The same line is asked for up to three times per event: by the audit fold and the Merkle
+    fold in one pass (the same event object, one right after the other), then by the chain
+    writer and the node store, which read the new events back from the log. Memos answer the
+    repeats. The line is a pure function of the previous hash and the event's canonical
+    encoding, so a hit needs the same object or the same encoding: a memo never changes an answer.
+    """
     global _last
     last = _last
     if last[0] is event and last[1] == previous_hash:
         return last[2]
-    result = seal(encode_body(body_for(event, previous_hash)))
-    _last = (event, previous_hash, result)
-    return result
+    canonical = encode_event(event)
+    key = (event.seq, previous_hash)
+    known = _memo.get(key)
+    if known is not None and known[0] == canonical:
+        out = known[1]
+    else:
+        out = seal(encode_body(_body(event, previous_hash, canonical)))
+        if len(_memo) >= _MEMO_LIMIT:
+            _memo.clear()  # forgetting in bulk is cheaper than in order, and only costs hits
+        _memo[key] = (canonical, out)
+    _last = (event, previous_hash, out)
+    return out
+
+
+#: The last answer (the object it was for is kept, so its identity cannot be reused meanwhile).
+_last: tuple[Any, str, tuple[bytes, str]] = (None, "", (b"", ""))
+#: (seq, previous hash) -> (the event's canonical line, (entry line, hash)): a catch-up's worth.
+_memo: dict[tuple[int, str], tuple[bytes, tuple[bytes, str]]] = {}
+_MEMO_LIMIT = 4096
 
 
 def split_line(line: bytes) -> tuple[bytes, str] | None:

@@ -37,7 +37,7 @@ class AuditProjection:
     def apply(self, state: AuditState, event: Event) -> AuditState:
         state.seq = event.seq
         if self._audits(event):
-            state.head = entry_line(event, state.head)[1]
+            state.head = entry_line(event, state.head)[1]  # the Merkle fold reuses this line
             state.head_seq = event.seq
             state.entries += 1
         return state

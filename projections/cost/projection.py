@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlog import Event, parse_timestamp
+from ..recent_ids import first_time
 
 from .state import (  # re-exported: the state and the cell layout were defined here
     CACHE_READ, CACHE_WRITE, COUNTERS, DIMENSIONS, EVENTS, INCOMPLETE, INPUT, OUTPUT, READ_EVENTS, REP_INPUT,
@@ -47,7 +48,8 @@ class CostProjection:
     """Fold `metric.token_usage` and `cost.*` events into a :class:`CostState`."""
 
     name = "cost"
-    version = 2
+    # 3: the usage ids counted are remembered for a window, not forever (recent_ids.py).
+    version = 3
     state_type = CostState
     reads = ("metric.token_usage", "cost")
 
@@ -58,8 +60,7 @@ class CostProjection:
         kind = event.type
         if kind == "metric":
             payload = event.payload
-            if payload.get("action") == "token_usage" and event.id not in state.seen:
-                state.seen.add(event.id)
+            if payload.get("action") == "token_usage" and first_time(state.seen, event.id):
                 _count(state, event, payload)
         elif kind == "cost":
             action = event.payload.get("action")

@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from ..recent_ids import RecentIds
+
 #: Order of the dimensions inside a cell key, and of the counters inside a cell.
 DIMENSIONS = ("hour", "provider", "model", "agent", "session", "task")
 EVENTS, INPUT, OUTPUT, CACHE_READ, CACHE_WRITE, INCOMPLETE, READ_EVENTS, WRITE_EVENTS = range(8)
@@ -22,5 +24,5 @@ class CostState(msgspec.Struct):
 
     cells: dict[str, list[int]] = msgspec.field(default_factory=dict)  # by the first five dimensions
     task_cells: dict[str, list[int]] = msgspec.field(default_factory=dict)  # by all six
-    seen: set[str] = msgspec.field(default_factory=set)
+    seen: RecentIds = msgspec.field(default_factory=RecentIds)  # usage ids counted lately
     fired: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)

@@ -35,4 +35,5 @@ def write_cost_views(state: CostState, loki_dir: Path) -> None:
     """Write `.loki/cost/summary.json` atomically."""
     target = Path(loki_dir) / "cost" / "summary.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, _encoder.encode(summary(state, load_prices(loki_dir))) + b"\n")
+    # Not fsynced, like the run state's views: rebuilt from the log, rewritten at every engine start.
+    atomic_write(target, _encoder.encode(summary(state, load_prices(loki_dir))) + b"\n", durable=False)

@@ -15,6 +15,7 @@ from eventlog import Event
 
 from ..cost.projection import SEP, token_count
 
+from ..recent_ids import first_time
 from .state import DURATION_BUCKETS, MetricsState  # re-exported: defined here before
 
 _BOUNDS_MS = tuple(b * 1000 for b in DURATION_BUCKETS)
@@ -30,7 +31,8 @@ class MetricsProjection:
     """Fold every event into :class:`MetricsState`."""
 
     name = "metrics"
-    version = 1
+    # 2: the usage ids counted are remembered for a window, not forever (recent_ids.py).
+    version = 2
     reads = None  # every event: it counts events by type and source
     state_type = MetricsState
 
@@ -90,9 +92,8 @@ def _agent(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
 
 
 def _metric(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
-    if payload.get("action") != "token_usage" or event.id in state.usage_seen:
+    if payload.get("action") != "token_usage" or not first_time(state.usage_seen, event.id):
         return
-    state.usage_seen.add(event.id)
     tokens = 0
     for name, alias in _TOKEN_FIELDS:
         value = payload.get(name)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from ..recent_ids import RecentIds
+
 #: Upper bounds (seconds) of the task-duration histogram buckets; +Inf is implicit.
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 
@@ -19,7 +21,7 @@ class MetricsState(msgspec.Struct):
     gate_fail: dict[str, int] = msgspec.field(default_factory=dict)
     agents: dict[str, str] = msgspec.field(default_factory=dict)  # active agent id -> agent type
     tokens: dict[str, int] = msgspec.field(default_factory=dict)  # "model\x1fagent_type" -> tokens
-    usage_seen: set[str] = msgspec.field(default_factory=set)
+    usage_seen: RecentIds = msgspec.field(default_factory=RecentIds)  # usage ids counted lately
     council_approved: int = 0
     council_votes: int = 0
     errors: dict[str, int] = msgspec.field(default_factory=dict)  # error kind -> count

@@ -79,4 +79,5 @@ def write_metrics_views(state: MetricsState, loki_dir: Path) -> None:
     """Write `.loki/metrics/metrics.prom` (the ledger's metrics as a text exposition) atomically."""
     target = Path(loki_dir) / "metrics" / "metrics.prom"
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, exposition(metric_families(state)))
+    # Not fsynced, like the run state's views: rebuilt from the log, rewritten at every engine start.
+    atomic_write(target, exposition(metric_families(state)), durable=False)
