@@ -6,7 +6,7 @@ import string
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from eventlog.redaction.scrub import (
@@ -141,6 +141,16 @@ def _survivors(output: str, parts: list[str]) -> list[str]:
     return [p for p in parts if p in output]
 
 
+def _values(tree) -> str:
+    """Every string value of a JSON-like tree, one per line: the secrets sit in values, and a
+    short one may spell the start of a key name (a password `stack_si`, the key `stack_signature`)."""
+    if isinstance(tree, dict):
+        return "\n".join(_values(v) for v in tree.values())
+    if isinstance(tree, list):
+        return "\n".join(_values(v) for v in tree)
+    return tree if isinstance(tree, str) else json.dumps(tree)
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(SECRET, WRAP, CONTEXTS)
 def test_no_secret_survives_in_traces_messages_and_env_dumps(secret, wrap, context):
@@ -154,6 +164,11 @@ def test_no_secret_survives_in_traces_messages_and_env_dumps(secret, wrap, conte
 @given(st.data())
 def test_no_secret_survives_in_nested_structures_or_the_payload(data):
     secrets = data.draw(st.lists(SECRET, min_size=1, max_size=4))
+    # A URL's user name is kept by design (only its password is a secret): a draw that puts one
+    # secret's sensitive part where another keeps text in the clear (the same generated name as
+    # a home directory and a URL user) tests the generator, not the scrubber.
+    assume(not any(p in text and p not in own for i, (_t, ps) in enumerate(secrets) for p in ps
+                   for j, (text, own) in enumerate(secrets) if i != j))
     wraps = iter(data.draw(st.lists(WRAP, min_size=len(secrets), max_size=len(secrets))))
     leaves = iter(secrets)
 
@@ -170,9 +185,9 @@ def test_no_secret_survives_in_nested_structures_or_the_payload(data):
         structure.setdefault("more", []).append(f"x {remaining[0]} y")
     parts = [p for _text, ps in secrets for p in ps]
     cleaned, _count = scrub_tree(structure)
-    assert not _survivors(json.dumps(cleaned), parts)
+    assert not _survivors(_values(cleaned), parts)
     payload = build_payload({**structure, "error_class": "ValueError"}, "2026-02-21T10:00:00Z")
-    assert not _survivors(json.dumps(payload), parts)
+    assert not _survivors(_values(payload), parts)
 
 
 def _fill(shape, leaf):
