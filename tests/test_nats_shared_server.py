@@ -19,7 +19,7 @@ from eventlog import FileEventLog  # noqa: E402
 from subscribers.nats.push import Bridge  # noqa: E402
 from tests.nats_helpers import assert_exactly_once, make_log, nats_server  # noqa: E402,F401 (a fixture)
 
-EVENTS = 20_000
+EVENTS = 12_000
 
 
 def test_three_backlogged_bridges_on_one_server_each_finish_in_one_session(nats_server, tmp_path):
