@@ -19,6 +19,8 @@ from .identity import BridgeError
 _CRLF = b"\r\n"
 #: Acknowledgements per second below which a full window counts as stalled.
 MIN_ACK_RATE = 1000.0
+#: The longest time without any acknowledgement while the server still answers pings.
+STALL_LIMIT = 60.0
 
 
 class _Error(msgspec.Struct):
@@ -108,19 +110,35 @@ class AckPipeline:
 
         With `sync_interval: always` the server stores what is queued and then acknowledges it
         in a burst, so the first ack of a full window comes only after the window is stored:
-        the bound grows with what is outstanding (a server slower than MIN_ACK_RATE fails it).
+        the bound grows with what is outstanding. The server's rate is shared by every bridge
+        of the stream, so a silent bound is not yet a failure: if the server still answers a
+        ping, it has read all we sent and is busy storing it, and we wait on (up to
+        STALL_LIMIT). Failing there instead re-sent the same window on a new connection, on
+        top of the old one still queued, and kept a loaded server behind for a minute.
         """
+        stalled = 0.0
         while self.outstanding > limit:
             self._check()
             self._progress.clear()
             bound = max(self.ack_timeout, self.outstanding / MIN_ACK_RATE)
             try:
                 await asyncio.wait_for(self._progress.wait(), bound)
+                stalled = 0.0
             except asyncio.TimeoutError:
                 self._check()
-                raise BridgeError(f"no acknowledgement from JetStream within {bound:.1f}s "
-                                  f"({self.outstanding} outstanding)") from None
+                stalled += bound
+                if stalled >= STALL_LIMIT or not await self._alive():
+                    raise BridgeError(f"no acknowledgement from JetStream within {stalled:.1f}s "
+                                      f"({self.outstanding} outstanding)") from None
         self._check()
+
+    async def _alive(self) -> bool:
+        """Whether the server answers a ping within the ack timeout (a paused one does not)."""
+        try:
+            await self.nc.flush(timeout=self.ack_timeout)
+        except Exception:
+            return False
+        return True
 
     def _check(self) -> None:
         if self.error is not None:

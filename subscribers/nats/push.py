@@ -197,7 +197,7 @@ async def run(bridge: Bridge, *, once: bool, poll: float = 0.5, stop: asyncio.Ev
     stop = stop or asyncio.Event()
     delay = 0.2
     while True:
-        passes = bridge.passes
+        passes, done = bridge.passes, bridge.load_cursor().seq
         try:
             if once:
                 await bridge.run_once()
@@ -209,7 +209,9 @@ async def run(bridge: Bridge, *, once: bool, poll: float = 0.5, stop: asyncio.Ev
                 if isinstance(exc, BridgeError):
                     raise
                 raise BridgeError(f"bridging to {bridge.url} failed: {exc.__class__.__name__} {exc}") from exc
-            if bridge.passes > passes:  # the session worked for a while: a new failure, a new backoff
+            # The session worked for a while (a pass, or the cursor moved during a long catch-up):
+            # a new failure, a new backoff, not the doubled one of the failures before it.
+            if bridge.passes > passes or bridge.load_cursor().seq > done:
                 delay = 0.2
             what = str(exc) if isinstance(exc, BridgeError) else f"{exc.__class__.__name__} {exc}"
             say(f"lokilog bridge: {what}; retrying in {delay:.1f}s")
