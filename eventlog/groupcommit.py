@@ -43,9 +43,9 @@ from .tailmark import MarkWriter, TailMark, format_mark
 
 # A leader killed with -9 wakes nobody: its waiters notice the free flock after at most this.
 _WAIT_SLICE = 0.005
-# Taking the log lock back to publish waits as long as the writer's lock bound allows; past it
-# the writer's own fsync acknowledges it (see _sync_and_publish). Callers without a bound: this.
-_PUBLISH_TIMEOUT = 30.0
+# Rolling back after a failed fsync must not give up quickly: the bytes past the durable end
+# have to go. (Publishing after a good fsync waits only for the writer's lock bound.)
+_ROLLBACK_TIMEOUT = 30.0
 _MAX_DELAY, _DELAY_STEP = 0.002, 0.00005
 _RECENT = 0.002  # "a moment ago" before this process has timed an fsync of its own
 
@@ -278,7 +278,7 @@ class GroupCommit:
         self._sync_and_publish(ticket, target, forget, timeout)
 
     def _sync_and_publish(self, ticket: Ticket, target: tuple[int, int] | None, forget: Callable[[], None],
-                          timeout: float = _PUBLISH_TIMEOUT) -> None:
+                          timeout: float) -> None:
         started = time.monotonic()
         try:
             os.fsync(ticket.fd)
@@ -329,7 +329,7 @@ class GroupCommit:
         # After a failed fsync the page cache cannot be trusted (PostgreSQL's fsyncgate):
         # everything past the durable end goes, and every writer of it gets an error.
         outcome = "the bytes after the last fsync were rolled back, nothing acknowledged"
-        self._lock.acquire(_PUBLISH_TIMEOUT)
+        self._lock.acquire(_ROLLBACK_TIMEOUT)
         try:
             state = self.record.current()
             end, seq = ticket.start, ticket.seq - 1  # at worst our own bytes
