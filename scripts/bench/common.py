@@ -1,6 +1,7 @@
 """Helpers shared by the benchmarks: repeated timing with medians, and a disk-backed scratch dir."""
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -36,8 +37,6 @@ def percentiles_us(samples: list[int]) -> tuple[float, float]:
 
 def time_calls(fn, args: tuple, calls: int) -> tuple[float, float]:
     """p50 and p99 (us) of ``calls`` calls of ``fn(*args)``, after a warm-up and a collection."""
-    import gc
-
     clock = time.perf_counter_ns
     samples = [0] * calls
     for _ in range(min(1000, calls)):  # warm caches and the regex engine
