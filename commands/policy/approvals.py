@@ -55,16 +55,23 @@ def request(
 ) -> tuple[str, Receipt, dict[str, Any]]:
     """Record ``approval.requested`` for a REQUIRE_APPROVAL verdict; return its id, receipt and payload."""
     approval_id = new_approval_id()
-    moment = _now(now)
-    payload = {
-        "action": "requested", "approval_id": approval_id, "point": verdict.point, "rule": verdict.rule,
-        "reason": verdict.reason, "context": dict(context), "requested_at": format_timestamp(moment),
-        "timeout_seconds": settings.timeout_seconds, "on_timeout": settings.on_timeout,
-        "expires_at": format_timestamp(moment + timedelta(seconds=settings.timeout_seconds)),
-    }
+    payload = requested_payload(approval_id, verdict.point, verdict.rule, verdict.reason, context,
+                                settings.timeout_seconds, settings.on_timeout, _now(now))
     receipt = log.append("approval", source, payload, stream=approval_stream(approval_id), expected_version=0,
                          causation_id=causation_id, correlation_id=correlation_id)
     return approval_id, receipt, payload
+
+
+def requested_payload(
+    approval_id: str, point: str, rule: str, reason: str | None, context: Mapping[str, Any],
+    timeout_seconds: float, on_timeout: str, moment: datetime,
+) -> dict[str, Any]:
+    """The payload of ``approval.requested``: what `lokilog approvals`, `approve` and `deny` read."""
+    return {
+        "action": "requested", "approval_id": approval_id, "point": point, "rule": rule, "reason": reason,
+        "context": dict(context), "requested_at": format_timestamp(moment), "timeout_seconds": timeout_seconds,
+        "on_timeout": on_timeout, "expires_at": format_timestamp(moment + timedelta(seconds=timeout_seconds)),
+    }
 
 
 def record_notification(log, approval_id: str, delivery, *, source: str = "policy", causation_id: str | None = None) -> Receipt:
