@@ -16,11 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-# watchdog is a core dependency: a missing one is an install error, not a reason to poll.
-# Polling stays for file systems that give no notifications (see _start_observer).
-from watchdog.events import FileSystemEventHandler
-from watchdog.observers import Observer
-
 from eventlog import EventLogError, FileEventLog, LockTimeoutError
 
 from projections.base import Projection
@@ -28,6 +23,9 @@ from projections.engine import ProjectionState, Runner, RunnerGroup
 
 from .base import Subscriber, check_cursor, drain
 from .cursor import Cursor
+# watchdog (a core dependency, imported there): a missing one is an install error, not a
+# reason to poll. Polling stays for file systems that give no notifications (_start_observer).
+from .log_changes import observe_log
 
 _log = logging.getLogger("lokilog.watch")
 
@@ -172,26 +170,9 @@ class Watcher:
         self.log.close()
 
     def _start_observer(self):
-        wake = self.wake
-
-        class _Wake(FileSystemEventHandler):
-            # Runs on watchdog's one dispatcher thread: only set a flag.
-            def on_any_event(self, event) -> None:
-                if event.event_type not in ("opened", "closed_no_write"):  # our own reads would wake us
-                    wake.set()
-
-        observer = Observer()
         try:
-            # events/ too: an append ends by updating events/log.tail, which head_seq reads; a
-            # cycle woken by the segment write alone can run before it and see the old head.
-            for directory in (self.log.paths.log_dir, self.log.paths.pending, self.log.paths.events):
-                directory.mkdir(parents=True, exist_ok=True)
-                observer.schedule(_Wake(), str(directory), recursive=False)
-            observer.start()
-        except OSError as exc:  # e.g. the inotify watch limit: polling still works
-            observer.stop()
-            if observer.is_alive():
-                observer.join(timeout=5)
+            observer = observe_log(self.log.paths, self.wake.set)
+        except OSError as exc:
             _log.warning("file notifications unavailable (%s); polling every %.1fs", exc, self.fallback_interval)
             return None
         self.using_notifications = True
