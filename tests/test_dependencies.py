@@ -87,3 +87,33 @@ def test_python_versions_below_the_tested_one_are_not_claimed():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert project["requires-python"] == ">=3.11"
     assert sys.version_info >= (3, 11)
+
+
+def _release_line(version: str) -> tuple[int, ...]:
+    """The part of a version that marks a line of releases: the major, or 0.minor before 1.0."""
+    parts = [int(p) for p in re.findall(r"\d+", version)[:2]] + [0]
+    return (parts[0],) if parts[0] else (0, parts[1])
+
+
+def test_every_lower_bound_names_the_release_line_the_suite_runs_against():
+    # A bound older than what the suite installs claims support nobody tested
+    # (cryptography>=42 while 50 ran): keep each bound on the tested line.
+    from importlib.metadata import PackageNotFoundError, version
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    for reqs in project.get("optional-dependencies", {}).values():
+        requirements.extend(r for r in reqs if not r.startswith("lokilog"))
+    stale = []
+    for requirement in requirements:
+        bound = re.search(r">=\s*([0-9][0-9.]*)", requirement)
+        if not bound:
+            continue
+        try:
+            installed = version(_name_of(requirement))
+        except PackageNotFoundError:
+            stale.append(f"{requirement}: not installed by the test command")
+            continue
+        if _release_line(bound.group(1)) != _release_line(installed):
+            stale.append(f"{requirement}: the suite runs {installed}")
+    assert not stale, "\n".join(stale)
