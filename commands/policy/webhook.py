@@ -19,6 +19,8 @@ from typing import Any, Mapping
 
 import msgspec
 
+from eventlog.retry import exponential
+
 from .model import WebhookSettings
 
 SIGNATURE_HEADER = "X-Lokilog-Signature"
@@ -76,7 +78,7 @@ def notify(
     attempts, status, error = 0, None, None
     for attempt in range(settings.retries + 1):
         if attempt:
-            if waiter.wait(min(backoff * 2 ** (attempt - 1), MAX_BACKOFF)):
+            if waiter.wait(exponential(attempt - 1, backoff, MAX_BACKOFF)):
                 break
         attempts += 1
         status, error = _post_once(settings.url, body, headers, settings.timeout_seconds)
