@@ -2,8 +2,9 @@
 
 The file may also be config.yml or config.json (eventlog/settings_files.py); without one,
 config.yaml is created. Rewriting a YAML file touches only its ``serve:`` section, so other
-sections (cost prices, trackers) keep their comments and layout; the file is replaced atomically under a lock, and
-every change is recorded in the log as a ``token`` event (ids and scopes, never digests).
+sections (cost prices, trackers) keep their comments and layout; the file is replaced
+atomically under a lock, and every change is recorded in the log as a ``token`` event (ids and
+scopes, never digests).
 """
 from __future__ import annotations
 
