@@ -36,7 +36,7 @@ def _doctor_policy(paths):
 
     state = PolicyStore(paths.root).state
     if not state.configured:
-        return Section(OK, ["no policies.yaml or policies.json: every check is allowed"], {"configured": False})
+        return Section(OK, ["no policies.yaml (.yml, .json): every check is allowed"], {"configured": False})
     data = {"configured": True, "error": state.error,
             "source": state.policy.source if state.policy else None, "digest": state.policy.digest if state.policy else None}
     if state.error:
@@ -177,7 +177,7 @@ def validate(
     else:
         state = PolicyStore(loki_dir(ctx)).state
         if state.policy is None:
-            raise InvalidEventError(state.error or f"no policies.yaml or policies.json in {loki_dir(ctx)}")
+            raise InvalidEventError(state.error or f"no policies.yaml (.yml, .json) in {loki_dir(ctx)}")
         policy = state.policy
     summary = {
         "source": policy.source, "digest": policy.digest,

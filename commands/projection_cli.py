@@ -217,7 +217,7 @@ def watch(
     from projections.registry import all_projections
     from subscribers.instance import InstanceLock
     from subscribers.registry import enabled_subscribers
-    from subscribers.watch import Watcher, run_once
+    from subscribers.watch import Watcher
 
     if poll_interval <= 0:
         raise bad_option(ctx, "poll_interval", "must be > 0")
@@ -231,18 +231,7 @@ def watch(
             follower = nats_source.follower(ctx, root, source)
         subs = enabled_subscribers(root, os.environ)
         if once:
-            mirrored = nats_source.mirror_once(follower) if follower is not None else None
-            report = run_once(root, all_projections(), subs)
-            out = {"ingested": report.ingested, "projections": {p.name: p.seq for p in report.projections},
-                   "delivered": report.delivered, "errors": report.errors, "notices": report.notices}
-            if mirrored is not None:
-                out["mirrored"] = mirrored
-            if json:
-                echo_json(out)
-            else:
-                typer.echo(" ".join(f"{k}={v}" for k, v in out["projections"].items()) or "no projections")
-            if report.errors:
-                raise typer.Exit(1)
+            _watch_once(root, subs, follower, json)
             return
         watcher = Watcher(root, all_projections(), subs, poll_interval=poll_interval, notifications=not no_notify)
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -257,6 +246,30 @@ def watch(
             if following is not None:
                 following.stop()
         typer.echo("lokilog watch: stopped", err=True)
+
+
+def _watch_once(root, subs, follower, as_json: bool) -> None:
+    """One watch cycle (mirror, ingest, catch up, drain) and its report; exit 1 on errors."""
+    from projections.registry import all_projections
+    from subscribers.watch import run_once
+
+    if follower is not None:
+        from . import nats_source
+
+        mirrored = nats_source.mirror_once(follower)
+    else:
+        mirrored = None
+    report = run_once(root, all_projections(), subs)
+    out = {"ingested": report.ingested, "projections": {p.name: p.seq for p in report.projections},
+           "delivered": report.delivered, "errors": report.errors, "notices": report.notices}
+    if mirrored is not None:
+        out["mirrored"] = mirrored
+    if as_json:
+        echo_json(out)
+    else:
+        typer.echo(" ".join(f"{k}={v}" for k, v in out["projections"].items()) or "no projections")
+    if report.errors:
+        raise typer.Exit(1)
 
 
 def _follow(follower, watcher):

@@ -111,3 +111,7 @@ class UnsafePathError(EventLogError):
 
 class LokiDirError(InvalidEventError):
     """The `.loki/` directory named cannot be one: a file is in its way, or its parent does not exist."""
+
+
+class SettingsFileError(InvalidEventError):
+    """A `.loki/` settings file (config, policies, governance) is ambiguous, unreadable or does not parse."""

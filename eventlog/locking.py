@@ -1,5 +1,9 @@
 """The log's exclusive lock: `flock` on `.loki/events/log.lock`, always with a bounded wait.
 
+The one lock helper of lokilog: :class:`LogLock` also serializes the checkpoint store and
+config rewrites, and the watch daemon's single-instance lock is built on :func:`try_lock`,
+:func:`try_lock_shared` and :func:`unlock` (the one place that knows flock from portalocker).
+
 `flock(1)` in bash takes the same lock, so Python and bash writers exclude each other.
 A holder that dies releases it with its file descriptor; a holder that is stopped keeps it,
 which is why every wait here has a deadline and the caller has a fallback.
@@ -25,6 +29,13 @@ try:  # POSIX: call flock directly; portalocker's wrapper costs ten times the sy
         except BlockingIOError:
             return False
 
+    def try_lock_shared(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
     def unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
@@ -34,6 +45,13 @@ except ImportError:  # pragma: no cover - Windows
     def try_lock(fd: int) -> bool:
         try:
             portalocker.lock(fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+            return True
+        except portalocker.exceptions.LockException:
+            return False
+
+    def try_lock_shared(fd: int) -> bool:
+        try:
+            portalocker.lock(fd, portalocker.LockFlags.SHARED | portalocker.LockFlags.NON_BLOCKING)
             return True
         except portalocker.exceptions.LockException:
             return False

@@ -122,14 +122,18 @@ def _existing_lines(path: Path) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def _line_id(line: str) -> Any:
+def parse_index_line(line: str) -> dict[str, Any] | None:
+    """One line of an index.jsonl (lokilog's or a Loki Mode writer's): its object, or None."""
     try:
         raw = json.loads(line)
     except ValueError:
         return None
-    if not isinstance(raw, dict):
-        return None
-    return raw.get("id") or raw.get("checkpoint_id")
+    return raw if isinstance(raw, dict) else None
+
+
+def _line_id(line: str) -> Any:
+    raw = parse_index_line(line)
+    return None if raw is None else raw.get("id") or raw.get("checkpoint_id")
 
 
 def records(state: State) -> list[dict[str, Any]]:

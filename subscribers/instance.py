@@ -15,12 +15,8 @@ from pathlib import Path
 
 from eventlog import EventLogError
 from eventlog.events import now_timestamp
+from eventlog.locking import try_lock, try_lock_shared
 from eventlog.safeio import read_small
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
 
 
 class AlreadyRunningError(EventLogError):
@@ -38,9 +34,7 @@ class InstanceLock:
         """Take the lock or raise AlreadyRunningError naming the holder."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-        try:
-            _lock(fd)
-        except BlockingIOError:
+        if not try_lock(fd):
             holder = _describe(self.path)
             os.close(fd)
             raise AlreadyRunningError(f"lokilog watch already runs for {self.path.parent.parent}: {holder}") from None
@@ -72,18 +66,11 @@ def holder(loki_dir: Path) -> dict | None:
     except FileNotFoundError:
         return None
     try:
-        try:
-            _lock(fd, shared=True)
-        except BlockingIOError:
+        if not try_lock_shared(fd):
             return _read(path) or {"pid": None}
         return None  # we got it: nobody holds it
     finally:
         os.close(fd)
-
-
-def _lock(fd: int, shared: bool = False) -> None:
-    if fcntl is not None:
-        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
 
 
 def _read(path: Path) -> dict | None:

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from eventlog import settings_files
+
 from .endpoints import OTEL_ENDPOINT_VARIABLES  # read here, so that without them nothing of otel loads
 
 _OFF = ("0", "false", "no", "off")
@@ -43,9 +45,7 @@ def _audit_syslog(loki_dir: Path, env: Mapping[str, str]) -> list:
 def _cost_alerts(loki_dir: Path, env: Mapping[str, str]) -> list:
     if env.get("LOKI_COST_ALERTS", "1").lower() in _OFF:
         return []
-    from projections.cost.config import POLICY_FILES
-
-    if not any((loki_dir / name).exists() for name in POLICY_FILES):
+    if not settings_files.present(loki_dir, "policies"):
         return []
     from projections.cost.config import load_budgets
 
@@ -57,7 +57,7 @@ def _cost_alerts(loki_dir: Path, env: Mapping[str, str]) -> list:
 
 
 def _trackers(loki_dir: Path, env: Mapping[str, str]) -> list:
-    if not (loki_dir / "config.yaml").exists():
+    if not settings_files.present(loki_dir, "config"):
         return []
     from .trackers.config import load_trackers
 
@@ -81,7 +81,7 @@ def _otel(loki_dir: Path, env: Mapping[str, str]) -> list:
 def _healing(loki_dir: Path, env: Mapping[str, str]) -> list:
     # LOKI_HEALING=1 turns it on, =0 off; unset, a governance file turns it on.
     value = env.get("LOKI_HEALING", "").strip().lower()
-    if value in _OFF or (value not in _ON and not (loki_dir / "governance.yaml").exists()):
+    if value in _OFF or (value not in _ON and not settings_files.present(loki_dir, "governance")):
         return []
     from .healing.manager import HealingManager
     from .healing.settings import from_env

@@ -126,7 +126,7 @@ def crashing_ingest(loki: Path, monkeypatch, at: int, after: bool) -> bool:
     with monkeypatch.context() as patch:
         patch.setattr(ingest_module.LegacyState, "apply", wrap(ingest_module.LegacyState.apply))
         patch.setattr(FileEventLog, "_write_locked", wrap(FileEventLog._write_locked))
-        patch.setattr(ingest_module, "_move", wrap(ingest_module._move))
+        patch.setattr(ingest_module, "move", wrap(ingest_module.move))
         log = FileEventLog(loki, settings=LogSettings())
         try:
             log.ingest_pending()

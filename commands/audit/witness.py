@@ -9,8 +9,8 @@ anchor (returning a receipt) and read back the anchors it holds for a project.
 - ``http://host:port/path`` or ``https://...``: the anchor is POSTed as JSON (2xx expected; a
   JSON body's ``id`` is kept in the receipt); ``GET path?project=ID`` returning a JSON list of
   anchors lets `verify --witness` read them back (a witness that does not serve them is only
-  checked through its receipts). Standard library `http.client`, as the approval webhook uses:
-  no extra needed. ``$LOKI_AUDIT_WITNESS_TOKEN`` is sent as a bearer token when set.
+  checked through its receipts). The core's HTTP client (`commands/http_client.py`, standard
+  library), as the approval webhook and crash submission use: no extra needed. ``$LOKI_AUDIT_WITNESS_TOKEN`` is sent as a bearer token when set.
 - ``git:/path/to/repo`` with an optional ``#refs/...`` (default ``refs/lokilog/audit-anchors``):
   each anchor is a commit with the anchor as its message on that ref, moved with a
   compare-and-swap ``update-ref``; push the ref anywhere to take it off the machine.
@@ -18,7 +18,6 @@ anchor (returning a receipt) and read back the anchors it holds for a project.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import subprocess
@@ -29,6 +28,8 @@ from typing import Any
 
 from eventlog.fsutil import fsync_dir
 from projections.audit.errors import AuditError
+
+from .. import http_client
 
 FORMAT = "lokilog-audit-anchor/1"
 TIMEOUT = 10.0
@@ -133,19 +134,15 @@ def _read_file(witness: Witness, project: str) -> list[dict[str, Any]]:
 
 def _request(witness: Witness, method: str, path_and_query: str, body: bytes | None) -> tuple[int, bytes]:
     parts = urllib.parse.urlsplit(witness.target)
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = kind(parts.hostname, parts.port, timeout=TIMEOUT)
+    url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "", "", "")) + path_and_query
     headers = {"Content-Type": "application/json", "User-Agent": "lokilog-audit-anchor"}
     if os.environ.get(TOKEN_ENV):
         headers["Authorization"] = f"Bearer {os.environ[TOKEN_ENV]}"
     try:
-        connection.request(method, path_and_query, body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read(1 << 20)
-    except (OSError, http.client.HTTPException) as exc:
-        raise WitnessError(f"witness {witness.name}: {type(exc).__name__}: {exc}") from None
-    finally:
-        connection.close()
+        answer = http_client.request(method, url, body=body, headers=headers, timeout=TIMEOUT)
+    except http_client.HttpRequestError as exc:
+        raise WitnessError(f"witness {witness.name}: {exc}") from None
+    return answer.status, answer.body
 
 
 def _publish_http(witness: Witness, line: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from eventlog import EventLogError
 from eventlog.events import format_timestamp
+from projections.checkpoints import parse_index_line
 
 from .capture import is_excluded, scan_tree
 from .ids import check_id
@@ -52,13 +53,8 @@ def read_index(path: Path) -> list[IndexRecord]:
 
 
 def _parse(line: str) -> IndexRecord | None:
-    try:
-        raw = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(raw, dict):
-        return None
-    fields = normalise(raw)
+    raw = parse_index_line(line)
+    fields = None if raw is None else normalise(raw)
     if fields is None:
         return None
     return IndexRecord(line, fields["id"], fields["created_at"], fields["message"])

@@ -19,15 +19,14 @@ import hashlib
 import errno
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Iterator, Literal
 
 import msgspec
-import portalocker
 
 from eventlog import EventLogError, LockTimeoutError
 from eventlog.fsutil import atomic_write, create_exclusive, created_dirs_parents, fsync_dir
+from eventlog.locking import LogLock
 from eventlog.safeio import first_escape
 
 from .faults import fault_point
@@ -240,37 +239,31 @@ class CheckpointStore:
 
 
 class _StoreLock:
+    """The store's lock: eventlog's LogLock (bounded, O_NOFOLLOW) with the store's own messages."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._handle = None
+        self._lock = LogLock(path)
 
     def __enter__(self):
         try:
-            # O_NOFOLLOW: a .lock planted as a link must not create or lock a file elsewhere.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+            self._lock.acquire(LOCK_TIMEOUT)
+        except LockTimeoutError as exc:
+            self._lock.close()
+            raise LockTimeoutError(
+                f"the checkpoint store is busy (another create, rollback or prune) for over {LOCK_TIMEOUT:.0f}s"
+            ) from exc
         except OSError as exc:
+            self._lock.close()
+            # LogLock opens with O_NOFOLLOW: a .lock planted as a link is refused, never followed.
             if exc.errno != errno.ELOOP:
                 raise  # a read-only or full disk: a failure (exit 1), named by the CLI with its path
             raise CheckpointIdError(f"{self.path}: is a symbolic link; the store's lock is never followed") from None
-        self._handle = os.fdopen(fd, "r+b")
-        deadline = time.monotonic() + LOCK_TIMEOUT
-        while True:
-            try:
-                portalocker.lock(self._handle, portalocker.LOCK_EX | portalocker.LOCK_NB)
-                return self
-            except portalocker.exceptions.LockException as exc:
-                if time.monotonic() >= deadline:
-                    self._handle.close()
-                    raise LockTimeoutError(
-                        f"the checkpoint store is busy (another create, rollback or prune) for over {LOCK_TIMEOUT:.0f}s"
-                    ) from exc
-                time.sleep(0.05)
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._handle is not None:
-            portalocker.unlock(self._handle)
-            self._handle.close()
-            self._handle = None
+        self._lock.release()
+        self._lock.close()
 
 
 def encode_json(value: object) -> bytes:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from eventlog import EventLogError, FileEventLog, InvalidEventError
 from eventlog.redaction.scrub import WHITELIST, validate_payload
+
+from ..http_client import HttpRequestError, post_json
 
 ENDPOINT_ENV = "LOKI_CRASH_ENDPOINT"
 ISSUES_URL_ENV = "LOKI_CRASH_ISSUES_URL"
@@ -137,32 +137,24 @@ def endpoint(env: Mapping[str, str] | None = None) -> str | None:
     raise InvalidEventError(f"{ENDPOINT_ENV} must be an https:// URL (http:// only to this machine)")
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect could carry the report to a host the user never named.
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
-        return None
-
-
 def submit(loki_dir: Path, report: Report, url: str, timeout: float = POST_TIMEOUT) -> int:
     """POST the payload to ``url``; record the outcome as an event; return the HTTP status."""
     if problems(report):
         raise SubmitRefusedError(f"refusing to send {report.id}: " + "; ".join(problems(report)))
-    data = json.dumps(report.payload).encode()
-    request = urllib.request.Request(url, data=data, method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": "lokilog-crash"})
-    opener = urllib.request.build_opener(_NoRedirects)
     host = urllib.parse.urlsplit(url).hostname
     try:
-        with opener.open(request, timeout=timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as error:
-        _record(loki_dir, "submit_failed", report, host, status=error.code)
-        raise SubmitFailedError(f"{host} refused the report: HTTP {error.code}") from None
-    except (urllib.error.URLError, OSError) as error:
-        _record(loki_dir, "submit_failed", report, host, error=type(error).__name__)
-        raise SubmitFailedError(f"could not reach {host}: {getattr(error, 'reason', error)}") from None
-    _record(loki_dir, "submitted", report, host, status=status)
-    return status
+        # The core's client never follows a redirect: one could carry the report to a host the
+        # user never named, so a 3xx is a refusal like any other status outside 2xx.
+        answer = post_json(url, report.payload, headers={"User-Agent": "lokilog-crash"}, timeout=timeout,
+                           max_body=65536)
+    except HttpRequestError as error:
+        _record(loki_dir, "submit_failed", report, host, error=error.kind)
+        raise SubmitFailedError(f"could not reach {host}: {error.reason}") from None
+    if not answer.ok:
+        _record(loki_dir, "submit_failed", report, host, status=answer.status)
+        raise SubmitFailedError(f"{host} refused the report: HTTP {answer.status}")
+    _record(loki_dir, "submitted", report, host, status=answer.status)
+    return answer.status
 
 
 def _record(loki_dir: Path, action: str, report: Report, host: str | None, **outcome: Any) -> None:

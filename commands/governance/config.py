@@ -17,7 +17,8 @@ from . import defaults
 from .checks import check_gate_settings, check_security_monotone
 from .model import GATES, MODES, GovernanceConfigError, Verdict
 
-CONFIG_FILE = "governance.yaml"
+#: The settings file: governance.yaml (or .yml, .json; eventlog/settings_files.py).
+CONFIG_NAME = "governance"
 
 #: Per-mode settings and the direction strictness grows in (dev -> prod): "up" for floors,
 #: "down" for ceilings.
@@ -46,24 +47,14 @@ class GovernanceConfig:
 
 def read_document(loki_dir: Path) -> tuple[dict[str, Any], str]:
     """Return governance.yaml as a mapping (empty when there is none) and where it came from."""
-    import yaml
+    from eventlog import settings_files
+    from eventlog.errors import SettingsFileError
 
-    from eventlog.safeio import read_small
-
-    path = Path(loki_dir) / CONFIG_FILE
     try:
-        text = read_small(path, follow_links=True, json_depth_limit=None).decode("utf-8")
-    except FileNotFoundError:
-        return {}, "<defaults>"
-    except UnicodeDecodeError as exc:
-        raise GovernanceConfigError(f"{path}: not UTF-8 ({exc.reason})") from None
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise GovernanceConfigError(f"{path}: cannot parse: {exc}".splitlines()[0]) from None
-    if not isinstance(doc, dict):
-        raise GovernanceConfigError(f"{path}: expected a mapping at the top level")
-    return doc, str(path)
+        doc, path = settings_files.load(Path(loki_dir), CONFIG_NAME)
+    except SettingsFileError as exc:
+        raise GovernanceConfigError(str(exc)) from None
+    return (doc, str(path)) if path is not None else ({}, "<defaults>")
 
 
 def build(doc: Mapping[str, Any], source: str = "<memory>") -> GovernanceConfig:

@@ -65,13 +65,14 @@ def run_tenant(loki_dir: Path) -> str:
 
     The same reading as the control plane's (commands/serve/compat.py), without its web imports.
     """
-    import yaml
+    from eventlog import settings_files
+    from eventlog.errors import SettingsFileError
 
     try:
-        data = yaml.safe_load((Path(loki_dir) / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = settings_files.load(Path(loki_dir), "config")[0]
+    except (OSError, SettingsFileError):
         return "default"
-    value = data.get("tenant") if isinstance(data, dict) else None
+    value = data.get("tenant")
     if isinstance(value, dict):
         value = value.get("id") or value.get("name")
     return str(value) if value else "default"

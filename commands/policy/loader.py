@@ -17,11 +17,13 @@ from eventlog.errors import InvalidEventError
 from eventlog.redaction.secrets import DEFAULT_DETECTORS, PII, SECRET
 from eventlog.errors import UnsafeFileError
 from eventlog.safeio import read_small
+from eventlog.settings_files import SUFFIXES
 
 from .model import POINTS, ApprovalSettings, Decision, PolicySet, WebhookSettings
 from .rules import Compare, DataScan, PathWithinProject, ProviderAllowList, RequiredGates, TokenBudget
 
-POLICY_FILES = ("policies.yaml", "policies.json")
+#: policies.yaml, .yml or .json: the names every reader of the file accepts (eventlog/settings_files.py).
+POLICY_FILES = tuple(f"policies{suffix}" for suffix in SUFFIXES)
 
 
 class PolicyLoadError(InvalidEventError):

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from eventlog.errors import SettingsFileError
+from eventlog.settings_files import check_unique
+
 from .engine import evaluate, unavailable
 from .loader import POLICY_FILES, PolicyLoadError, load_policy_file
 from .model import PolicySet, Verdict
@@ -118,9 +121,10 @@ class PolicyStore:
                 return PolicyState(None, None, False, generation)
             why = "the policy file was removed; the last good policy stays in force"
             return PolicyState(last.policy, why, True, generation)
-        if len(present) > 1:
-            why = f"both {present[0]} and {present[1]} exist; remove one"
-            return PolicyState(last.policy, why, True, generation)
+        try:
+            check_unique(present)
+        except SettingsFileError as exc:
+            return PolicyState(last.policy, str(exc), True, generation)
         try:
             return PolicyState(load_policy_file(present[0]), None, True, generation)
         except PolicyLoadError as exc:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import os
 import threading
-import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import msgspec
 
+from eventlog.retry import exponential
+
+from ..http_client import HttpRequestError, post_json
 from .model import WebhookSettings
 
 SIGNATURE_HEADER = "X-Lokilog-Signature"
@@ -76,7 +77,7 @@ def notify(
     attempts, status, error = 0, None, None
     for attempt in range(settings.retries + 1):
         if attempt:
-            if waiter.wait(min(backoff * 2 ** (attempt - 1), MAX_BACKOFF)):
+            if waiter.wait(exponential(attempt - 1, backoff, MAX_BACKOFF)):
                 break
         attempts += 1
         status, error = _post_once(settings.url, body, headers, settings.timeout_seconds)
@@ -88,16 +89,8 @@ def notify(
 
 
 def _post_once(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int | None, str | None]:
-    parts = urllib.parse.urlsplit(url)
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    connection = cls(parts.hostname or "", parts.port, timeout=timeout)
     try:
-        connection.request("POST", target, body=body, headers=headers)
-        response = connection.getresponse()
-        response.read(65536)  # bounded: a chatty receiver cannot make us buffer forever
-        return response.status, None
-    except (OSError, http.client.HTTPException) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-    finally:
-        connection.close()
+        # bounded read: a chatty receiver cannot make us buffer forever
+        return post_json(url, body, headers=headers, timeout=timeout, max_body=65536).status, None
+    except HttpRequestError as exc:
+        return None, str(exc)

@@ -15,7 +15,8 @@ from typing import Annotated, Any, Optional
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from eventlog import EventFilter, InvalidEventError, parse_timestamp
+from eventlog import EventFilter, InvalidEventError, parse_timestamp, settings_files
+from eventlog.errors import SettingsFileError
 from eventlog.events import format_timestamp
 
 from .auth import Principal, require
@@ -29,13 +30,10 @@ _STATUS_ACTIONS = {"pending": "queued", "in_progress": "started", "completed": "
 
 
 def _config(root: Path) -> dict:
-    import yaml
-
     try:
-        data = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8"))
-    except (FileNotFoundError, yaml.YAMLError):
+        return settings_files.load(root, "config")[0]
+    except (OSError, SettingsFileError):
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def tenant(root: Path) -> dict[str, Any]:

@@ -1,11 +1,14 @@
 """Where tokens live: the ``serve.tokens`` list of `.loki/config.yaml` (hashed) and the environment.
 
-Rewriting config.yaml touches only its ``serve:`` section, so other sections (cost prices,
-trackers) keep their comments and layout; the file is replaced atomically under a lock, and
-every change is recorded in the log as a ``token`` event (ids and scopes, never digests).
+The file may also be config.yml or config.json (eventlog/settings_files.py); without one,
+config.yaml is created. Rewriting a YAML file touches only its ``serve:`` section, so other
+sections (cost prices, trackers) keep their comments and layout; the file is replaced
+atomically under a lock, and every change is recorded in the log as a ``token`` event (ids and
+scopes, never digests).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -13,13 +16,14 @@ from typing import Any, Mapping
 
 import yaml
 
-from eventlog import EventLogError, FileEventLog
+from eventlog import EventLogError, FileEventLog, settings_files
+from eventlog.errors import SettingsFileError
 from eventlog.fsutil import atomic_write
 from eventlog.locking import LogLock
 
 from .tokens import Minted, TokenError, TokenRecord, mint, record_from_dict, records_from_env, rotate
 
-CONFIG_NAME = "config.yaml"
+CONFIG_NAME = "config"
 ENV_TOKENS = "LOKILOG_SERVE_TOKENS"
 _LOCK_TIMEOUT = 5.0
 
@@ -30,8 +34,16 @@ class TokenStore:
 
     def __init__(self, loki_dir: Path, env: Mapping[str, str] | None = None) -> None:
         self.root = Path(loki_dir)
-        self.path = self.root / CONFIG_NAME
         self.env = os.environ if env is None else env
+
+    @property
+    def path(self) -> Path:
+        """The settings file holding the tokens: the one that exists, else config.yaml."""
+        try:
+            found = settings_files.find(self.root, CONFIG_NAME)
+        except SettingsFileError as exc:
+            raise TokenError(str(exc)) from None
+        return found or self.root / f"{CONFIG_NAME}.yaml"
 
     def configured(self) -> list[TokenRecord]:
         """Tokens stored in config.yaml."""
@@ -87,14 +99,19 @@ class TokenStore:
 
     def _locked(self):
         self.root.mkdir(parents=True, exist_ok=True)
-        return _Held(LogLock(self.root / (CONFIG_NAME + ".lock")))
+        return _Held(LogLock(self.root / "config.yaml.lock"))
 
     def _write(self, records: list[TokenRecord]) -> None:
-        text = self.path.read_text(encoding="utf-8") if self.path.exists() else ""
-        section = _load(self.path).get("serve") or {}
-        section = dict(section, tokens=[r.to_dict() for r in records])
-        atomic_write(self.path, replace_section(text, "serve", section).encode("utf-8"))
-        os.chmod(self.path, 0o600)
+        path = self.path
+        doc = _load(path)
+        section = dict(doc.get("serve") or {}, tokens=[r.to_dict() for r in records])
+        if path.suffix == ".json":
+            data = json.dumps(dict(doc, serve=section), indent=2) + "\n"
+        else:
+            text = path.read_text(encoding="utf-8") if path.exists() else ""
+            data = replace_section(text, "serve", section)
+        atomic_write(path, data.encode("utf-8"))
+        os.chmod(path, 0o600)
 
     def _record(self, action: str, record: TokenRecord, by: str, **extra: Any) -> None:
         payload = {"action": action, "token_id": record.id, "name": record.name, "scopes": list(record.scopes),
@@ -121,18 +138,11 @@ class _Held:
 
 def _load(path: Path) -> dict:
     try:
-        text = path.read_text(encoding="utf-8")
+        return settings_files.parse(path, settings_files.read_text(path))
     except FileNotFoundError:
         return {}
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TokenError(f"{path}: not valid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise TokenError(f"{path}: must hold a mapping at the top level")
-    return data
+    except SettingsFileError as exc:
+        raise TokenError(str(exc)) from None
 
 
 def replace_section(text: str, key: str, value: Any) -> str:

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Mapping
 
 from . import secrets as _secrets
 from ..events import parse_timestamp
+from .remotes import normalize_remote, project_id_hash, repository_of  # noqa: F401 - part of this module's surface
 from .secrets import DEFAULT_DETECTORS, PII, SECRET, Detector, Finding, detector, scan
 
 #: Bump when what the crash rules match or keep changes (the shared set has its own version).
@@ -280,35 +281,6 @@ def fingerprint(error_class: str, signatures: Iterable[str]) -> str:
     """``sha256(error_class + "\\n" + top-5 signatures joined by "\\n")``, hex: the dedup key."""
     top = list(signatures)[:TOP_FRAMES]
     return hashlib.sha256((error_class + "\n" + "\n".join(top)).encode()).hexdigest()
-
-
-# ------------------------------------------------------------------------- project id
-
-
-def normalize_remote(url: str) -> str:
-    """Normalize a git remote: no scheme, credentials, port, ``.git`` or trailing slash; host in lower case."""
-    url = url.strip()
-    rest = re.sub(r"^[A-Za-z][A-Za-z0-9+.-]{0,20}://", "", url)
-    if rest == url and re.match(r"^[^/]{1,300}:", url):  # scp-like user@host:owner/repo
-        rest = url.replace(":", "/", 1)
-    rest = rest.split("@", 1)[-1] if "@" in rest.split("/", 1)[0] else rest
-    host, _, path = rest.partition("/")
-    host = host.split(":", 1)[0].lower()
-    path = path.strip("/")
-    if path.endswith(".git"):
-        path = path[:-4]
-    return f"{host}/{path}".rstrip("/")
-
-
-def project_id_hash(remote_url: str) -> str:
-    """Unsalted sha256 of the normalized remote: equal for everyone who cloned the same project."""
-    return hashlib.sha256(normalize_remote(remote_url).encode()).hexdigest()
-
-
-def repository_of(remote_url: str) -> str | None:
-    """The ``owner/repo`` part of a git remote, if it has one."""
-    parts = normalize_remote(remote_url).split("/")
-    return "/".join(parts[-2:]) if len(parts) >= 3 and all(parts[-2:]) else None
 
 
 # ------------------------------------------------------------------------- the payload

@@ -104,11 +104,11 @@ def policy_json(data: bytes) -> None:
 
 
 def cost_config(data: bytes) -> None:
-    from projections.cost.config import _parse
+    from eventlog.settings_files import SUFFIXES, parse
 
-    for suffix in (".yaml", ".json"):
+    for suffix in SUFFIXES:
         try:
-            _parse(Path("budgets" + suffix), _text(data))
+            parse(Path("policies" + suffix), _text(data))
         except EventLogError:
             pass
 

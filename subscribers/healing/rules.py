@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventlog import Event
+from eventlog.retry import exponential
 
 RETRY, ROLLBACK, SKIP, ESCALATED = "retry", "rollback", "skip", "escalated"
 TRANSIENT, PERMANENT, UNCLASSIFIED = "transient", "permanent", "unclassified"
@@ -151,7 +152,7 @@ def _retry(failure: Failure, retries: int, limit: int, kind: str, settings: Heal
     if retries >= limit:
         return Decision(ESCALATED, kind, f"{retries} retr{'y' if retries == 1 else 'ies'} spent (limit {limit})")
     attempt = retries + 1
-    backoff = min(settings.backoff_cap, settings.backoff_base * 2 ** (attempt - 1))
+    backoff = exponential(attempt - 1, settings.backoff_base, settings.backoff_cap)
     why = "transient failure" if kind == TRANSIENT else "first failure of its kind"
     return Decision(RETRY, kind, why, attempt=attempt, backoff_seconds=backoff)
 

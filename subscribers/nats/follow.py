@@ -19,8 +19,10 @@ from urllib.parse import urlparse
 import msgspec
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from eventlog.retry import exponential
+
 from .identity import BridgeError
-from .jetstream import check_url, connect
+from .jetstream import FIRST_RETRY, check_url, connect
 from .pull import as_draft, mirrored_position, origin_of, prepare_mirror
 from .subjects import PREFIX
 
@@ -55,18 +57,19 @@ class StreamFollower:
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Follow until ``stop`` is set; reconnect with bounded backoff after any failure."""
-        delay = 0.2
+        failures = 0
         while not stop.is_set():
+            delay = exponential(failures, FIRST_RETRY, self.backoff_max)
             try:
                 await self._session(stop)
-                delay = 0.2
+                failures, delay = 0, FIRST_RETRY
             except Exception as exc:  # unreachable, paused or restarted server: the log says where to resume
                 _log.warning("following %s/%s: %s %s; retrying in %.1fs", self.url, self.stream,
                              exc.__class__.__name__, exc, delay)
             try:
                 await asyncio.wait_for(stop.wait(), delay)
             except asyncio.TimeoutError:
-                delay = min(delay * 2, self.backoff_max)
+                failures += 1
 
     async def _session(self, stop: asyncio.Event) -> None:
         nc = await connect(self.url)

@@ -16,6 +16,8 @@ DUPLICATE_WINDOW = 120.0
 CONNECT_TIMEOUT = 2.0
 FLUSH_TIMEOUT = 5.0
 PENDING_BYTES = 8 * 1024 * 1024
+#: The first wait before reconnecting (bridge and follower); it doubles per failure in a row.
+FIRST_RETRY = 0.2
 
 
 def check_url(url: str) -> str:

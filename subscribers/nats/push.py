@@ -19,9 +19,10 @@ import msgspec
 from eventlog import FileEventLog, LokiPaths
 from eventlog.codec import encode_event
 from eventlog.fsutil import atomic_write
+from eventlog.retry import exponential
 
 from .identity import BridgeError, is_mirror, origin_id
-from .jetstream import connect, ensure_stream, scan
+from .jetstream import FIRST_RETRY, connect, ensure_stream, scan
 from .pipeline import AckPipeline, header_block
 from .subjects import escape_token, subject_for
 
@@ -195,7 +196,7 @@ async def run(bridge: Bridge, *, once: bool, poll: float = 0.5, stop: asyncio.Ev
     ``wake`` (set when the log changes) starts the next pass at once instead of after ``poll``.
     """
     stop = stop or asyncio.Event()
-    delay = 0.2
+    failures = 0
     while True:
         passes, done = bridge.passes, bridge.load_cursor().seq
         try:
@@ -212,9 +213,10 @@ async def run(bridge: Bridge, *, once: bool, poll: float = 0.5, stop: asyncio.Ev
             # The session worked for a while (a pass, or the cursor moved during a long catch-up):
             # a new failure, a new backoff, not the doubled one of the failures before it.
             if bridge.passes > passes or bridge.load_cursor().seq > done:
-                delay = 0.2
+                failures = 0
+            delay = exponential(failures, FIRST_RETRY, backoff_max)
             what = str(exc) if isinstance(exc, BridgeError) else f"{exc.__class__.__name__} {exc}"
             say(f"lokilog bridge: {what}; retrying in {delay:.1f}s")
         if await _wait_any(stop, None, delay):
             return 0
-        delay = min(delay * 2, backoff_max)
+        failures += 1

@@ -17,8 +17,8 @@ import msgspec
 
 from eventlog import FileEventLog, LokiPaths
 from eventlog.fsutil import atomic_write
+from eventlog.retry import backoff_delay
 
-from ..trackers.http import backoff_delay
 from . import metrics as metric_fold
 from . import spans as span_fold
 from .settings import OtelSettings

@@ -5,8 +5,8 @@ import time
 from typing import Callable
 
 from eventlog.errors import EventLogError
+from eventlog.retry import backoff_delay, parse_retry_after
 
-from ..trackers.http import backoff_delay, parse_retry_after
 from .settings import OtelSettings
 
 #: Statuses retried within a batch: the OTLP/HTTP spec's retryable ones, plus 408 and 500, which

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from eventlog import settings_files
+from eventlog.errors import SettingsFileError
 
 from .errors import TrackerConfigError
 
@@ -81,27 +83,21 @@ class TrackerConfig:
         return self.status_map.get(state)
 
 
-def config_path(loki_dir: Path) -> Path:
-    return Path(loki_dir) / "config.yaml"
-
-
 def load_trackers(loki_dir: Path) -> dict[str, TrackerConfig]:
     """Return the enabled trackers of `.loki/config.yaml` (none without the file or section)."""
-    path = config_path(loki_dir)
     try:
-        text = path.read_text(encoding="utf-8")
+        path = settings_files.find(Path(loki_dir), "config")
+        if path is None:
+            return {}
+        text = settings_files.read_text(path)
+        if "trackers" not in text:  # most projects: no YAML parsing at all
+            return {}
+        document = settings_files.parse(path, text)
     except FileNotFoundError:
         return {}
-    if "trackers" not in text:  # most projects: no YAML parsing at all
-        return {}
-    import yaml
-
-    try:
-        document = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise TrackerConfigError(f"{path}: not valid YAML: {exc}") from exc
-    section = document.get("trackers") if isinstance(document, dict) else None
-    return parse_trackers(section, str(path))
+    except SettingsFileError as exc:
+        raise TrackerConfigError(str(exc)) from exc
+    return parse_trackers(document.get("trackers"), str(path))
 
 
 def parse_trackers(section: Any, where: str = "trackers") -> dict[str, TrackerConfig]:

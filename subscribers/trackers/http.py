@@ -1,4 +1,4 @@
-"""One bounded HTTP exchange with a tracker, and the backoff between attempts.
+"""One bounded HTTP exchange with a tracker (the backoff between attempts is eventlog.retry's).
 
 Requests are not retried here: a POST that timed out may have landed, so the caller retries
 the whole check-then-write step of an op, which looks first. This module classifies failures
@@ -6,8 +6,6 @@ the whole check-then-write step of an op, which looks first. This module classif
 """
 from __future__ import annotations
 
-import email.utils
-import random
 import socket
 import threading
 import time
@@ -15,36 +13,11 @@ from typing import Any, Iterable
 
 import msgspec
 
+from eventlog.retry import parse_retry_after
+
 from .errors import PermanentError, TransientError
 
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
-
-
-def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None,
-                  rng: random.Random | None = None) -> float:
-    """Seconds to wait before retry ``attempt`` (0-based): exponential, jittered, capped.
-
-    A server's Retry-After wins over the computed delay (it knows its own limits), but is still
-    capped so one bad header cannot stall a drain for hours.
-    """
-    if retry_after is not None:
-        return min(max(retry_after, 0.0), cap)
-    ceiling = min(cap, base * (2 ** attempt))
-    return (rng or random).uniform(ceiling / 2, ceiling)  # "equal jitter": never near zero
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Parse a Retry-After header: delta seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

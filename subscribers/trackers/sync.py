@@ -18,13 +18,13 @@ from typing import Any, Mapping
 
 from eventlog import Event, FileEventLog, LockTimeoutError, LokiPaths, parse_timestamp
 from eventlog.locking import LogLock
+from eventlog.retry import backoff_delay
 from projections.engine import catch_up
 from projections.trackers import Op, TrackerProjection, outbox, outcome_id
 
 from ..cursor import Cursor
 from .config import TrackerConfig
 from .errors import PermanentError, SyncBusyError, TrackerConfigError, TrackerError, TransientError
-from .http import backoff_delay
 
 SOURCE = "lokilog"
 #: Event types that can change what a tracker should show.
