@@ -18,6 +18,7 @@ import pytest
 from eventlog import FileEventLog, LogSettings
 from eventlog.syncrecord import ALL_BITS, SyncRecord
 from tests.conftest import subprocess_env
+from tests.test_group_commit import WRITER
 
 pytestmark = pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64") or sys.platform != "linux",
                                 reason="no futex here: waits poll")
@@ -74,29 +75,6 @@ def test_the_epoch_names_the_target_its_leader_read(tmp_path):
     assert record.begin_epoch(2000) == (first + 1) & 0xFFFFFFFF
     assert record.epoch() == (2000, (first + 1) & 0xFFFFFFFF)
     record.close()
-
-
-WRITER = """
-import sys
-from eventlog import FileEventLog, LogSettings
-with FileEventLog(sys.argv[1], settings=LogSettings(lock_timeout=30)) as log:
-    for n in range(int(sys.argv[2])):
-        print(log.append("task", sys.argv[3], {"n": n}).id, flush=True)
-"""
-
-
-def test_eight_writers_with_targeted_wake_ups_are_all_acknowledged_once(durable_loki):
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(durable_loki), "60", f"w{i}"],
-                              stdout=subprocess.PIPE, text=True, env=subprocess_env()) for i in range(8)]
-    acked = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=120)
-        assert proc.returncode == 0
-        acked += out.split()
-    with FileEventLog(durable_loki) as log:
-        events = list(log.read())
-    assert [e.seq for e in events] == list(range(1, 481))
-    assert sorted(e.id for e in events) == sorted(acked)
 
 
 def test_writers_keep_going_when_a_writer_is_killed_with_9_at_any_moment(durable_loki):
