@@ -15,7 +15,7 @@ from .errors import DuplicateIdError, InvalidEventError, SequenceConflictError
 from .events import ENVELOPE_FIELDS, FORMAT_VERSION, Event, NewEvent, new_event_id, now_timestamp
 
 
-class Receipt(msgspec.Struct, frozen=True):
+class Receipt(msgspec.Struct, frozen=True, gc=False):
     """What an append did with one event.
 
     status is ``appended`` (stored at ``seq``), ``duplicate`` (its id was already stored at

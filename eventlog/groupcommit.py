@@ -38,7 +38,7 @@ from . import forks
 from .errors import LockTimeoutError, SyncFailedError
 from .locking import LogLock, try_lock, unlock
 from .segments import is_sealed
-from .syncrecord import BootFile, SyncRecord, SyncState, boot_id
+from .syncrecord import ALL_BITS, BootFile, SyncRecord, SyncState, boot_id
 from .tailmark import MarkWriter, TailMark, format_mark
 
 # A leader killed with -9 wakes nobody: its waiters notice the free flock after at most this.
@@ -82,6 +82,7 @@ class GroupCommit:
         self._retired: list[list[int]] = []
         self._last_fsync = 0.0  # seconds the last fsync took: bounds the wait for more writers
         self._looked = False  # this process has looked at the drop box at least once
+        self._published: int | None = None  # the epoch of the fsync this leader just published
 
     # ------------------------------------------------------------- under the log lock
 
@@ -225,7 +226,7 @@ class GroupCommit:
                 if remaining <= 0:
                     break
                 if armed:
-                    signal.wait(seen, min(remaining, _WAIT_SLICE))
+                    signal.wait(seen, min(remaining, _WAIT_SLICE), self._wake_bits(ticket))
                 armed = True  # the first miss re-checks at once; later ones sleep
             # The leader hangs (stopped?): this writer's own fsync covers it just as well.
             self._sync_and_publish(ticket, None, forget, timeout)
@@ -246,14 +247,39 @@ class GroupCommit:
             return False
         return True
 
+    def _wake_bits(self, ticket: Ticket) -> int:
+        # Sleep only for the fsync that will cover this append: the one in flight if its
+        # leader read W at or past our end, else the next one. Waking the writers of the
+        # next fsync with those of this one cost each of them a second sleep (and CPU).
+        # A wrong guess costs one extra wake-up or one wait slice, never an acknowledgement.
+        known = self.record.epoch()
+        if known is None:
+            return ALL_BITS
+        target, epoch = known
+        following = 1 << ((epoch + 1) & 31)
+        return following | (1 << (epoch & 31)) if target >= ticket.end else following
+
     def _unlead(self) -> None:
+        epoch, self._published = self._published, None
         try:
             fd = self.record.fd
             if fd is not None:
                 unlock(fd)
-                self.record.synced.notify()
+                self._wake(epoch)
         finally:
             self._leading.release()
+
+    def _wake(self, epoch: int | None) -> None:
+        signal = self.record.synced
+        if epoch is None:
+            signal.notify()  # nothing published (a failure, a bypass): everyone re-checks
+            return
+        signal.notify_bits(1 << (epoch & 31))  # the writers this fsync covered
+        state = self.record.read()
+        if state is None or state.written > state.durable:
+            # Appends written since the fsync began wait for the next one: wake one of them
+            # to lead it (the others sleep on until it is published).
+            signal.notify_bits(1 << ((epoch + 1) & 31), 1)
 
     def _lead(self, ticket: Ticket, forget: Callable[[], None], timeout: float) -> None:
         # Writers queued for the log lock are about to write: let them, for up to half an
@@ -275,10 +301,13 @@ class GroupCommit:
         if (state is not None and state.inode == ticket.inode and state.generation == ticket.generation
                 and state.written >= ticket.end):
             target = (state.written, state.written_seq)
-        self._sync_and_publish(ticket, target, forget, timeout)
+        epoch = self.record.begin_epoch(target[0] if target else ticket.end)
+        if self._sync_and_publish(ticket, target, forget, timeout):
+            self._published = epoch
 
     def _sync_and_publish(self, ticket: Ticket, target: tuple[int, int] | None, forget: Callable[[], None],
-                          timeout: float) -> None:
+                          timeout: float) -> bool:
+        """fsync ``ticket``'s segment; True once D is published (False: acknowledged without it)."""
         started = time.monotonic()
         try:
             os.fsync(ticket.fd)
@@ -293,7 +322,7 @@ class GroupCommit:
             # fsync leader or lock holder admits them to readers (its mark covers every
             # complete append, ours included; `recover` does it when nobody appends again).
             self._check_present(ticket)
-            return
+            return False
         try:
             st = self._check_present(ticket)
             state = self.record.current()
@@ -308,6 +337,7 @@ class GroupCommit:
                                              state.written_seq if state.written > end else seq, end, seq))
         finally:
             self._lock.release()
+        return True
 
     def _check_present(self, ticket: Ticket) -> os.stat_result:
         # Cuts and rollbacks remove a suffix: if our last line is still where we wrote it, in

@@ -171,15 +171,21 @@ class FileEventLog:
         try:
             self._lock.acquire(self.settings.lock_timeout)
         except LockTimeoutError:
-            prepared = [prepare(plainbatch.as_mapping(d)) for d in drafts]
+            prepared = [prepare(plainbatch.as_mapping(drafts, n)) for n in range(len(drafts))]
             if not self.settings.pending_fallback:
                 raise
             return [self._drop(item, durable) for item in prepared]
         try:
             self._ingest_pending_locked(force=False)
-            events, receipts = plainbatch.build(drafts, self._current_tail().head_seq)
+            head = self._current_tail().head_seq
             self._tickets = []
-            self._write_events(events, durable, None)
+            encoded = plainbatch.encode(drafts, head, self.settings.max_event_bytes)
+            if encoded is None:
+                events, receipts = plainbatch.build(drafts, head)
+                self._write_events(events, durable, None)
+            else:
+                data, receipts = encoded
+                self._write_lines(data, receipts[-1].seq, receipts[-1].id, durable)
         finally:
             tickets = self._release()
         self._settle(tickets)
@@ -260,6 +266,10 @@ class FileEventLog:
 
     def _write_events(self, events: list[Event], durable: bool, index: EventIndex | None) -> None:
         data = add_checksums(encode_events(events, self.settings.max_event_bytes)[0])
+        self._write_lines(data, events[-1].seq, events[-1].id, durable, index, events)
+
+    def _write_lines(self, data: bytes, last_seq: int, last_id: str, durable: bool, index: EventIndex | None = None,
+                     events: list[Event] | None = None) -> None:
         tail = self._tail
         if tail.size >= self.settings.segment_max_bytes and tail.head_seq >= tail.first_seq:
             tail = self._rotate(tail)
@@ -270,23 +280,22 @@ class FileEventLog:
         except OSError as exc:
             raise LogWriteError(exc.errno, f"appending to {tail.segment.name} failed, {self._roll_back(tail)}: "
                                 f"{exc.strerror}") from exc
-        last = events[-1]
         end = start + len(data)
         group = durable and self._group.active()
         if group and index is None and self._tickets is not None and self._group.contended():
-            self._tickets.append(self._group.wrote(self._fd, tail.segment.name, tail.inode, start, end, last.seq,
-                                                   data, last.id))
+            self._tickets.append(self._group.wrote(self._fd, tail.segment.name, tail.inode, start, end, last_seq,
+                                                   data, last_id))
             durable = None  # the sidecar advances once an fsync covers these bytes
         elif durable:
             self._fsync_or_roll_back(tail)
             if group:
-                self._group.synced_inline(tail.inode, end, last.seq, last.id)
+                self._group.synced_inline(tail.inode, end, last_seq, last_id)
         # Recorded before the append is acknowledged: bytes past the recorded end belong to
         # a holder that never finished (see eventlog/tailmark.py), and seqs up to it are never
         # handed out again.
         if durable is not None:
-            self._record_tail(tail, end, last.seq, durable and not self._group.boot.trusted())
-        self._tail = Tail(tail.segment, tail.first_seq, last.seq, last.id, end, tail.inode)
+            self._record_tail(tail, end, last_seq, durable and not self._group.boot.trusted())
+        self._tail = Tail(tail.segment, tail.first_seq, last_seq, last_id, end, tail.inode)
         if index is not None:  # caught up just before this write: keep it current cheaply
             try:
                 index.add(_entries(events, data.splitlines(keepends=True), tail.first_seq, start))

@@ -49,13 +49,18 @@ _ID_BYTES = 64  # a length byte and the id of the event ending at W (ids up to 6
 _LAST_AT = _ID_AT + _ID_BYTES  # pid and CLOCK_MONOTONIC ns of the last durable append
 _LAST = struct.Struct("<QQ")
 _INGEST_AT = _LAST_AT + _LAST.size  # CLOCK_MONOTONIC ns of the last look at the drop box, by anyone
+# The fsync leaders' epoch (u32, bumped by each leader once it has read W) and the W it read
+# (u64): a waiter sleeps only for the fsync that will cover it (see Signal.wait's bits).
+_EPOCH_AT = _INGEST_AT + 8
+_EPOCH = struct.Struct("<QI")
 _READ_TRIES = 64
 
 # Waiters sleep in the kernel on a futex in the shared map (a u32 the fsync leader bumps after
 # each publication) instead of polling: woken the moment coverage changes, no CPU meanwhile,
 # and every wait has a timeout, so a leader killed before waking anyone delays only that long.
 _SYS_FUTEX = {"x86_64": 202, "aarch64": 98}.get(platform.machine())
-_FUTEX_WAIT, _FUTEX_WAKE = 0, 1
+_FUTEX_WAIT, _FUTEX_WAKE, _FUTEX_WAIT_BITSET, _FUTEX_WAKE_BITSET = 0, 1, 9, 10
+ALL_BITS = 0xFFFFFFFF  # FUTEX_WAIT and FUTEX_WAKE are the bitset calls with every bit set
 try:
     _libc = ctypes.CDLL(None, use_errno=True) if _SYS_FUTEX is not None else None
 except OSError:  # pragma: no cover - no C library to call
@@ -206,6 +211,26 @@ class SyncRecord:
         _COUNTER.pack_into(self._map, _INGEST_AT, now)
         return False
 
+    def begin_epoch(self, target: int) -> int:
+        """The fsync leader (one at a time, by the flock on this file) covers up to ``target``:
+        return its epoch. Read without a lock, only to choose whom to wake: never trusted."""
+        if self._map is None or self._generation != forks.generation:
+            return 0
+        epoch = (_EPOCH.unpack_from(self._map, _EPOCH_AT)[1] + 1) & 0xFFFFFFFF
+        _EPOCH.pack_into(self._map, _EPOCH_AT, target, epoch)  # target first, then its epoch
+        return epoch
+
+    def epoch(self) -> tuple[int, int] | None:
+        """(W read by the latest fsync leader, its epoch), or None when not known."""
+        if self._map is None or self._generation != forks.generation:
+            return None
+        try:
+            target, epoch = _EPOCH.unpack_from(self._map, _EPOCH_AT)
+            again = _EPOCH.unpack_from(self._map, _EPOCH_AT)
+        except ValueError:
+            return None  # another thread closed the map
+        return (target, epoch) if again == (target, epoch) else None
+
     def written_id(self) -> str | None:
         """The id set with :meth:`set_written_id`, for the lock holder; None if unknown."""
         mm = self._map
@@ -280,15 +305,35 @@ class Signal:
         if self._live():
             self._flag.value = 1
 
-    def wait(self, seen: int, timeout: float) -> None:
-        """Sleep until the counter differs from ``seen``, a wake-up, or ``timeout`` seconds."""
+    def wait(self, seen: int, timeout: float, bits: int = ALL_BITS) -> None:
+        """Sleep until the counter differs from ``seen``, a wake-up, or ``timeout`` seconds.
+
+        ``bits`` limits the wake-ups to notifications for those bits (every plain
+        :meth:`notify` has all of them): whatever wakes or not, the caller re-checks."""
         count = self._count
         if count is None or self._generation != forks.generation or _libc is None:
             time.sleep(timeout)
             return
-        ts = _Timespec(int(timeout), int((timeout % 1) * 1e9))
-        _libc.syscall(_SYS_FUTEX, ctypes.c_void_p(ctypes.addressof(count)), _FUTEX_WAIT, ctypes.c_uint32(seen),
-                      ctypes.byref(ts), None, 0)
+        if bits == ALL_BITS:
+            ts = _Timespec(int(timeout), int((timeout % 1) * 1e9))
+            _libc.syscall(_SYS_FUTEX, ctypes.c_void_p(ctypes.addressof(count)), _FUTEX_WAIT, ctypes.c_uint32(seen),
+                          ctypes.byref(ts), None, 0)
+            return
+        until = time.monotonic() + timeout  # FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time
+        ts = _Timespec(int(until), int((until % 1) * 1e9))
+        _libc.syscall(_SYS_FUTEX, ctypes.c_void_p(ctypes.addressof(count)), _FUTEX_WAIT_BITSET,
+                      ctypes.c_uint32(seen), ctypes.byref(ts), None, ctypes.c_uint32(bits))
+
+    def notify_bits(self, bits: int, how_many: int = 0x7FFFFFFF) -> None:
+        """Wake up to ``how_many`` waiters sleeping for one of ``bits``. Others may still sleep,
+        so the "someone sleeps" flag stays set (the next plain :meth:`notify` clears it)."""
+        if not self._live() or not self._flag.value:
+            return
+        count = self._count
+        count.value = (count.value + 1) & 0xFFFFFFFF
+        if _libc is not None:
+            _libc.syscall(_SYS_FUTEX, ctypes.c_void_p(ctypes.addressof(count)), _FUTEX_WAKE_BITSET,
+                          how_many, None, None, ctypes.c_uint32(bits))
 
     def notify(self) -> None:
         """Wake the waiters (one for a lock), if any is asleep (the caller has just changed

@@ -75,27 +75,44 @@ def append_many_rate(directory, batches: int, size: int) -> float:
         return batches * size / (time.perf_counter() - started)
 
 
+# Each writer also reports what bounds the scaling: its fsyncs (counted by wrapping os.fsync,
+# which the log calls through the os module), their time, its CPU time and context switches.
 WRITER = """
-import sys, time
+import os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from eventlog import Durability, FileEventLog, LogSettings
 root, count, go = sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 payload = {"action": "complete", "task_id": "task-001", "agent": "engineer", "tokens": 1234}
+fsyncs = [0, 0.0]
+real_fsync = os.fsync
+def counted_fsync(fd):
+    began = time.perf_counter()
+    try:
+        real_fsync(fd)
+    finally:
+        fsyncs[0] += 1
+        fsyncs[1] += time.perf_counter() - began
 with FileEventLog(root, settings=LogSettings(durability=Durability.ALWAYS, lock_timeout=30)) as log:
     log.append("task", "runner", payload)
     deadline = time.monotonic() + 60
     while not go.exists() and time.monotonic() < deadline:
         time.sleep(0.001)
+    os.fsync = counted_fsync
+    before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.time()
     for _ in range(count):
         log.append("task", "runner", payload)
-    print(started, time.time())
+    ended = time.time()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    print(started, ended, fsyncs[0], fsyncs[1], after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime,
+          after.ru_nvcsw - before.ru_nvcsw)
 """
 
 
-def processes_rate(directory, procs: int, count: int) -> float:
-    """Durable appends/s of ``procs`` processes appending ``count`` each to one log at once."""
+def processes_rate(directory, procs: int, count: int) -> tuple[float, dict]:
+    """Durable appends/s of ``procs`` processes appending ``count`` each to one log at once,
+    and what each append cost: appends per fsync, fsync time, CPU, context switches."""
     root = directory / f"procs-{procs}-{time.time_ns()}"
     go = directory / f"go-{time.time_ns()}"
     children = [subprocess.Popen([sys.executable, "-c", WRITER, str(ROOT), str(root), str(count), str(go)],
@@ -112,7 +129,14 @@ def processes_rate(directory, procs: int, count: int) -> float:
     with FileEventLog(root) as log:
         if log.head_seq != procs * (count + 1):
             raise RuntimeError(f"{procs} writers stored {log.head_seq} events, not {procs * (count + 1)}")
-    return procs * count / (max(end for _, end in spans) - min(start for start, _ in spans))
+    appends = procs * count
+    fsyncs = sum(s[2] for s in spans)
+    cost = {"appends_per_fsync": round(appends / max(fsyncs, 1), 2),
+            "fsync_ms": round(1000 * sum(s[3] for s in spans) / max(fsyncs, 1), 3),
+            "cpu_us_per_append": round(1e6 * sum(s[4] + s[5] for s in spans) / appends),
+            "system_cpu_us_per_append": round(1e6 * sum(s[5] for s in spans) / appends),
+            "context_switches_per_append": round(sum(s[6] for s in spans) / appends, 2)}
+    return appends / (max(s[1] for s in spans) - min(s[0] for s in spans)), cost
 
 
 def build_log(root, count: int) -> None:
@@ -193,12 +217,18 @@ def main() -> None:
         results["append_fsync"] = {"events_per_s": round(ours_sync), "baseline_raw_write_fsync_per_s": round(raw_sync),
                                    "ratio_to_baseline": round(raw_sync / ours_sync, 2), "target_ratio": 1.3}
         per_writer = 100 if quick else 400
-        rates = {n: sorted(processes_rate(directory, n, per_writer) for _ in range(repeats))[repeats // 2]
-                 for n in (1, 2, 4, 8)}
+        runs = {n: sorted((processes_rate(directory, n, per_writer) for _ in range(repeats)), key=lambda r: r[0])
+                for n in (1, 2, 4, 8)}
+        rates = {n: r[repeats // 2][0] for n, r in runs.items()}
         results["append_fsync_processes"] = {
             "events_per_s": {str(n): round(rate) for n, rate in rates.items()},
             "ratio_to_1_process": {str(n): round(rate / rates[1], 2) for n, rate in rates.items()},
             "baseline_raw_write_fsync_per_s": round(raw_sync), "target_8_processes_ratio": 4.0,
+            # Of the median run: with 2 cores, CPU per append bounds the rate at cores / cpu.
+            "cost_of_median_run": {str(n): r[repeats // 2][1] for n, r in runs.items()},
+            "cpu_bound_events_per_s": {str(n): round(1e6 * (os.cpu_count() or 1) / max(r[repeats // 2][1]["cpu_us_per_append"], 1))
+                                       for n, r in runs.items()},
+            "load_average": os.getloadavg()[0],
         }
         batches = 20 if quick else 200
         raw_batch = sorted(raw_batch_rate(directory, batches, 1000) for _ in range(repeats))[repeats // 2]
