@@ -141,7 +141,7 @@ class BatchScanner:
                     continue
                 if self.checksums:
                     _check_checksums(buffer[:cut], base, segment)
-                events = _decode(buffer[:cut], base, segment, self.raw, self.on_bad_line, types)
+                events = decode_buffer(buffer[:cut], base, segment, self.raw, self.on_bad_line, types)
                 if first and expect is not None and events and events[0].seq != expect:
                     # The mark no longer matches the file: read this segment from the start.
                     yield from self._segment(segment, 0, None, is_last, types)
@@ -214,8 +214,9 @@ def _seek(index: EventIndex | None, segment: Segment, from_seq: int) -> tuple[in
     return mark[2], mark[0]
 
 
-def _decode(chunk: bytes, base: int, segment: Segment, raw: bool, on_bad_line,
-            types: frozenset[str] | None = None) -> list:
+def decode_buffer(chunk: bytes, base: int, segment: Segment, raw: bool = False, on_bad_line: OnBadLine | None = None,
+                  types: frozenset[str] | None = None) -> list:
+    """Decode a buffer of whole lines read at byte ``base`` of ``segment``; bad lines are reported and skipped."""
     events = decode_chunk(chunk, raw) if types is None or raw else decode_chunk_for(chunk, types)
     if events is not None:
         return events

@@ -21,7 +21,8 @@ from typing import Iterable
 from eventlog import errors as log_errors
 
 from .base import Projection
-from .engine.runner import Progress, ProjectionState, rebuild
+from .engine.rebuilding import rebuild
+from .engine.runner import Progress, ProjectionState
 from .engine.fold import DeadLetter
 from .engine.snapshots import decode_state, encode_state
 

@@ -30,6 +30,9 @@ class AuditProjection:
     def __init__(self, settings: AuditSettings | None = None) -> None:
         self.settings = settings or AuditSettings.from_env()
         self._audits = self.settings.selection.audits
+        # The fold depends on the log and on which events are audited (projections/engine/blocks.py).
+        selection = self.settings.selection
+        self.block_memo = f"audits {selection.include!r} minus {selection.exclude!r}"
 
     def initial(self) -> AuditState:
         return AuditState()
