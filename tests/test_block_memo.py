@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 import sys
 import tempfile
 from pathlib import Path
@@ -131,3 +132,45 @@ def test_blocks_cover_the_log_once_in_order(loki, monkeypatch, cut):
     assert b"".join(piece for _, _, piece, _ in pieces) == data
     assert all(piece.endswith(b"\n") for _, _, piece, _ in pieces)
     assert [final for *_, final in pieces][:-1] == [True] * (len(pieces) - 1)
+
+
+KILLED_CHILD = r"""
+import sys
+from pathlib import Path
+from projections.audit.merkle.projection import MerkleProjection
+from projections.audit.projection import AuditProjection
+from projections.engine import blocks, rebuild
+blocks.BLOCK_BYTES = 2048
+loki = Path(sys.argv[1])
+print("ready", flush=True)
+while True:  # rebuild forever: every moment is a moment of folding or writing files and memos
+    rebuild(loki, [AuditProjection(), MerkleProjection()])
+"""
+
+
+def test_kill_9_while_rebuilding_with_memos_leaves_a_log_that_rebuilds_cleanly(durable_loki, tmp_path, rng, monkeypatch):
+    import subprocess
+
+    from conftest import read_line, subprocess_env
+    from projections.audit.merkle.projection import MerkleProjection
+    from projections.audit.projection import AuditProjection
+
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 2048)
+    loki = durable_loki
+    write_run(loki, 1_500, 20)
+    projections = [AuditProjection(), MerkleProjection()]
+    reference = tmp_path / "reference" / ".loki"
+    shutil.copytree(loki, reference)
+    expected = _clean(reference, projections)
+    for trial in range(8):
+        child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(loki)], env=subprocess_env(),
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert read_line(child.stdout) == "ready\n"
+            time.sleep(rng.uniform(0, 0.4))
+            child.kill()
+            child.wait(timeout=10)
+        finally:
+            child.stdout.close()
+        assert _results(loki, projections) == expected, f"trial {trial}"
+        assert _results(loki, projections) == expected, f"trial {trial}, from the memo just written"
