@@ -21,10 +21,10 @@ from typing import Iterable
 from eventlog import errors as log_errors
 
 from .base import Projection
-from .engine.rebuilding import rebuild
-from .engine.runner import Progress, ProjectionState
 from .engine.blocks import read_memo
 from .engine.fold import DeadLetter
+from .engine.rebuilding import rebuild
+from .engine.runner import Progress, ProjectionState
 from .engine.snapshots import decode_state, encode_state
 
 #: Projections folded in the child: the two that hash every event (and share its entry memo).
