@@ -7,7 +7,9 @@ Each group is an ordinary :func:`projections.engine.rebuild` (one pass, the same
 snapshots and views), so what lands on disk is what one process would write; only the order in
 which the two groups finish differs, and each projection's files are replaced on their own
 anyway. The child dies with its parent (a crash of the command is a crash of both), and an
-error in the child is raised here once this process's group is done.
+error in the child is raised here once this process's group is done. When the audit folds
+cost little (they are not rebuilt, or their block memos cover the log: `engine/blocks.py`),
+the child takes some of the other ledgers instead, so the two halves stay even.
 """
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ from .engine.snapshots import decode_state, encode_state
 
 #: Projections folded in the child: the two that hash every event (and share its entry memo).
 CHILD_GROUP = frozenset({"audit", "audit-merkle"})
-#: Folded in the child too when block memos cover most of the log for the audit group, whose
-#: folds then cost almost nothing: ledgers that cost about as much as the parent's other folds
+#: Folded in the child too when the audit group is not rebuilt, or block memos cover most of
+#: the log for it, so that its folds cost almost nothing: ledgers that cost about as much as the parent's other folds
 #: together (`fold_ns_per_log_event` in scripts/bench/projection_rebuild.py).
 BALANCE_GROUP = frozenset({"cost", "metrics", "outcomes"})
 #: The share of the log the audit group's memos must cover for the balance group to move.
@@ -41,7 +43,9 @@ def rebuild_in_two(loki_dir: Path, projections: Iterable[Projection], *,
                    progress: Progress | None = None) -> list[ProjectionState]:
     """Like :func:`rebuild`, with the audit group folded in a forked child when that can help."""
     chosen = list(projections)
-    group = CHILD_GROUP | BALANCE_GROUP if _memos_cover(Path(loki_dir), chosen) else CHILD_GROUP
+    # The balance group moves when the audit group costs little: absent, or taken from memos.
+    cheap = not any(p.name in CHILD_GROUP for p in chosen) or _memos_cover(Path(loki_dir), chosen)
+    group = CHILD_GROUP | BALANCE_GROUP if cheap else CHILD_GROUP
     child_side = [p for p in chosen if p.name in group]
     ours = [p for p in chosen if p.name not in group]
     if not child_side or not ours or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
@@ -69,8 +73,6 @@ def _memos_cover(loki_dir: Path, projections: list[Projection]) -> bool:
     from eventlog import FileEventLog
 
     audit = [p for p in projections if p.name in CHILD_GROUP]
-    if not audit:
-        return False
     with FileEventLog(loki_dir) as log:
         head = log.head_seq
     for projection in audit:
