@@ -30,9 +30,7 @@ class AuditProjection:
     def __init__(self, settings: AuditSettings | None = None) -> None:
         self.settings = settings or AuditSettings.from_env()
         self._audits = self.settings.selection.audits
-        # The fold depends on the log and on which events are audited (projections/engine/blocks.py).
-        selection = self.settings.selection
-        self.block_memo = f"audits {selection.include!r} minus {selection.exclude!r}"
+        self.block_memo = self.settings.fold_key()  # projections/engine/blocks.py
 
     def initial(self) -> AuditState:
         return AuditState()
