@@ -174,3 +174,17 @@ def test_kill_9_while_rebuilding_with_memos_leaves_a_log_that_rebuilds_cleanly(d
             child.stdout.close()
         assert _results(loki, projections) == expected, f"trial {trial}"
         assert _results(loki, projections) == expected, f"trial {trial}, from the memo just written"
+
+
+def test_the_audit_memo_is_not_taken_under_another_audit_selection(loki, monkeypatch):
+    from projections.audit.projection import AuditProjection
+    from projections.audit.settings import AuditSettings
+
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 2048)
+    write_run(loki, 800, 10)
+    every = AuditProjection(AuditSettings.from_env({}))
+    tasks_only = AuditProjection(AuditSettings.from_env({"LOKI_AUDIT_EVENTS": "task*"}))
+    rebuild(loki, [every])
+    assert blocks.read_memo(loki, every) and blocks.read_memo(loki, tasks_only) == []
+    assert _results(loki, [tasks_only]) == _clean(loki, [tasks_only])
+    assert _results(loki, [tasks_only])[0][2].entries < _results(loki, [every])[0][2].entries
