@@ -20,6 +20,9 @@ from .tailmark import read_mark
 if TYPE_CHECKING:  # pragma: no cover - annotations only: a log without an index is read without sqlite
     from .index import EventIndex
 
+#: How many chunks a mostly-read mix of types is trusted for before it is looked at again.
+_RECHECK = 15
+
 #: Bytes decoded at a time. A batch that still fits in the CPU cache when a fold touches it
 #: makes a run-state rebuild about twice as fast as 1 MB chunks do (scripts/bench).
 CHUNK_BYTES = 64 * 1024
@@ -72,13 +75,15 @@ class BatchScanner:
         self.on_bad_line = on_bad_line
         self.raw = raw
         self._mark: tuple[int, int, int] | None = None  # (segment first seq, offset, next seq)
+        self._dense_for = 0  # chunks still to decode in full without looking at their types
 
     def batches(self, from_seq: int = 1, to_seq: int | None = None,
                 types: frozenset[str] | None = None) -> Iterator[list]:
         """Yield non-empty lists of stored events with ``from_seq <= seq <= to_seq``, in seq order.
 
         With ``types``, only events of those types are decoded in full; the others are
-        yielded as envelopes (seq, id, type), which is all a fold needs to move past them.
+        yielded as envelopes (seq, id, type), which is all a fold needs to move past them,
+        or in full too where most events are of those types (one decode is cheaper then).
         """
         segments = list_segments(self.log_dir)
         position = _start(segments, from_seq)
@@ -141,7 +146,15 @@ class BatchScanner:
                     continue
                 if self.checksums:
                     _check_checksums(buffer[:cut], base, segment)
-                events = _decode(buffer[:cut], base, segment, self.raw, self.on_bad_line, types)
+                # Where most events are of the types asked for, decode_chunk_for decodes the
+                # envelopes and then every line in full anyway: decode in full straight away,
+                # looking again at the mix every _RECHECK chunks.
+                dense = types is not None and self._dense_for > 0
+                events = decode_buffer(buffer[:cut], base, segment, self.raw, self.on_bad_line, None if dense else types)
+                if dense:
+                    self._dense_for -= 1
+                elif types is not None and events:
+                    self._dense_for = _RECHECK if type(events[0]) is Event and type(events[-1]) is Event else 0
                 if first and expect is not None and events and events[0].seq != expect:
                     # The mark no longer matches the file: read this segment from the start.
                     yield from self._segment(segment, 0, None, is_last, types)
@@ -214,8 +227,9 @@ def _seek(index: EventIndex | None, segment: Segment, from_seq: int) -> tuple[in
     return mark[2], mark[0]
 
 
-def _decode(chunk: bytes, base: int, segment: Segment, raw: bool, on_bad_line,
-            types: frozenset[str] | None = None) -> list:
+def decode_buffer(chunk: bytes, base: int, segment: Segment, raw: bool = False, on_bad_line: OnBadLine | None = None,
+                  types: frozenset[str] | None = None) -> list:
+    """Decode a buffer of whole lines read at byte ``base`` of ``segment``; bad lines are reported and skipped."""
     events = decode_chunk(chunk, raw) if types is None or raw else decode_chunk_for(chunk, types)
     if events is not None:
         return events

@@ -44,6 +44,12 @@ declare them gets the defaults):
     ``apply`` must not depend on seeing them. A rewindable projection also gets the rollback
     events it rewinds on, whether it names them or not.
 
+``block_memo = None`` (default) or a string: what ``apply`` depends on besides the events.
+    A projection with a small state and a costly fold may declare it (the audit chain does):
+    rebuilds then take its state after each block of the log from a memo wherever the log's
+    bytes up to that block are unchanged (``projections.engine.blocks``). The string (with
+    ``version``) keys the memo, so it must change whenever a setting changes what ``apply`` does.
+
 ``views = ()``: the files or directories the views occupy, relative to `.loki/`.
     They come from the log, so checkpoints do not capture them and a rollback does not
     restore them: it rewrites them from the log instead.

@@ -7,7 +7,9 @@ Each group is an ordinary :func:`projections.engine.rebuild` (one pass, the same
 snapshots and views), so what lands on disk is what one process would write; only the order in
 which the two groups finish differs, and each projection's files are replaced on their own
 anyway. The child dies with its parent (a crash of the command is a crash of both), and an
-error in the child is raised here once this process's group is done.
+error in the child is raised here once this process's group is done. When the audit folds
+cost little (they are not rebuilt, or their block memos cover the log: `engine/blocks.py`),
+the child takes some of the other ledgers instead, so the two halves stay even.
 """
 from __future__ import annotations
 
@@ -21,20 +23,31 @@ from typing import Iterable
 from eventlog import errors as log_errors
 
 from .base import Projection
-from .engine.runner import Progress, ProjectionState, rebuild
+from .engine.blocks import read_memo
 from .engine.fold import DeadLetter
+from .engine.rebuilding import rebuild
+from .engine.runner import Progress, ProjectionState
 from .engine.snapshots import decode_state, encode_state
 
 #: Projections folded in the child: the two that hash every event (and share its entry memo).
 CHILD_GROUP = frozenset({"audit", "audit-merkle"})
+#: Folded in the child too when the audit group is not rebuilt, or block memos cover most of
+#: the log for it, so that its folds cost almost nothing: ledgers that cost about as much as the parent's other folds
+#: together (`fold_ns_per_log_event` in scripts/bench/projection_rebuild.py).
+BALANCE_GROUP = frozenset({"cost", "metrics", "outcomes"})
+#: The share of the log the audit group's memos must cover for the balance group to move.
+_COVERED = 0.8
 
 
 def rebuild_in_two(loki_dir: Path, projections: Iterable[Projection], *,
                    progress: Progress | None = None) -> list[ProjectionState]:
     """Like :func:`rebuild`, with the audit group folded in a forked child when that can help."""
     chosen = list(projections)
-    child_side = [p for p in chosen if p.name in CHILD_GROUP]
-    ours = [p for p in chosen if p.name not in CHILD_GROUP]
+    # The balance group moves when the audit group costs little: absent, or taken from memos.
+    cheap = not any(p.name in CHILD_GROUP for p in chosen) or _memos_cover(Path(loki_dir), chosen)
+    group = CHILD_GROUP | BALANCE_GROUP if cheap else CHILD_GROUP
+    child_side = [p for p in chosen if p.name in group]
+    ours = [p for p in chosen if p.name not in group]
     if not child_side or not ours or (os.cpu_count() or 1) < 2 or not hasattr(os, "fork"):
         return rebuild(loki_dir, chosen, progress=progress)
     read_end, write_end = os.pipe()
@@ -53,6 +66,20 @@ def rebuild_in_two(loki_dir: Path, projections: Iterable[Projection], *,
     theirs = _results(report, child_side)
     by_name = {r.name: r for r in mine + theirs}
     return [by_name[p.name] for p in chosen]
+
+
+def _memos_cover(loki_dir: Path, projections: list[Projection]) -> bool:
+    """Whether the audit group's block memos cover most of the log (so its rebuild is cheap)."""
+    from eventlog import FileEventLog
+
+    audit = [p for p in projections if p.name in CHILD_GROUP]
+    with FileEventLog(loki_dir) as log:
+        head = log.head_seq
+    for projection in audit:
+        blocks = read_memo(loki_dir, projection)
+        if not blocks or blocks[-1].last_seq < _COVERED * head:
+            return False
+    return True
 
 
 def _child(loki_dir: Path, projections: list[Projection], out: int) -> int:

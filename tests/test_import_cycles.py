@@ -108,7 +108,7 @@ def test_the_finder_sees_a_cycle():
 def test_the_graph_reads_relative_and_function_level_imports():
     edges = graph()
     assert "eventlog.errors" in edges["eventlog.store"]
-    assert "projections.registry" in edges["projections.engine.runner"]  # imported inside health()
+    assert "projections.registry" in edges["projections.engine.health"]  # imported inside health()
 
 
 def test_no_import_cycles():

@@ -33,6 +33,16 @@ def test_two_processes_write_the_same_files_and_states_as_one(loki):
     assert _files(loki) == written
 
 
+def test_without_the_audit_projections_the_ledgers_go_to_the_child_with_the_same_files(loki):
+    write_run(loki, 3_000, 40)
+    chosen = [p for p in all_projections() if p.name not in CHILD_GROUP]
+    one = rebuild(loki, chosen)
+    written = _files(loki)
+    two = rebuild_in_two(loki, chosen)
+    assert [(r.name, r.seq, r.state) for r in two] == [(r.name, r.seq, r.state) for r in one]
+    assert _files(loki) == written
+
+
 def test_the_cli_rebuild_keeps_the_audit_chain_verifiable(loki):
     write_run(loki, 2_000, 30)
     out = run_lokilog("rebuild", "--json", loki=loki)

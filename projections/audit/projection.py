@@ -30,6 +30,7 @@ class AuditProjection:
     def __init__(self, settings: AuditSettings | None = None) -> None:
         self.settings = settings or AuditSettings.from_env()
         self._audits = self.settings.selection.audits
+        self.block_memo = self.settings.fold_key()  # projections/engine/blocks.py
 
     def initial(self) -> AuditState:
         return AuditState()

@@ -24,6 +24,10 @@ class AuditSettings:
     selection: Selection = field(default_factory=Selection)
     lock_timeout: float = 10.0
 
+    def fold_key(self) -> str:
+        """What the audit folds depend on besides the log: which events are audited."""
+        return f"audits {self.selection.include!r} minus {self.selection.exclude!r}"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuditSettings:
         """Read LOKI_AUDIT_DISABLED, _MAX_SIZE_MB, _MAX_FILES, _EVENTS and _EXCLUDE."""

@@ -147,8 +147,13 @@ class Runner:
         _advance([self], self._log, self._scanner, to_seq, progress)
         return self.outcome
 
-    def _lane(self) -> Lane:
+    def lane(self) -> Lane:
+        """This runner's part in a shared pass."""
         return Lane(self.projection, self.outcome, self._restore)
+
+    def folded(self, lane: Lane) -> None:
+        """Note a pass this runner's lane took part in (its views are rewritten if it applied events)."""
+        self._changed = self._changed or lane.applied > 0
 
     def _tick(self) -> None:
         if self.snapshot_every > 0:
@@ -307,30 +312,6 @@ def seq_at(log: FileEventLog, timestamp: str) -> int:
     return last
 
 
-def rebuild(loki_dir: Path, projections: Iterable[Projection], *, progress: Progress | None = None) -> list[ProjectionState]:
-    """Rebuild projections from seq 1, in one pass over the log, then swap in their snapshots and views.
-
-    The new states are folded in memory while the old snapshots stay in place for readers;
-    each snapshot is then replaced atomically and its views rewritten. A crash before the
-    swap leaves the old snapshot, a crash after it views that the next catch-up rewrites.
-    """
-    with FileEventLog(loki_dir) as log:
-        # snapshot_every=0: nothing is written until the fold is done (the old files stay).
-        runners = [Runner(loki_dir, p, log=log, fresh=True, snapshot_every=0) for p in projections]
-        try:
-            RunnerGroup(runners, log).advance(progress=progress)
-            if progress is not None and runners:
-                seq = max(r.outcome.seq for r in runners)
-                progress(_label(runners), seq, seq)
-            for runner in runners:
-                if not runner.save(force=True, views=True, overwrite=True):
-                    raise LockTimeoutError(f"projection {runner.projection.name}: another process kept its lock; not rebuilt")
-            return [runner.result() for runner in runners]
-        finally:
-            for runner in runners:
-                runner.close()
-
-
 class RunnerGroup:
     """Runners over one log that catch up together, in one pass (see the module docstring)."""
 
@@ -347,14 +328,14 @@ class RunnerGroup:
 def _advance(runners: list[Runner], log: FileEventLog, scanner, to_seq: int | None,
              progress: Progress | None) -> None:
     moving = [r for r in runners if to_seq is None or r.outcome.seq < to_seq]
-    lanes = [r._lane() for r in moving]
+    lanes = [r.lane() for r in moving]
     if not lanes:
         return
     start = min(lane.start for lane in lanes)
     events = chain.from_iterable(scanner.batches(start, to_seq, wanted_types(lanes)))
     ticking = [r for r in runners if r.snapshot_every > 0]
     if progress is not None:
-        total, label = to_seq if to_seq is not None else log.head_seq, _label(runners)
+        total, label = to_seq if to_seq is not None else log.head_seq, group_label(runners)
 
     def tick(lanes: list[Lane]) -> None:
         for runner in ticking:
@@ -365,41 +346,12 @@ def _advance(runners: list[Runner], log: FileEventLog, scanner, to_seq: int | No
 
     fold_lanes(lanes, events, tick if ticking or progress is not None else None)
     for runner, lane in zip(moving, lanes):
-        runner._changed = runner._changed or lane.applied > 0
+        runner.folded(lane)
 
 
-def _label(runners: list[Runner]) -> str:
+def group_label(runners: list[Runner]) -> str:
+    """How progress names a pass: the projection, or how many there are."""
     return runners[0].projection.name if len(runners) == 1 else f"{len(runners)} projections"
-
-
-def health(loki_dir: Path, projections: Iterable[Projection] | None = None) -> list[dict[str, Any]]:
-    """Return each projection's position, lag, dead letters and stop, from its files (reads only)."""
-    if projections is None:
-        from ..registry import all_projections
-
-        projections = all_projections()
-    with FileEventLog(loki_dir) as log:
-        head = log.head_seq
-    report = []
-    for projection in projections:
-        files = ProjectionFiles(Path(loki_dir), projection.name)
-        snapshot = files.read_snapshot()
-        views = files.read_position().seq
-        seq = snapshot.seq if snapshot is not None else 0
-        report.append({
-            "name": projection.name,
-            "version": projection.version,
-            "snapshot_version": snapshot.version if snapshot is not None else None,
-            "snapshot_seq": seq,
-            "views_seq": views,
-            "head_seq": head,
-            "lag": max(head - max(seq, views), 0),
-            "ahead_of_log": max(seq, views) > head,
-            "dead_letter_count": snapshot.dead_letter_count if snapshot is not None else 0,
-            "dead_letters": [_letter(d) for d in snapshot.dead_letters[-10:]] if snapshot is not None else [],
-            "stopped": _letter(snapshot.stopped) if snapshot is not None and snapshot.stopped else None,
-        })
-    return report
 
 
 def _ingest_if_free(log: FileEventLog) -> None:
@@ -414,11 +366,7 @@ def _ingest_if_free(log: FileEventLog) -> None:
         pass  # a writer holds the lock (and ingests), or a read-only reader still reads
 
 
-def _letter(letter: DeadLetter) -> dict[str, Any]:
-    return {"seq": letter.seq, "id": letter.id, "type": letter.type, "error": letter.error}
-
-
 __all__ = [
-    "ProjectionState", "ProjectionStoppedError", "Runner", "RunnerGroup", "catch_up", "health", "project",
-    "rebuild", "seq_at", "state_at",
+    "ProjectionState", "ProjectionStoppedError", "Runner", "RunnerGroup", "catch_up", "group_label",
+    "project", "seq_at", "state_at",
 ]

@@ -8,6 +8,11 @@ child in a fresh process (so peak RSS is its own), medians over --repeat runs:
 - ``scan``: the baseline, reading every envelope with no fold (``FileEventLog.read_raw``);
 - ``rebuild_cli``: ``lokilog rebuild --json`` (all projections, one command, process start
   included) on a `.loki/` whose projections already exist (what a user runs after a crash);
+  the audit chain and Merkle tree take their states from the block memos the previous rebuild
+  left (`projections/engine/blocks.py`);
+- ``rebuild_cli_no_memos``: the same with those memos removed first, so the audit folds hash
+  every event again (a first rebuild, or a log whose bytes changed);
+- ``rebuild_cli_without_audit``: ``lokilog rebuild`` of every projection but those two;
 - ``one_pass_per_projection``: the same projections rebuilt one at a time (a pass each), the
   shape of the engine before it folded them together;
 - ``memory``: peak RSS of folding all projections over the first tenth of the log and over all
@@ -124,16 +129,30 @@ def child(mode: str, root: Path, arg: int = 0, stdin: str | None = None) -> dict
     return json.loads(out.stdout)
 
 
-def rebuild_cli(root: Path) -> dict:
+def rebuild_cli(root: Path, names: tuple[str, ...] = ()) -> dict:
     lokilog = Path(sys.executable).with_name("lokilog")
     command = [str(lokilog)] if lokilog.exists() else [sys.executable, "-m", "commands.cli"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     started = time.perf_counter()
-    out = subprocess.run([*command, "--loki-dir", str(root), "rebuild", "--json"], env=env,
+    out = subprocess.run([*command, "--loki-dir", str(root), "rebuild", *names, "--json"], env=env,
                          capture_output=True, text=True, check=True, timeout=1800)
     seconds = time.perf_counter() - started
     rebuilt = json.loads(out.stdout)["rebuilt"]
     return {"events": max(r["seq"] for r in rebuilt), "seconds": seconds}
+
+
+def without_audit() -> tuple[str, ...]:
+    """Every projection but the audit chain and its Merkle tree (one process: nothing to fork for)."""
+    sys.path.insert(0, str(ROOT))
+    from projections.parallel import CHILD_GROUP
+    from projections.registry import all_projections
+
+    return tuple(p.name for p in all_projections() if p.name not in CHILD_GROUP)
+
+
+def forget_memos(root: Path) -> None:
+    for path in (root / "projections").glob("*/blocks.msgpack"):
+        path.unlink()
 
 
 def rate(results: list[dict]) -> dict:
@@ -165,10 +184,15 @@ def main() -> None:
         write_run(root, args.events, args.tasks)
         generated = time.perf_counter() - started
         rebuild_cli(root)  # the first build also writes the audit chain; rebuilds find it in place
-        runs: dict[str, list[dict]] = {"scan": [], "rebuild_cli": [], "one_pass_per_projection": []}
+        runs: dict[str, list[dict]] = {"scan": [], "rebuild_cli": [], "rebuild_cli_no_memos": [],
+                                       "rebuild_cli_without_audit": [],
+                                       "one_pass_per_projection": []}
         for _ in range(args.repeat):
             runs["scan"].append(child("scan", root))
             runs["rebuild_cli"].append(rebuild_cli(root))
+            forget_memos(root)
+            runs["rebuild_cli_no_memos"].append(rebuild_cli(root))  # and leaves the memos for the next run
+            runs["rebuild_cli_without_audit"].append(rebuild_cli(root, without_audit()))
         runs["one_pass_per_projection"].append(child("separate", root))
         costs = child("per_projection", root, min(args.events, 200_000))["fold_ns_per_log_event"]
         tenth = child("memory", root, args.events // 10)
@@ -184,6 +208,8 @@ def main() -> None:
         "generate_seconds": round(generated, 1),
         "baseline_envelope_scan": summary["scan"],
         "rebuild_cli": summary["rebuild_cli"],
+        "rebuild_cli_no_memos": summary["rebuild_cli_no_memos"],
+        "rebuild_cli_without_audit": summary["rebuild_cli_without_audit"],
         "one_pass_per_projection": summary["one_pass_per_projection"],
         "rebuild_vs_scan": round(cli / scan, 3),
         "rebuild_vs_one_pass_each": round(cli / summary["one_pass_per_projection"]["events_per_s_median"], 2),

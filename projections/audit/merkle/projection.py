@@ -61,6 +61,7 @@ class MerkleProjection:
     def __init__(self, settings: AuditSettings | None = None) -> None:
         self.settings = settings or AuditSettings.from_env()
         self._audits = self.settings.selection.audits
+        self.block_memo = self.settings.fold_key()  # projections/engine/blocks.py
 
     def initial(self) -> MerkleState:
         return MerkleState()
