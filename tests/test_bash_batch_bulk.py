@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 
 from eventlog import FileEventLog
 from eventlog.verify import verify_log
-from tests.clients import BASH_EMIT, bash_emit, log_lines, pending_files
+from tests.clients import BASH_EMIT, bash_emit, emit_env, log_lines, pending_files
 
 HARNESS = r'''
 source "$1"; export LC_ALL=C
@@ -105,7 +105,7 @@ def test_plain_batches_take_the_bulk_check():
 
 
 def test_a_bulk_batch_is_stored_in_order_with_its_ids(loki):
-    payloads = [{"action": "x", "n": i, "text": "a, b: {c}"} for i in range(300)]
+    payloads = [{"action": "x", "n": i, "text": "a, b: {c} * ? [ab]", "glob": "*"} for i in range(300)]
     lines = "".join(json.dumps({"type": "task", "source": "hook", "payload": p}) + "\n" for p in payloads)
     done = bash_emit("--batch", loki=loki, input=lines.encode())
     assert done.returncode == 0, done.stderr
@@ -123,3 +123,16 @@ def test_one_bad_line_in_a_plain_batch_stores_nothing(loki):
     done = bash_emit("--batch", loki=loki, input="\n".join(lines).encode())
     assert done.returncode == 2 and b"line 6" in done.stderr and done.stdout == b""
     assert not log_lines(loki) and not pending_files(loki)
+
+
+def test_glob_characters_in_a_batch_stay_text(loki, tmp_path):
+    work = tmp_path / "cwd"
+    work.mkdir()
+    (work / "only-file").write_text("")  # a `*` expanded as a glob would become this name
+    payloads = [{"glob": "*", "q": "?", "set": "[o]*", "n": i} for i in range(20)]
+    lines = "".join(json.dumps({"type": "task", "source": "hook", "payload": p}) + "\n" for p in payloads)
+    done = subprocess.run(["bash", str(BASH_EMIT), "--batch"], input=lines.encode(), cwd=work,
+                          env={**emit_env(loki)}, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    with FileEventLog(loki) as log:
+        assert [e.payload for e in log.read()] == payloads
