@@ -131,3 +131,14 @@ def test_a_sidecar_for_another_inode_is_not_trusted_for_the_seq(loki):
     # The exact path reads seq 3 from the segment; seq 7 counts as seen: the event waits.
     assert b"seq 7 was stored before" in done.stderr
     assert segment.read_bytes() == before and len(pending_files(loki)) == 1
+
+
+def test_the_fast_path_fires_no_err_trap_in_library_mode(loki):
+    # Its reads of /proc end at EOF with a non-zero status; a hook's ERR trap must not see them.
+    script = ('source "$1"; set -o errtrace; trap \'echo "ERR $BASH_COMMAND" >&2\' ERR\n'
+              'for i in 1 2 3; do lokilog_emit t s x "n:=$i" >/dev/null; done\n'
+              'printf "%s\\n" \'{"type":"t","source":"s","payload":{}}\' | lokilog_emit_batch >/dev/null\n')
+    done = subprocess.run(["bash", "-c", script, "hook", str(BASH_EMIT)], env=emit_env(loki),
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0 and b"ERR" not in done.stderr, done.stderr
+    assert _settle(loki) == [1, 2, 3, 4, 5]
