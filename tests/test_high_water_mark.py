@@ -125,7 +125,8 @@ def test_the_sidecar_format_is_one_fixed_width_line():
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (scripts/test installs it)")
-def test_the_bash_fast_path_runs_flock_and_one_stat(loki):
+@pytest.mark.parametrize("durability, expected", [("never", ["bash", "flock"]), ("always", ["bash", "flock", "sync"])])
+def test_the_bash_fast_path_runs_flock_and_nothing_else_but_sync(loki, durability, expected):
     import subprocess
 
     from tests.clients import BASH_EMIT, emit_env
@@ -133,9 +134,10 @@ def test_the_bash_fast_path_runs_flock_and_one_stat(loki):
     assert bash_emit("task", "hook", "first", loki=loki).returncode == 0  # the sidecar exists now
     trace = loki.parent / "exec.trace"
     done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", str(trace), "bash", str(BASH_EMIT),
-                           "task", "hook", "second"], env=emit_env(loki), capture_output=True, timeout=30)
+                           "task", "hook", "second"], env=emit_env(loki, LOKI_EVENTS_DURABILITY=durability),
+                          capture_output=True, timeout=30)
     assert done.returncode == 0, done.stderr
     programs = [line.split('"')[1].rsplit("/", 1)[-1] for line in trace.read_text().splitlines()
                 if "execve(" in line and "resumed" not in line]
-    assert programs == ["bash", "flock", "stat"]
+    assert programs == expected
     assert _seqs(loki) == [1, 2]

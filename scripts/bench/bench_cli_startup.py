@@ -1,6 +1,6 @@
 """Start-up cost of `lokilog` commands and of the bash emitter, next to baselines from the same run.
 
-    python scripts/bench/bench_cli_startup.py [--repeats 15] [--batch 1000]
+    python scripts/bench/bench_cli_startup.py [--repeats 15] [--batch 1000] [--bash-only] [--compare SCRIPT]
 
 Run it with the interpreter of the venv lokilog is installed in: that venv's `lokilog` console
 script is what is timed. Every case is one process start, the cases taking turns in each round
@@ -13,6 +13,8 @@ so that machine load falls on all of them alike; figures are medians in millisec
 - bash: `lokilog-emit` one process per event, and `--batch` per event; baselines: Loki Mode's
   emit.sh equivalent (bash start + `flock` + append), and the floor (bash start + one
   fork/exec of `true`). Target: one emit <= 2x the floor; batch <= 0.2 ms per event.
+  `--bash-only` skips the Python cases (quick to iterate on); `--compare SCRIPT` times another
+  copy of lokilog-emit (say, the one on main) in the same rounds, for an A/B figure.
 """
 from __future__ import annotations
 
@@ -36,12 +38,12 @@ def lokilog_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "commands"]
 
 
-def cases(loki: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
+def cases(loki: Path, bash_only: bool = False, compare: Path | None = None) -> dict[str, tuple[list[str], dict[str, str]]]:
     """Each case: the argv of one process start and extra environment."""
     lokilog = [*lokilog_command(), "--loki-dir", str(loki)]
     lock, flat = loki / "baseline.lock", loki / "baseline.jsonl"
     line = '{"timestamp":"2026-01-01T00:00:00.000Z","type":"task","data":{"action":"x"}}'
-    return {
+    plan = {
         "bare_interpreter": ([sys.executable, "-c", "pass"], {}),
         "import_typer": ([sys.executable, "-c", "import typer, typer._adapters"], {}),
         "emit": ([*lokilog, "emit", "task", "-s", "hook", "-a", "start", "task_id=t1"], {}),
@@ -56,6 +58,11 @@ def cases(loki: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
         "bash_floor": (["bash", "-c", "/bin/true; :"], {}),
         "bash_emit": (["bash", str(BASH_EMIT), "task", "hook", "start", "task_id=t1"], {"LOKI_DIR": str(loki)}),
     }
+    if compare is not None:
+        plan["bash_emit_compared"] = (["bash", str(compare), "task", "hook", "start", "task_id=t1"], {"LOKI_DIR": str(loki)})
+    if bash_only:
+        plan = {name: case for name, case in plan.items() if name.startswith("bash")}
+    return plan
 
 
 def time_once(argv: list[str], env: dict[str, str]) -> float:
@@ -67,23 +74,27 @@ def time_once(argv: list[str], env: dict[str, str]) -> float:
     return elapsed * 1000
 
 
-def batch_per_event_ms(loki: Path, events: int, repeats: int) -> float:
+def batch_per_event_ms(loki: Path, events: int, repeats: int, scripts: list[Path]) -> list[float]:
+    """Median ms per event of one `--batch` run of each script, the scripts taking turns."""
     lines = "".join(json.dumps({"type": "task", "source": "hook", "payload": {"action": "x", "n": i}}) + "\n"
                     for i in range(events))
     env = {**os.environ, "LOKI_DIR": str(loki)}
-    runs = []
+    runs: list[list[float]] = [[] for _ in scripts]
     for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run(["bash", str(BASH_EMIT), "--batch"], input=lines.encode(), env=env,
-                       stdout=subprocess.DEVNULL, check=True, timeout=300)
-        runs.append((time.perf_counter() - started) * 1000 / events)
-    return statistics.median(runs)
+        for script, times in zip(scripts, runs):
+            started = time.perf_counter()
+            subprocess.run(["bash", str(script), "--batch"], input=lines.encode(), env=env,
+                           stdout=subprocess.DEVNULL, check=True, timeout=300)
+            times.append((time.perf_counter() - started) * 1000 / events)
+    return [statistics.median(times) for times in runs]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--batch", type=int, default=1000, help="events in one --batch run")
+    parser.add_argument("--bash-only", action="store_true", help="only the bash emitter and its baselines")
+    parser.add_argument("--compare", type=Path, help="another lokilog-emit to time in the same rounds")
     options = parser.parse_args()
     load_before = round(os.getloadavg()[0], 2)  # other work on the machine inflates every figure
     with scratch_dir("lokilog-bench-startup-") as tmp:
@@ -93,7 +104,8 @@ def main() -> None:
         with FileEventLog(loki) as log:  # a small log: 200 events
             log.append_many([NewEvent(type="task", source="runner", payload={"action": "x", "n": i})
                              for i in range(200)])
-        plan = {name: (argv, {**os.environ, **extra}) for name, (argv, extra) in cases(loki).items()}
+        plan = {name: (argv, {**os.environ, **extra})
+                for name, (argv, extra) in cases(loki, options.bash_only, options.compare).items()}
         for argv, env in plan.values():
             time_once(argv, env)  # warm the page cache and the bytecode caches
         samples: dict[str, list[float]] = {name: [] for name in plan}
@@ -101,22 +113,31 @@ def main() -> None:
             for name, (argv, env) in plan.items():
                 samples[name].append(time_once(argv, env))
         medians = {name: round(statistics.median(v), 2) for name, v in samples.items()}
-        batch = batch_per_event_ms(tmp / "batch" / ".loki", options.batch, max(3, options.repeats // 5))
-    bare, floor = medians["bare_interpreter"], medians["bash_floor"]
-    emit({
-        "repeats": options.repeats,
-        "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
-        "median_ms": medians,
-        "python_vs_bare_interpreter": {
-            name: {"ratio": round(medians[name] / bare, 2), "target": target, "met": medians[name] / bare <= target}
-            for name, target in TARGETS.items()},
-        "lokilog_emit_vs_bash_flock_append": round(medians["emit"] / medians["bash_flock_append"], 2),
-        "typer_import_vs_bare_interpreter": round(medians["import_typer"] / bare, 2),
-        "bash_emit_vs_floor": {"ratio": round(medians["bash_emit"] / floor, 2), "target": 2.0,
-                               "met": medians["bash_emit"] / floor <= 2.0},
-        "bash_batch_ms_per_event": {"events": options.batch, "median": round(batch, 4), "target": 0.2,
-                                    "met": batch <= 0.2},
-    })
+        scripts = [BASH_EMIT, *([options.compare] if options.compare else [])]
+        batch, *batch_compared = batch_per_event_ms(tmp / "batch" / ".loki", options.batch,
+                                                    max(3, options.repeats // 5), scripts)
+    floor = medians["bash_floor"]
+    report = {"repeats": options.repeats,
+              "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
+              "median_ms": medians}
+    if not options.bash_only:
+        bare = medians["bare_interpreter"]
+        report.update({
+            "python_vs_bare_interpreter": {
+                name: {"ratio": round(medians[name] / bare, 2), "target": target, "met": medians[name] / bare <= target}
+                for name, target in TARGETS.items()},
+            "lokilog_emit_vs_bash_flock_append": round(medians["emit"] / medians["bash_flock_append"], 2),
+            "typer_import_vs_bare_interpreter": round(medians["import_typer"] / bare, 2),
+        })
+    report["bash_emit_vs_floor"] = {"ratio": round(medians["bash_emit"] / floor, 2), "target": 2.0,
+                                    "met": medians["bash_emit"] / floor <= 2.0}
+    report["bash_batch_ms_per_event"] = {"events": options.batch, "median": round(batch, 4), "target": 0.2,
+                                         "met": batch <= 0.2}
+    if options.compare:
+        report["compared"] = {"script": str(options.compare),
+                              "bash_emit_vs_floor": round(medians["bash_emit_compared"] / floor, 2),
+                              "bash_batch_ms_per_event": round(batch_compared[0], 4)}
+    emit(report)
 
 
 if __name__ == "__main__":
