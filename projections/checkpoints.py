@@ -63,7 +63,7 @@ class CheckpointProjection:
         path = Path(loki_dir) / INDEX
         known = state["checkpoints"]
         gone = set(state["pruned"])
-        kept = [line for line in _existing_lines(path) if _line_id(line) not in known and _line_id(line) not in gone]
+        kept = [line for line in index_lines(path) if _line_id(line) not in known and _line_id(line) not in gone]
         ours = [line for record in records(state) for line in _view_lines(record)]
         if not kept and not ours and not path.exists():
             return
@@ -114,7 +114,8 @@ def public(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "lines"}
 
 
-def _existing_lines(path: Path) -> list[str]:
+def index_lines(path: Path) -> list[str]:
+    """The non-blank lines of an index.jsonl (none if it does not exist)."""
     try:
         text = read_small(path, 1 << 30, json_depth_limit=None).decode("utf-8", errors="replace")
     except FileNotFoundError:

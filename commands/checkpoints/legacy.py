@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from eventlog import EventLogError
 from eventlog.events import format_timestamp
-from projections.checkpoints import parse_index_line
+from projections.checkpoints import index_lines, parse_index_line
 
 from .capture import is_excluded, scan_tree
 from .ids import check_id
@@ -40,12 +40,8 @@ class IndexRecord:
 
 def read_index(path: Path) -> list[IndexRecord]:
     """Parse index.jsonl, skipping lines that are not objects with a valid checkpoint id."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
     records = []
-    for line in text.splitlines():
+    for line in index_lines(path):
         record = _parse(line)
         if record is not None:
             records.append(record)
