@@ -26,6 +26,8 @@ def loki_dir(ctx: typer.Context) -> Path:
 
 def check_loki_dir(path: Path, named_by: str = "") -> None:
     """Raise LokiDirError unless ``path`` is a directory, or could be created as one in its parent."""
+    if path.is_dir():
+        return  # the common case, and then no parent can be a file either
     from .errors import first_non_directory
 
     blocker = first_non_directory(path)

@@ -6,8 +6,11 @@ it and hands its arguments here, so this parser is the one definition of its opt
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Sequence
+
+from .argparse_width import RawDescriptionHelpFormatter
 
 EMIT_HELP = """\
 Append one event to the log and print its seq and id.
@@ -32,8 +35,7 @@ SHORT_HELP = "Append one event to the log and print its seq and id."
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of `lokilog emit`."""
-    p = argparse.ArgumentParser(prog="lokilog emit", description=EMIT_HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="lokilog emit", description=EMIT_HELP, formatter_class=RawDescriptionHelpFormatter)
     p.add_argument("type", help="Event type: task, session, state, metric, error, ... or your own.")
     p.add_argument("pairs", nargs="*", help="key=value or key:=json payload fields.")
     p.add_argument("--source", "-s", default="cli", help="Who emits: runner, hook, cli, vscode, ... (default cli).")
@@ -106,8 +108,6 @@ def _append(options: argparse.Namespace, loki_dir: Path | None):
         raise InvalidEventError(f"--payload: {error}") from error
     body = {**base, **build_payload(None, options.pairs, options.action)}
     root = resolve_loki_dir(loki_dir)
-    import os
-
     named_by = " (given by --loki-dir)" if loki_dir is not None else (
         " (given by $LOKI_DIR)" if os.environ.get("LOKI_DIR") else "")
     check_loki_dir(root, named_by)

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .argparse_width import HelpFormatter
+
 
 def run(args: Sequence[str]) -> int | None:
     """Run ``args`` (the process's arguments) if this front takes them; return the exit code, or None."""
@@ -36,7 +38,9 @@ def run(args: Sequence[str]) -> int | None:
     if options is None:
         return None
     from .crash.capture import remember_loki_dir
+    from .msgspec_alone import import_msgspec
 
+    import_msgspec()
     remember_loki_dir(loki_dir if loki_dir is not None else (os.environ.get("LOKI_DIR") or None))
     return command[1](options, loki_dir, debug)
 
@@ -75,7 +79,8 @@ def _parse(parser: argparse.ArgumentParser, args: list[str]) -> argparse.Namespa
 
 def _parser(prog: str) -> argparse.ArgumentParser:
     # No abbreviations (click has none) and no exits: a problem hands over to the typer app.
-    return argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False, exit_on_error=False)
+    return argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False, exit_on_error=False,
+                                   formatter_class=HelpFormatter)
 
 
 def _tail_parser() -> argparse.ArgumentParser:
