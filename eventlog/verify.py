@@ -5,7 +5,6 @@ repairs (``lokilog verify --fix``) are done by the store, under the lock.
 """
 from __future__ import annotations
 
-import json
 import os
 import zlib
 from pathlib import Path
@@ -267,7 +266,7 @@ def _cursor_seqs(directory: Path):
         if not name.endswith(".json"):
             continue
         try:
-            value = json.loads(read_small(directory / name)).get("seq")
+            value = msgspec.json.decode(read_small(directory / name)).get("seq")
         except (OSError, ValueError, AttributeError):
             continue
         if isinstance(value, int):
@@ -277,6 +276,7 @@ def _cursor_seqs(directory: Path):
 def rewind_cursors(directory: Path, head: int) -> list[str]:
     """Move every cursor that is past ``head`` back to it, so events appended after an
     accepted loss reach their consumers; return the names of the cursors moved."""
+    import json  # here: only an accepted loss rewrites cursors; every append reads them
     moved = []
     try:
         names = sorted(os.listdir(directory))
