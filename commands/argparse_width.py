@@ -3,27 +3,13 @@
 argparse makes a formatter for every ``add_argument``, and its default one asks
 ``shutil.get_terminal_size()`` for the width: importing shutil (with bz2 and lzma) is a
 noticeable part of the start-up of the commands that parse with argparse (`lokilog emit`,
-the typer-free front). The width is the same: ``$COLUMNS``, else stdout's terminal, else 80.
+the typer-free front). The width is the same (commands/terminal_width.py).
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
-
-def terminal_columns() -> int:
-    """The columns shutil.get_terminal_size() reports, by the same rule."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
+from .terminal_width import terminal_columns
 
 
 class _TerminalWidth:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .argparse_width import terminal_columns
+from .terminal_width import terminal_columns
 
 HEAD = """\
 Usage: lokilog [OPTIONS] COMMAND [ARGS]...

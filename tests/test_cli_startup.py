@@ -40,18 +40,20 @@ def imported_by(tmp_path: Path, *args: str) -> set[str]:
     return set(json.loads(out.read_text()))
 
 
-#: What `lokilog emit` may load of this project's CLI: its parser, the msgspec import, crash capture.
-#: Not the telemetry consent (the one-time disclosure is for a terminal, and a hook's stderr is not
-#: one), nor the error mapping while nothing fails.
-EMIT_COMMAND_MODULES = {"commands.argparse_width", "commands.context", "commands.crash", "commands.crash.capture",
-                        "commands.emit_cli", "commands.entry", "commands.msgspec_alone", "commands.payloads"}
+#: What `lokilog emit` may load of this project's CLI: its reader of plain command lines, the
+#: msgspec import, crash capture. Not argparse's parser while the line is plain, not the telemetry
+#: consent (the one-time disclosure is for a terminal, and a hook's stderr is not one), nor the
+#: error mapping while nothing fails.
+EMIT_COMMAND_MODULES = {"commands.context", "commands.crash", "commands.crash.capture", "commands.emit_cli",
+                        "commands.entry", "commands.msgspec_alone", "commands.payloads", "commands.simple_args"}
 
 #: Standard-library modules one emit does without, each a measurable part of a start-up: dataclasses
-#: (and the inspect, ast, dis and tokenize it loads; the log's records are msgspec Structs), shutil
-#: with its compressors (argparse's default width; see commands/argparse_width.py), and
-#: typing_extensions, which msgspec would load for what typing has on Python >= 3.11.
-EMIT_NEVER_LOADS = {"dataclasses", "inspect", "ast", "dis", "tokenize", "shutil", "bz2", "lzma", "typing_extensions",
-                    "commands.telemetry.consent"}
+#: (and the inspect, ast, dis and tokenize it loads; the log's records are msgspec Structs),
+#: argparse with gettext and locale (commands/simple_args.py reads a plain line), shutil with its
+#: compressors (argparse's width, see commands/argparse_width.py), and typing_extensions, which
+#: msgspec would load for what typing has on Python >= 3.11 (commands/msgspec_alone.py).
+EMIT_NEVER_LOADS = {"dataclasses", "inspect", "ast", "dis", "tokenize", "argparse", "gettext", "locale", "shutil", "bz2",
+                    "lzma", "typing_extensions", "commands.telemetry.consent"}
 
 
 def test_emit_imports_its_own_parser_and_the_log_only(tmp_path):
