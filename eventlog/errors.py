@@ -111,3 +111,15 @@ class UnsafePathError(EventLogError):
 
 class LokiDirError(InvalidEventError):
     """The `.loki/` directory named cannot be one: a file is in its way, or its parent does not exist."""
+
+
+class LogWriteError(EventLogError, OSError):
+    """Writing to the log failed (a full disk, an I/O error); nothing was acknowledged.
+
+    The partial bytes were removed, or, if even that failed (the message says so), they count
+    as a torn tail that the next lock holder cuts into quarantine.
+    """
+
+
+class LogTruncatedError(LogCorruptedError):
+    """The log ends before events that were already seen: acknowledged events were lost."""

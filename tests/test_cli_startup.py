@@ -84,6 +84,7 @@ EMIT_LOG_MODULES = {
     "eventlog.legacy.flat", "eventlog.legacy.status", "eventlog.ingest_seam",
     "eventlog.ingest_watch", "eventlog.loki_record_files", "eventlog.layout", "eventlog.locking",
     "eventlog.memory", "eventlog.pending", "eventlog.reader", "eventlog.safeio", "eventlog.segments", "eventlog.store",
+    "eventlog.store_dropbox", "eventlog.store_index", "eventlog.store_reads", "eventlog.store_tail",
     "eventlog.tailmark", "eventlog.verify",
 }
 
