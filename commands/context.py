@@ -4,11 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from eventlog import FileEventLog, LokiPaths, resolve_loki_dir
+from eventlog import resolve_loki_dir
 from eventlog.errors import LokiDirError
 
 if TYPE_CHECKING:  # annotations only: `lokilog emit` checks its directory here without loading typer
     import typer
+
+    from eventlog import FileEventLog, LokiPaths
 
 
 def loki_dir(ctx: typer.Context) -> Path:
@@ -26,6 +28,8 @@ def loki_dir(ctx: typer.Context) -> Path:
 
 def check_loki_dir(path: Path, named_by: str = "") -> None:
     """Raise LokiDirError unless ``path`` is a directory, or could be created as one in its parent."""
+    if path.is_dir():
+        return  # the common case, and then no parent can be a file either
     from .errors import first_non_directory
 
     blocker = first_non_directory(path)
@@ -51,11 +55,15 @@ def _where_chosen(root: typer.Context, explicit: object) -> str:
 
 
 def loki_paths(ctx: typer.Context) -> LokiPaths:
+    from eventlog import LokiPaths  # here: `lokilog verify` checks its directory without loading the store
+
     return LokiPaths(loki_dir(ctx))
 
 
 def open_log(ctx: typer.Context) -> FileEventLog:
     """Open the event log of the chosen `.loki/` (closed when the command ends)."""
+    from eventlog import FileEventLog
+
     log = FileEventLog(loki_dir(ctx))
     ctx.call_on_close(log.close)
     return log

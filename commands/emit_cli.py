@@ -1,13 +1,20 @@
 """`lokilog emit`: append one event. Parsed with argparse, not typer, because every hook pays
 this command's start-up once per event: typer and the validation library it loads cost several
 times the interpreter's own start (see scripts/bench/bench_cli_startup.py). The typer app lists
-it and hands its arguments here, so this parser is the one definition of its options.
+it and hands its arguments here, so this parser is the one definition of its options. A plain
+line (exact option names, one word per value) is read without importing argparse at all
+(commands/simple_args.py), to the same options.
 """
 from __future__ import annotations
 
-import argparse
+import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+from . import simple_args
+
+if TYPE_CHECKING:
+    import argparse
 
 EMIT_HELP = """\
 Append one event to the log and print its seq and id.
@@ -32,8 +39,11 @@ SHORT_HELP = "Append one event to the log and print its seq and id."
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of `lokilog emit`."""
-    p = argparse.ArgumentParser(prog="lokilog emit", description=EMIT_HELP,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    import argparse
+
+    from .argparse_width import RawDescriptionHelpFormatter
+
+    p = argparse.ArgumentParser(prog="lokilog emit", description=EMIT_HELP, formatter_class=RawDescriptionHelpFormatter)
     p.add_argument("type", help="Event type: task, session, state, metric, error, ... or your own.")
     p.add_argument("pairs", nargs="*", help="key=value or key:=json payload fields.")
     p.add_argument("--source", "-s", default="cli", help="Who emits: runner, hook, cli, vscode, ... (default cli).")
@@ -50,13 +60,31 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The options of :func:`parser` as commands/simple_args.py reads them, and their defaults.
+OPTIONS = {
+    "--source": ("source", "value"), "-s": ("source", "value"), "--payload": ("payload", "value"),
+    "-p": ("payload", "value"), "--action": ("action", "value"), "-a": ("action", "value"),
+    "--id": ("id", "value"), "--stream": ("stream", "value"), "--expected-version": ("expected_version", "int"),
+    "--correlation-id": ("correlation_id", "value"), "--causation-id": ("causation_id", "value"),
+    "--timestamp": ("timestamp", "value"), "--durability": ("durability", "value"), "--json": ("json", "flag"),
+}
+DEFAULTS = {"source": "cli", "payload": None, "action": None, "id": None, "stream": None, "expected_version": None,
+            "correlation_id": None, "causation_id": None, "timestamp": None, "durability": None, "json": False}
+
+
+def parse(args: Sequence[str]):
+    """The options of ``args``: read directly when the line is plain, else by :func:`parser`."""
+    options = simple_args.parse(args, OPTIONS, DEFAULTS, positional=("type", "pairs"))
+    return options if options is not None else parser().parse_intermixed_args(list(args))
+
+
 def run(args: Sequence[str], loki_dir: Path | None) -> int:
     """Parse ``args``, append the event to the log of ``loki_dir``, print the receipt; return the exit code.
 
     Errors follow the CLI's one contract (commands/errors.py): one line, the documented exit
     code, the traceback only with LOKI_DEBUG=1; a closed stdout ends quietly.
     """
-    options = parser().parse_intermixed_args(list(args))
+    options = parse(args)
     try:
         _check_text(options)
         receipt = _append(options, loki_dir)
@@ -106,8 +134,6 @@ def _append(options: argparse.Namespace, loki_dir: Path | None):
         raise InvalidEventError(f"--payload: {error}") from error
     body = {**base, **build_payload(None, options.pairs, options.action)}
     root = resolve_loki_dir(loki_dir)
-    import os
-
     named_by = " (given by --loki-dir)" if loki_dir is not None else (
         " (given by $LOKI_DIR)" if os.environ.get("LOKI_DIR") else "")
     check_loki_dir(root, named_by)

@@ -9,11 +9,15 @@ stay the typer app's own. The commands' behaviour lives in the same library call
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from . import simple_args
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def run(args: Sequence[str]) -> int | None:
@@ -32,11 +36,15 @@ def run(args: Sequence[str]) -> int | None:
     command = _COMMANDS.get(rest[0]) if rest else None
     if command is None or "--help" in rest or "-h" in rest:
         return None
-    options = _parse(command[0](), rest[1:])
+    options = simple_args.parse(rest[1:], *command[2]) if command[2] else None
+    if options is None:
+        options = parse_strictly(command[0](), rest[1:])
     if options is None:
         return None
     from .crash.capture import remember_loki_dir
+    from .msgspec_alone import import_msgspec
 
+    import_msgspec()
     remember_loki_dir(loki_dir if loki_dir is not None else (os.environ.get("LOKI_DIR") or None))
     return command[1](options, loki_dir, debug)
 
@@ -65,7 +73,10 @@ def _root_options(args: Sequence[str]) -> tuple[Path | None, bool, list[str]] | 
     return loki_dir, debug, list(args[i:])
 
 
-def _parse(parser: argparse.ArgumentParser, args: list[str]) -> argparse.Namespace | None:
+def parse_strictly(parser: argparse.ArgumentParser, args: list[str]) -> argparse.Namespace | None:
+    """Parse ``args`` with ``parser``; None for anything it does not take whole."""
+    import argparse
+
     try:
         options, extra = parser.parse_known_args(args)
     except (argparse.ArgumentError, ValueError):
@@ -75,10 +86,15 @@ def _parse(parser: argparse.ArgumentParser, args: list[str]) -> argparse.Namespa
 
 def _parser(prog: str) -> argparse.ArgumentParser:
     # No abbreviations (click has none) and no exits: a problem hands over to the typer app.
-    return argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False, exit_on_error=False)
+    import argparse
+
+    from .argparse_width import HelpFormatter
+
+    return argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False, exit_on_error=False,
+                                   formatter_class=HelpFormatter)
 
 
-def _tail_parser() -> argparse.ArgumentParser:
+def tail_parser() -> argparse.ArgumentParser:
     p = _parser("lokilog tail")
     p.add_argument("--lines", "-n", type=int, default=10)
     p.add_argument("--follow", "-f", action="store_true")
@@ -87,7 +103,7 @@ def _tail_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _json_only_parser() -> argparse.ArgumentParser:
+def json_only_parser() -> argparse.ArgumentParser:
     p = _parser("lokilog")
     p.add_argument("--json", action="store_true")
     return p
@@ -126,11 +142,18 @@ def _status(options: argparse.Namespace, loki_dir: Path | None, debug: bool) -> 
     return _guarded(lambda: status(_root_of(loki_dir), options.json), debug)
 
 
-#: Each command this front takes: its parser and what runs it.
-_COMMANDS: dict[str, tuple[Callable[[], argparse.ArgumentParser], Callable]] = {
-    "tail": (_tail_parser, _tail),
-    "verify": (_json_only_parser, _verify),
-    "status": (_json_only_parser, _status),
+#: The parsers above as commands/simple_args.py reads them: (options, defaults).
+TAIL_OPTIONS = ({"--lines": ("lines", "int"), "-n": ("lines", "int"), "--follow": ("follow", "flag"),
+                 "-f": ("follow", "flag"), "--type": ("types", "append"), "-t": ("types", "append"),
+                 "--json": ("json", "flag")},
+                {"lines": 10, "follow": False, "types": None, "json": False})
+JSON_ONLY_OPTIONS = ({"--json": ("json", "flag")}, {"json": False})
+
+#: Each command this front takes: its parser, what runs it, and its options for simple_args.
+_COMMANDS: dict[str, tuple[Callable[[], argparse.ArgumentParser], Callable, tuple]] = {
+    "tail": (tail_parser, _tail, TAIL_OPTIONS),
+    "verify": (json_only_parser, _verify, JSON_ONLY_OPTIONS),
+    "status": (json_only_parser, _status, JSON_ONLY_OPTIONS),
 }
 
 

@@ -8,8 +8,9 @@ every registered command is listed. On a narrower terminal, or run under another
 from __future__ import annotations
 
 import os
-import shutil
 import sys
+
+from .terminal_width import terminal_columns
 
 HEAD = """\
 Usage: lokilog [OPTIONS] COMMAND [ARGS]...
@@ -80,7 +81,7 @@ COMMANDS = (
 
 def top_level_help() -> str | None:
     """The help text, or None where the typer app would print it otherwise."""
-    if shutil.get_terminal_size().columns < 80 or os.path.basename(sys.argv[0]) != "lokilog":
+    if terminal_columns() < 80 or os.path.basename(sys.argv[0]) != "lokilog":
         return None
     width = max(len(name) for name, _ in COMMANDS)
     return HEAD + "".join(f"  {name:<{width}}  {summary}\n" for name, summary in COMMANDS)

@@ -5,7 +5,6 @@ Both stores (file and memory) call :func:`plan`; only what it returns is then wr
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
 import msgspec
@@ -113,13 +112,12 @@ def _minter(count: int) -> Callable[[], str]:
     return lambda: next(ids, None) or new_event_id()
 
 
-@dataclass
-class Plan:
+class Plan(msgspec.Struct):
     """The events to write (seqs assigned) and one receipt per draft, in draft order."""
 
-    events: list[Event] = field(default_factory=list)
-    receipts: list[Receipt] = field(default_factory=list)
-    conflicts: list[tuple[int, DuplicateIdError]] = field(default_factory=list)
+    events: list[Event] = msgspec.field(default_factory=list)
+    receipts: list[Receipt] = msgspec.field(default_factory=list)
+    conflicts: list[tuple[int, DuplicateIdError]] = msgspec.field(default_factory=list)
 
 
 def plan(

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import enum
 import os
-from dataclasses import dataclass
 from typing import Mapping
+
+import msgspec
 
 from .codec import DEFAULT_MAX_EVENT_BYTES
 from .errors import InvalidEventError
@@ -40,8 +41,7 @@ class Durability(str, enum.Enum):
             raise InvalidEventError(f"durability {value!r} is not one of {choices}") from None
 
 
-@dataclass(frozen=True)
-class LogSettings:
+class LogSettings(msgspec.Struct, frozen=True):
     """Tunable bounds of one log; every field has an environment variable."""
 
     durability: Durability = Durability.ALWAYS

@@ -115,3 +115,15 @@ class LokiDirError(InvalidEventError):
 
 class SettingsFileError(InvalidEventError):
     """A `.loki/` settings file (config, policies, governance) is ambiguous, unreadable or does not parse."""
+
+
+class LogWriteError(EventLogError, OSError):
+    """Writing to the log failed (a full disk, an I/O error); nothing was acknowledged.
+
+    The partial bytes were removed, or, if even that failed (the message says so), they count
+    as a torn tail that the next lock holder cuts into quarantine.
+    """
+
+
+class LogTruncatedError(LogCorruptedError):
+    """The log ends before events that were already seen: acknowledged events were lost."""

@@ -1,7 +1,6 @@
 """Which events a read selects: a pure predicate over events, built from user input."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
@@ -13,8 +12,7 @@ from .events import Event, RawEvent, parse_timestamp
 _MISSING = object()
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(msgspec.Struct, frozen=True):
     """``path=value`` or ``path!=value`` over an event, ``path`` dotted (``payload.task_id``)."""
 
     path: tuple[str, ...]
@@ -57,8 +55,7 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else msgspec.json.encode(value).decode()
 
 
-@dataclass(frozen=True)
-class EventFilter:
+class EventFilter(msgspec.Struct, frozen=True):
     """A conjunction of selections; an empty filter selects every event."""
 
     types: frozenset[str] = frozenset()
@@ -66,7 +63,7 @@ class EventFilter:
     streams: frozenset[str] = frozenset()
     since: datetime | None = None
     until: datetime | None = None
-    where: tuple[Condition, ...] = field(default_factory=tuple)
+    where: tuple[Condition, ...] = msgspec.field(default_factory=tuple)
 
     @classmethod
     def build(

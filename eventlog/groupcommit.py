@@ -30,9 +30,10 @@ import errno
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+import msgspec
 
 from . import forks
 from .errors import LockTimeoutError, SyncFailedError
@@ -54,8 +55,7 @@ class AppendLostError(SyncFailedError):
     """The append's bytes were removed before an fsync covered them; it was not acknowledged."""
 
 
-@dataclass(frozen=True)
-class Ticket:
+class Ticket(msgspec.Struct, frozen=True):
     """One durable append waiting for its fsync."""
 
     fd: int  # a descriptor of the segment owned by the group (a duplicate, safe to fsync later)

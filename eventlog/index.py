@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
+
+import msgspec
 
 #: One seek mark every this many events (plus one at every segment start).
 MARK_EVERY = 1024
@@ -40,8 +41,7 @@ def readonly_uri(path: Path) -> str:
     return uri
 
 
-@dataclass(frozen=True)
-class IndexedPosition:
+class IndexedPosition(msgspec.Struct, frozen=True):
     """The last event the index has seen: its seq, id, segment and byte offset."""
 
     seq: int = 0
@@ -51,8 +51,7 @@ class IndexedPosition:
     end: int = 0
 
 
-@dataclass(frozen=True)
-class IndexEntry:
+class IndexEntry(msgspec.Struct, frozen=True):
     """What the index needs to know about one stored event."""
 
     seq: int

@@ -6,10 +6,11 @@ ingester so that answer costs no import of the ingester, its legacy decoders or 
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
+
+import msgspec
 
 from .layout import LokiPaths
 from .loki_record_files import record_files
@@ -93,7 +94,7 @@ def _recent(value, since: int) -> bool:
 
 def load_stamp(path: Path) -> dict | None:
     try:
-        stamp = json.loads(read_small(path))
+        stamp = msgspec.json.decode(read_small(path))  # msgspec is loaded for the log anyway; json is not
     except (OSError, ValueError):
         return None
     return stamp if isinstance(stamp, dict) else None

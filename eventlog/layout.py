@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+
+import msgspec
 
 DEFAULT_LOKI_DIR = ".loki"
 
@@ -19,8 +20,7 @@ def resolve_loki_dir(
     return Path(env.get("LOKI_DIR") or DEFAULT_LOKI_DIR)
 
 
-@dataclass(frozen=True)
-class LokiPaths:
+class LokiPaths(msgspec.Struct, frozen=True):
     """The files and directories of one `.loki/` that the event log owns or reads."""
 
     root: Path

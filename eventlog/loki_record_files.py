@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 SOURCE = "runner"
 EFFICIENCY_DIR = Path("metrics") / "efficiency"
@@ -23,8 +24,7 @@ LINE_FILES = (
 _EFFICIENCY_NAME = re.compile(r"iteration-\d+\.json")
 
 
-@dataclass(frozen=True)
-class RecordFile:
+class RecordFile(msgspec.Struct, frozen=True):
     """One file to read: where it is (relative to `.loki/`) and how to map it."""
 
     rel: Path

@@ -8,7 +8,6 @@ exactly once. Files written by lokilog's clients are marked as ours in their nam
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -51,8 +50,7 @@ def drop(pending_dir: Path, event: Event, durable: bool = True) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class BadPendingFile:
+class BadPendingFile(msgspec.Struct, frozen=True):
     """A drop-box file that is not an event: reported with why, and left where it is."""
 
     path: Path

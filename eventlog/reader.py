@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import bisect
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
+
+import msgspec
 
 from .codec import CRC_MEMBER, check_line, decode_chunk, decode_chunk_for, decode_event, decode_raw, iter_lines
 from .errors import ChecksumError, EventDecodeError, SeqGapError
@@ -28,8 +29,7 @@ _RECHECK = 15
 CHUNK_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True)
-class BadLine:
+class BadLine(msgspec.Struct, frozen=True):
     """A line inside the log that is not a valid event: reported and skipped, never fatal."""
 
     segment: Path

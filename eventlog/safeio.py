@@ -13,9 +13,10 @@ import errno
 import os
 import re
 import stat
-from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
+
+import msgspec
 
 from .errors import UnsafeFileError, UnsafePathError
 
@@ -39,8 +40,7 @@ OWNED_TOP = frozenset({"events", "state", "audit", "lokilog", "metrics", "projec
 _NOT_WALKED = frozenset({"pending", "archive", "log", "checkpoints"})
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(msgspec.Struct, frozen=True):
     """What names a file across renames: device, inode, size, mtime and its kind."""
 
     dev: int

@@ -10,7 +10,6 @@ import errno
 import os
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -28,8 +27,7 @@ GZ_SUFFIX = ".jsonl.gz"
 _BLOCK = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(msgspec.Struct, frozen=True):
     """One segment file and the seq its name says it starts at."""
 
     first_seq: int
@@ -144,8 +142,7 @@ def recorded_digest(segment: Segment) -> str | None:
     return text.split(maxsplit=1)[0] if text.strip() else ""
 
 
-@dataclass(frozen=True)
-class TailCut:
+class TailCut(msgspec.Struct, frozen=True):
     """Bytes removed from the end of the active segment because they were torn or invalid."""
 
     segment: Path

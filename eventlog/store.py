@@ -3,62 +3,47 @@
 Appends take the log lock with a bounded wait, read the tail to assign the next seq, write
 whole lines in one go and (by default) fsync before acknowledging. A writer that cannot get
 the lock in time drops its events into the pending drop box instead. Reads never lock.
+
+The appends live here; the tail (eventlog/store_tail.py), the index (eventlog/store_index.py),
+the drop box (eventlog/store_dropbox.py) and the reads (eventlog/store_reads.py) are mixins.
 """
 from __future__ import annotations
 
 import errno
-import itertools
 import os
-import stat
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from . import forks, plainbatch
 from .conditional import check_expected_versions, enforce_expected_versions
 from .appends import Prepared, Receipt, complete, plan, prepare
 from .codec import add_checksums, check_name, check_payload, encode_event, encode_events
 from .config import Durability, LogSettings
-from .coverage import cover_tail
-from .errors import (
-    EventLogError, InvalidEventError, LegacyIngestError, LockTimeoutError, LogCorruptedError,
-    SyncFailedError,
-)
-from .events import FORMAT_VERSION, Event, NewEvent, RawEvent, new_event_id, now_timestamp
+from .errors import LockTimeoutError, LogTruncatedError, LogWriteError, SyncFailedError
+from .events import FORMAT_VERSION, Event, NewEvent, new_event_id, now_timestamp
 from .groupcommit import GroupCommit
-from .fsutil import fsync_dir, make_dirs
 from .ingest_watch import ChangeWatch
 from .ingest_seam import IngestReport  # noqa: F401 - defined there, imported from here by callers
 from .layout import LokiPaths, resolve_loki_dir
 from .locking import LogLock
 from .safeio import check_contained
-from .verify import high_water_mark, rewind_cursors
-from .segments import Tail, TailCut, cut_unfinished, find_tail, is_sealed, list_segments, seal, segment_name
-from .tailmark import MarkWriter, TailMark, format_mark, read_mark
+from .segments import Tail, TailCut
+from .store_dropbox import DropBoxIngest
+from .store_index import IndexKeeping
+from .store_reads import LogReads
+from .store_tail import TailKeeping
+from .tailmark import MarkWriter, TailMark, format_mark
 
-_DROP_BOX_INTERVAL_NS = 5_000_000  # as eventlog/legacy/ingest.py's own throttle, across processes
+__all__ = ["FileEventLog", "IngestReport", "LogTruncatedError", "LogWriteError"]
 
 # Loaded where used: an append with a fresh id (what `lokilog emit` does once per process)
 # needs neither the index and its sqlite, nor the reader, filters or drop box.
 if TYPE_CHECKING:  # pragma: no cover
-    from .filters import EventFilter
     from .index import EventIndex, IndexEntry
-    from .pending import BadPendingFile
-    from .reader import OnBadLine
-
-class LogWriteError(EventLogError, OSError):
-    """Writing to the log failed (a full disk, an I/O error); nothing was acknowledged.
-
-    The partial bytes were removed, or, if even that failed (the message says so), they count
-    as a torn tail that the next lock holder cuts into quarantine.
-    """
 
 
-class LogTruncatedError(LogCorruptedError):
-    """The log ends before events that were already seen: acknowledged events were lost."""
-
-
-class FileEventLog:
+class FileEventLog(TailKeeping, IndexKeeping, DropBoxIngest, LogReads):
     """The event log of one `.loki/` directory.
 
     >>> log = FileEventLog(".loki")                      # doctest: +SKIP
@@ -85,7 +70,6 @@ class FileEventLog:
         self._index: EventIndex | None = None
         self._index_generation = -1
         self._reader_index: EventIndex | None = None
-
     # ----------------------------------------------------------------- appending
 
     def append(
@@ -341,419 +325,6 @@ class FileEventLog:
         self._forget_tail()
         return outcome
 
-    # ------------------------------------------------------------------ the tail
-
-    def _current_tail(self) -> Tail:
-        tail = self._tail
-        if tail is not None and self._fd is not None and self._generation == forks.generation:
-            # Segments are never replaced, only appended, cut by a lock holder, sealed or
-            # (once sealed) compressed away: fstat on our descriptor sees all of that.
-            st = os.fstat(self._fd)
-            if st.st_nlink and not is_sealed(st.st_mode):
-                if st.st_size == tail.size:
-                    return tail
-                followed = self._group.follow(tail.inode, st.st_size)  # other group-commit writers
-                if followed is not None:
-                    self._tail = Tail(tail.segment, tail.first_seq, *followed, st.st_size, tail.inode)
-                    return self._tail
-                return self._load_tail(tail.segment, tail.first_seq, reuse_fd=True)
-        self._forget_tail()
-        return self._load_active()
-
-    def _load_active(self) -> Tail:
-        segments = list_segments(self.paths.log_dir)
-        if not segments:
-            self._check_high_water(0)
-            make_dirs(self.paths.log_dir)
-            return self._create_segment(1)
-        active = segments[-1]
-        if active.compressed:
-            raise LogCorruptedError(f"{active.path}: the newest segment is compressed; only sealed ones may be")
-        tail = self._load_tail(active.path, active.first_seq, reuse_fd=False)
-        self._check_high_water(tail.head_seq)
-        if is_sealed(os.stat(active.path).st_mode):
-            # A rotation was interrupted after sealing: finish it (its checksum included).
-            seal(active.path)
-            return self._create_segment(tail.head_seq + 1)
-        return tail
-
-    def _check_high_water(self, head_seq: int, seen: int | None = None) -> None:
-        # Whole lines lost at the end leave a log that parses perfectly. Appending to it would
-        # hand out seqs that cursors and snapshots already saw, so consumers would skip the new
-        # events forever: refuse until someone accepts the loss (`lokilog verify --fix`).
-        seen = high_water_mark(self.paths) if seen is None else seen
-        if seen > head_seq:
-            raise LogTruncatedError(
-                f"the log ends at seq {head_seq} but seq {seen} was stored before: "
-                "acknowledged events were lost or the log was replaced. Run `lokilog verify` for "
-                "details; `lokilog verify --fix` accepts the loss and re-indexes"
-            )
-
-    def _load_tail(self, segment: Path, first_seq: int, reuse_fd: bool) -> Tail:
-        if not reuse_fd or self._fd is None:
-            self._close_fd()
-            self._fd = _open_segment(segment, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
-            self._generation = forks.generation
-        self._marks.refresh()
-        mark = read_mark(self.paths.tail_file)
-        inode = os.fstat(self._fd).st_ino
-        before = len(self.cuts)
-        if mark is not None and mark.segment == segment.name and mark.inode == inode:
-            # Past the sidecar and past every complete append still waiting for its fsync.
-            end = self._group.vouched_end(inode, mark.size, mark.last_seq)
-            cut = None if end is None else cut_unfinished(self._fd, segment, first_seq, *end, self.paths.quarantine)
-            if cut is not None:
-                self.cuts.append(cut)
-        tail, cuts = find_tail(self._fd, segment, first_seq, self.paths.quarantine)
-        self.cuts.extend(cuts)
-        if len(self.cuts) != before:
-            self._group.invalidate()
-        if not self._group.boot.trusted():
-            self._group.adopt_boot(self._fd, segment.name, tail.inode, tail.size, tail.head_seq)
-        try:
-            cover_tail(self._fd, self.paths.log_dir, first_seq, tail.size)  # lines bash wrote
-        except OSError:
-            pass  # only coverage is lost: verify counts those lines as not covered
-        if mark is not None:
-            self._check_high_water(tail.head_seq, mark.last_seq)
-        self._tail = tail
-        return tail
-
-    def _create_segment(self, first_seq: int) -> Tail:
-        self._close_fd()
-        path = self.paths.log_dir / segment_name(first_seq)
-        self._fd = _open_segment(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC)
-        self._generation = forks.generation
-        fsync_dir(self.paths.log_dir)
-        tail = self._load_tail(path, first_seq, reuse_fd=True)
-        if tail.size == 0:
-            # Name the new segment in the sidecar before any byte goes into it: a writer killed
-            # inside the first append to it leaves bytes past a recorded end of 0, which the next
-            # holder cuts whole as unfinished (with the old segment's mark it would keep the
-            # complete lines of a half-written batch).
-            self._record_tail(tail, 0, first_seq - 1, durable=False)
-        return tail
-
-    def _rotate(self, tail: Tail) -> Tail:
-        # Seal first, then create the successor: a crash in between leaves a sealed newest
-        # segment, which the next writer notices and finishes; the other order would let a
-        # stale writer keep appending to the old segment.
-        os.fsync(self._fd)
-        seal(tail.segment)
-        return self._create_segment(tail.head_seq + 1)
-
-    def _forget_tail(self) -> None:
-        self._close_fd()
-        self._tail = None
-
-    def _close_fd(self) -> None:
-        if self._fd is not None and self._generation == forks.generation:
-            os.close(self._fd)
-        self._fd = None
-
-    # ----------------------------------------------------------------- the index
-
-    def _open_index(self) -> EventIndex:
-        # SQLite connections must not cross a fork either.
-        if self._index is None or self._index_generation != forks.generation:
-            make_dirs(self.paths.events)
-            from .index import EventIndex
-
-            self._index = EventIndex(self.paths.index_file)
-            self._index_generation = forks.generation
-        return self._index
-
-    def _caught_up_index(self, limit: int | None = None) -> EventIndex:
-        index = self._open_index()
-        tail = self._tail
-        position = index.position()
-        if position.seq == tail.head_seq and position.id == tail.head_id:
-            return index
-        if position.seq > tail.head_seq:
-            raise LogTruncatedError(
-                f"the log ends at seq {tail.head_seq} but seq {position.seq} was stored before: "
-                "acknowledged events were lost or the log was replaced. Run `lokilog verify` for "
-                "details; `lokilog verify --fix` accepts the loss and re-indexes"
-            )
-        if position.seq and self._event_at(position.segment, position.offset, position.seq) != position.id:
-            raise LogTruncatedError(
-                f"seq {position.seq} in the log is not the event the index saw ({position.id}): "
-                "the log was rewritten. Run `lokilog verify --fix` to re-index"
-            )
-        from .index import IndexEntry
-        from .reader import entries_after
-
-        entries = (
-            IndexEntry(ev.seq, ev.id, ev.stream, seg, start, end)
-            for ev, seg, start, end in entries_after(self.paths.log_dir, position.segment, position.end)
-        )
-        index.add(entries if limit is None else itertools.islice(entries, limit))
-        return index
-
-    def _event_at(self, segment_first: int, offset: int, seq: int) -> str | None:
-        from .reader import entries_after
-
-        for ev, _, _, _ in entries_after(self.paths.log_dir, segment_first, offset):
-            return ev.id if ev.seq == seq else None
-        return None
-
-    def _stored_event(self, index: EventIndex, event_id: str) -> Event | None:
-        # The index is a cache: a hit counts only once the log holds that id at that seq.
-        # Anything else means the index is wrong, and trusting it would acknowledge an event
-        # as "already stored" that is not: rebuild it from the log and ask again.
-        seq = index.lookup_id(event_id)
-        if seq is None:
-            return None
-        event = self.get(seq)
-        if event is not None and event.id == event_id:
-            return event
-        index.reset()
-        self._caught_up_index()
-        seq = index.lookup_id(event_id)
-        event = None if seq is None else self.get(seq)
-        if seq is not None and (event is None or event.id != event_id):
-            raise LogCorruptedError(f"the index maps id {event_id!r} to seq {seq} even after a rebuild from the log")
-        return event
-
-    def recover(self) -> list[TailCut]:
-        """Take the lock and repair the active segment's tail; return what was cut (and saved)."""
-        self._lock.acquire(self.settings.lock_timeout)
-        try:
-            before = len(self.cuts)
-            self._forget_tail()
-            tail = self._current_tail()
-            # Appends whose writers died waiting for their fsync: kept, made durable and visible.
-            self._group.settle_written(self._fd, tail.segment.name, tail.inode, tail.size)
-            return self.cuts[before:]
-        finally:
-            self._lock.release()
-
-    def accept_truncation(self) -> int:
-        """Accept that the log lost its tail: re-index from the log as it is now; return the head."""
-        self._lock.acquire(self.settings.lock_timeout)
-        try:
-            self._forget_tail()
-            self._marks.remove()
-            segments = list_segments(self.paths.log_dir)
-            tail = self._load_tail(segments[-1].path, segments[-1].first_seq, reuse_fd=False) if segments else None
-            head = tail.head_seq if tail else 0
-            index = self._open_index()
-            index.reset(keep_max_seen=False)
-            rewind_cursors(self.paths.cursors, head)
-            if tail is not None:
-                self._caught_up_index()
-            return head
-        finally:
-            self._lock.release()
-
-    def rebuild_index(self) -> None:
-        """Throw the index away and rebuild it from the log (it is only a cache)."""
-        self._lock.acquire(self.settings.lock_timeout)
-        try:
-            if self._index is not None and self._index_generation == forks.generation:
-                self._index.close()
-            self._index = None
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{self.paths.index_file}{suffix}").unlink(missing_ok=True)
-            self._current_tail()
-            self._caught_up_index()
-        finally:
-            self._lock.release()
-
-    # --------------------------------------------------------------- the drop box
-
-    def ingest_pending(self, timeout: float | None = None, progress=None) -> IngestReport:
-        """Move every event waiting in the drop box into the log, exactly once.
-
-        ``progress(done, total, label)`` follows the files, then the flat files' bytes.
-        """
-        self._lock.acquire(self.settings.lock_timeout if timeout is None else timeout)
-        try:
-            return self._ingest_pending_locked(force=True, progress=progress)
-        finally:
-            self._lock.release()
-
-    def _ingest_pending_locked(self, force: bool, throttle: bool = True, progress=None) -> IngestReport | None:
-        # The drop box, archive/ and Loki Mode's flat files: see eventlog/legacy/ingest.py.
-        if not force and throttle and self._group.drop_box_checked(_DROP_BOX_INTERVAL_NS):
-            return None
-        # The change check comes first, without the ingester: its import is most of an emit's start-up.
-        parts = None if force else self.changes().changed_parts(throttle)
-        if parts is not None and not parts:
-            return None
-        ingester = self._ingester()
-        report = IngestReport()
-        try:
-            ingester.run(report, parts, progress)
-        except LegacyIngestError:
-            if force:
-                raise  # an append must not fail because the ingester's own state is unusable
-        return report
-
-    # The ingest seam (eventlog/ingest_seam.py): public names for what the ingester calls with
-    # the lock held, and for the ingester itself, which callers poll for changes.
-    def write_locked(self, prepared: list[Prepared], durable: bool, skip_conflicts: bool = False,
-                     expected: dict[str, int] | None = None):
-        return self._write_locked(prepared, durable, skip_conflicts, expected)
-
-    def current_tail(self) -> Tail:
-        return self._current_tail()
-
-    def caught_up_index(self, limit: int | None = None) -> EventIndex:
-        return self._caught_up_index(limit)
-
-    def ingester(self):
-        """The ingester of this log's drop box and Loki Mode's files (made on first use)."""
-        return self._ingester()
-
-    def changes(self) -> ChangeWatch:
-        """The cheap check of whether the drop box or Loki Mode's files changed (no ingester loaded)."""
-        if self._watch is None:
-            self._watch = ChangeWatch(self.paths)
-        return self._watch
-
-    def _ingester(self):
-        if self._ingester_obj is None:
-            from .legacy.ingest import Ingester
-
-            self._ingester_obj = Ingester(self, self.changes())
-        return self._ingester_obj
-
-    def _ingest_if_free(self) -> None:
-        # Readers ingest first so they see what was emitted, but never wait to do so.
-        if not self.changes().changed_parts():
-            return
-        if not self._lock.try_acquire():
-            return
-        try:
-            self._ingest_pending_locked(force=False, throttle=False)
-        except (PermissionError, LogCorruptedError, LegacyIngestError):
-            pass  # a read-only reader still reads; writers report the problem
-        finally:
-            self._lock.release()
-
-    # ------------------------------------------------------------------ reading
-
-    def read(
-        self,
-        from_seq: int = 1,
-        to_seq: int | None = None,
-        *,
-        filter: EventFilter | None = None,
-        types: Iterable[str] = (),
-        sources: Iterable[str] = (),
-        streams: Iterable[str] = (),
-        since: str | None = None,
-        until: str | None = None,
-        where: Iterable[str] = (),
-        ingest: bool = True,
-        on_bad_line: OnBadLine | None = None,
-        checksums: bool = False,
-    ) -> Iterator[Event]:
-        """Iterate stored events in seq order, streaming, with optional filters.
-
-        ``checksums`` checks every line's crc as it is read (ChecksumError on a mismatch).
-        """
-        from .filters import EventFilter
-        from .reader import scan
-
-        _check_range(from_seq, to_seq)
-        selection = filter or EventFilter.build(types, sources, streams, since, until, where)
-        if ingest:
-            self._ingest_if_free()
-        events = scan(self.paths.log_dir, from_seq, to_seq, index=self._read_index(), on_bad_line=on_bad_line,
-                      checksums=checksums)
-        if selection.empty:
-            return events
-        return (e for e in events if selection.matches(e))
-
-    def read_raw(
-        self, from_seq: int = 1, to_seq: int | None = None, *, filter: EventFilter | None = None,
-        on_bad_line: OnBadLine | None = None,
-    ) -> Iterator[RawEvent]:
-        """Iterate events with undecoded payloads: the fast path for scans over the envelope."""
-        from .reader import scan
-
-        _check_range(from_seq, to_seq)
-        if filter is not None and filter.needs_payload:
-            raise InvalidEventError("read_raw filters on the envelope only; use read() for --where")
-        events = scan(self.paths.log_dir, from_seq, to_seq, raw=True, index=self._read_index(), on_bad_line=on_bad_line)
-        if filter is None or filter.empty:
-            return events
-        return (e for e in events if filter.matches_envelope(e))
-
-    def read_batches(self, from_seq: int = 1, to_seq: int | None = None, *,
-                     on_bad_line: OnBadLine | None = None) -> Iterator[list[Event]]:
-        """Iterate stored events as lists (one per chunk read), in seq order: the fast path for folds."""
-        _check_range(from_seq, to_seq)
-        return self.scanner(on_bad_line).batches(from_seq, to_seq)
-
-    def scanner(self, on_bad_line: OnBadLine | None = None):
-        """Return a BatchScanner: batch reads that resume where the previous one stopped."""
-        from .reader import BatchScanner
-
-        return BatchScanner(self.paths.log_dir, self._read_index(), on_bad_line)
-
-    def get(self, seq: int) -> Event | None:
-        """Return the event at ``seq``, or None."""
-        for event in self.read(seq, seq, ingest=False):
-            return event
-        return None
-
-    @property
-    def head_seq(self) -> int:
-        """The seq of the newest complete event (0 for an empty log); takes no lock."""
-        segments = list_segments(self.paths.log_dir)
-        if not segments:
-            return 0
-        newest = segments[-1]
-        if newest.compressed:
-            raise LogCorruptedError(f"{newest.path}: the newest segment is compressed; only sealed ones may be")
-        from .reader import committed_end
-
-        with newest.open() as handle:
-            # Up to the last completed append: an unfinished one may still be cut.
-            mark = read_mark(self.paths.tail_file)
-            if mark is not None and committed_end(self.paths.log_dir, newest, handle.fileno()) is not None:
-                return mark.last_seq
-            tail, _ = find_tail(handle.fileno(), newest.path, newest.first_seq, quarantine=None)
-        return tail.head_seq
-
-    def stream_version(self, stream: str) -> int:
-        """Return how many events a stream holds (the version an append must expect)."""
-        self._lock.acquire(self.settings.lock_timeout)
-        try:
-            self._current_tail()
-            return self._caught_up_index().stream_version(stream)
-        finally:
-            self._lock.release()
-
-    def refresh_index(self, timeout: float | None = None, max_events: int | None = None) -> int:
-        """Bring the id, stream and seek index up to the log's head (or ``max_events`` further);
-        return the seq it covers.
-
-        Appends keep the index current only when they need it (ids, streams); a reader that pages
-        through a large log by seq calls this so that its reads seek instead of scanning.
-        ``max_events`` bounds how long one call holds the log lock on a large unindexed log.
-        """
-        self._lock.acquire(self.settings.lock_timeout if timeout is None else timeout)
-        try:
-            self._current_tail()
-            return self._caught_up_index(max_events).position().seq
-        finally:
-            self._lock.release()
-
-    def _read_index(self) -> EventIndex | None:
-        # Only seek marks are read from it, and each is checked against the file it names.
-        if self._reader_index is None and self.paths.index_file.exists():
-            try:
-                from .index import EventIndex
-
-                self._reader_index = EventIndex(self.paths.index_file, readonly=True)
-            except Exception:
-                return None
-        return self._reader_index
-
     def close(self) -> None:
         """Close file descriptors; the log may be used again afterwards (it reopens)."""
         self._forget_tail()
@@ -772,23 +343,6 @@ class FileEventLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _open_segment(path: Path, flags: int) -> int:
-    # Never through a link: a segment linked to a file elsewhere would be cut and written to.
-    try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise LogCorruptedError(f"{path}: is a symbolic link; lokilog appends only to its own files") from None
-        if exc.errno in (errno.EISDIR, errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):
-            raise LogCorruptedError(f"{path}: is not a regular file; lokilog appends only to its own files") from None
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would block the first read of the tail
-        os.close(fd)
-        raise LogCorruptedError(f"{path}: is not a regular file; lokilog appends only to its own files")
-    os.set_blocking(fd, True)  # only there for the open: appends to a regular file never block anyway
-    return fd
 
 
 def _needs_index(prepared: list[Prepared]) -> bool:
@@ -820,10 +374,3 @@ def _db_error() -> type[Exception] | tuple[()]:
     # sqlite error can have been raised, and an except clause with no class catches nothing.
     sqlite3 = sys.modules.get("sqlite3")
     return sqlite3.Error if sqlite3 is not None else ()
-
-
-def _check_range(from_seq: int, to_seq: int | None) -> None:
-    if not isinstance(from_seq, int) or from_seq < 1:
-        raise InvalidEventError(f"from_seq must be an integer >= 1, got {from_seq!r}")
-    if to_seq is not None and (not isinstance(to_seq, int) or to_seq < from_seq):
-        raise InvalidEventError(f"to_seq {to_seq!r} must be an integer >= from_seq {from_seq}")

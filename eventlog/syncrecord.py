@@ -33,8 +33,9 @@ import platform
 import struct
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from . import forks
 from .fsutil import atomic_write, fsync_dir
@@ -85,8 +86,7 @@ def boot_id() -> bytes | None:
     return _boot or None
 
 
-@dataclass(frozen=True)
-class SyncState:
+class SyncState(msgspec.Struct, frozen=True):
     """One consistent reading of the record."""
 
     inode: int

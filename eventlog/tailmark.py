@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from . import forks
 from .fsutil import fsync_dir
@@ -34,8 +35,7 @@ VERSION = "1"
 _PATTERN = re.compile(rb"1 ([0-9]{20}\.jsonl) ([0-9]{20}) ([0-9]{20}) ([0-9]{20})\n")
 
 
-@dataclass(frozen=True)
-class TailMark:
+class TailMark(msgspec.Struct, frozen=True):
     """The active segment's tail after the last completed append."""
 
     segment: str

@@ -5,12 +5,12 @@ repairs (``lokilog verify --fix``) are done by the store, under the lock.
 """
 from __future__ import annotations
 
-import json
 import os
 import zlib
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
+
+import msgspec
 
 from .codec import check_line, decode_raw, iter_lines
 from .coverage import coverage_path, read_coverage
@@ -24,8 +24,7 @@ from .tailmark import read_mark
 _CHUNK = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     """One problem in the log's files."""
 
     kind: str
@@ -40,8 +39,7 @@ class Finding:
         return f"{self.kind}: {where}{seq}: {self.message}" if where else f"{self.kind}{seq}: {self.message}"
 
 
-@dataclass
-class VerifyReport:
+class VerifyReport(msgspec.Struct):
     """The result of verifying a log: what was read, and every problem found."""
 
     events: int = 0
@@ -52,14 +50,14 @@ class VerifyReport:
     #: Lines with no crc of their own and none recorded beside the segment yet (older logs,
     #: the bash emitter before the next Python lock holder): their bytes cannot be checked.
     lines_without_checksum: int = 0
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = msgspec.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.findings
 
     def to_dict(self) -> dict:
-        out = asdict(self)
+        out = msgspec.to_builtins(self)
         out["ok"] = self.ok
         return out
 
@@ -213,13 +211,12 @@ def _check_quarantine(directory: Path, report: VerifyReport) -> None:
             ))
 
 
-@dataclass
-class HighWater:
+class HighWater(msgspec.Struct):
     """The highest seq anything durable outside the log claims was stored, and what could
     not be read while finding out."""
 
     seq: int = 0
-    problems: list[Finding] = field(default_factory=list)
+    problems: list[Finding] = msgspec.field(default_factory=list)
 
     @classmethod
     def of(cls, paths: LokiPaths) -> "HighWater":
@@ -269,7 +266,7 @@ def _cursor_seqs(directory: Path):
         if not name.endswith(".json"):
             continue
         try:
-            value = json.loads(read_small(directory / name)).get("seq")
+            value = msgspec.json.decode(read_small(directory / name)).get("seq")
         except (OSError, ValueError, AttributeError):
             continue
         if isinstance(value, int):
@@ -279,6 +276,7 @@ def _cursor_seqs(directory: Path):
 def rewind_cursors(directory: Path, head: int) -> list[str]:
     """Move every cursor that is past ``head`` back to it, so events appended after an
     accepted loss reach their consumers; return the names of the cursors moved."""
+    import json  # here: only an accepted loss rewrites cursors; every append reads them
     moved = []
     try:
         names = sorted(os.listdir(directory))

@@ -17,10 +17,11 @@ be decoded.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Any, Callable, Iterable
+
+import msgspec
 
 from eventlog import FileEventLog, InvalidEventError, LockTimeoutError, LogCorruptedError, parse_timestamp
 from eventlog.locking import LogLock
@@ -36,8 +37,7 @@ _MAX_REWINDS = 64
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass(frozen=True)
-class ProjectionState:
+class ProjectionState(msgspec.Struct, frozen=True):
     """A projection's state and the seq of the last event folded into it."""
 
     name: str

@@ -15,10 +15,15 @@ so that machine load falls on all of them alike; figures are medians in millisec
   fork/exec of `true`). Target: one emit <= 2x the floor; batch <= 0.2 ms per event.
   `--bash-only` skips the Python cases (quick to iterate on); `--compare SCRIPT` times another
   copy of lokilog-emit (say, the one on main) in the same rounds, for an A/B figure.
+
+The packages' bytecode is compiled first (as `pip install` does), and the timed processes run
+with PYTHONDONTWRITEBYTECODE removed from their environment: a caller that sets it would
+otherwise have every start recompile every module, which is not what an installed lokilog pays.
 """
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -30,6 +35,8 @@ from pathlib import Path
 from common import ROOT, emit, scratch_dir
 
 BASH_EMIT = ROOT / "scripts" / "lokilog-emit"
+#: The packages `lokilog` imports from this checkout; compiled like an install does before timing.
+PACKAGES = ("eventlog", "commands", "projections", "subscribers")
 TARGETS = {"emit": 2.5, "emit_never": 2.5, "help": 3.0, "tail": 3.0, "status": 3.0, "verify": 3.0}
 
 
@@ -74,11 +81,24 @@ def time_once(argv: list[str], env: dict[str, str]) -> float:
     return elapsed * 1000
 
 
+def compile_bytecode() -> bool:
+    """Write every package module's bytecode into its __pycache__, as `pip install` does."""
+    ok = True
+    for package in PACKAGES:
+        ok = bool(compileall.compile_dir(str(ROOT / package), quiet=1, force=False)) and ok
+    return ok
+
+
+def child_environment() -> dict[str, str]:
+    """The environment of the timed processes: the caller's, minus any setting that skips bytecode."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def batch_per_event_ms(loki: Path, events: int, repeats: int, scripts: list[Path]) -> list[float]:
     """Median ms per event of one `--batch` run of each script, the scripts taking turns."""
     lines = "".join(json.dumps({"type": "task", "source": "hook", "payload": {"action": "x", "n": i}}) + "\n"
                     for i in range(events))
-    env = {**os.environ, "LOKI_DIR": str(loki)}
+    env = {**child_environment(), "LOKI_DIR": str(loki)}
     runs: list[list[float]] = [[] for _ in scripts]
     for _ in range(repeats):
         for script, times in zip(scripts, runs):
@@ -97,6 +117,8 @@ def main() -> None:
     parser.add_argument("--compare", type=Path, help="another lokilog-emit to time in the same rounds")
     options = parser.parse_args()
     load_before = round(os.getloadavg()[0], 2)  # other work on the machine inflates every figure
+    compiled = compile_bytecode()
+    base_env = child_environment()
     with scratch_dir("lokilog-bench-startup-") as tmp:
         loki = tmp / ".loki"
         from eventlog import FileEventLog, NewEvent
@@ -104,7 +126,7 @@ def main() -> None:
         with FileEventLog(loki) as log:  # a small log: 200 events
             log.append_many([NewEvent(type="task", source="runner", payload={"action": "x", "n": i})
                              for i in range(200)])
-        plan = {name: (argv, {**os.environ, **extra})
+        plan = {name: (argv, {**base_env, **extra})
                 for name, (argv, extra) in cases(loki, options.bash_only, options.compare).items()}
         for argv, env in plan.values():
             time_once(argv, env)  # warm the page cache and the bytecode caches
@@ -118,6 +140,8 @@ def main() -> None:
                                                     max(3, options.repeats // 5), scripts)
     floor = medians["bash_floor"]
     report = {"repeats": options.repeats,
+              "bytecode": {"compiled_before_timing": compiled, "packages": list(PACKAGES),
+                           "child_env_without_PYTHONDONTWRITEBYTECODE": True},
               "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
               "median_ms": medians}
     if not options.bash_only:
