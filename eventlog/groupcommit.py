@@ -35,9 +35,9 @@ from typing import Callable
 
 import msgspec
 
-from . import forks
 from .errors import LockTimeoutError, SyncFailedError
 from .locking import LogLock, try_lock, unlock
+from .segment_fds import SegmentDescriptors
 from .segments import is_sealed
 from .syncrecord import ALL_BITS, BootFile, SyncRecord, SyncState, boot_id
 from .tailmark import MarkWriter, TailMark, format_mark
@@ -76,10 +76,7 @@ class GroupCommit:
         self.boot = BootFile(events_dir / "log.boot")
         self._lock, self._marks, self._tail_file = lock, marks, tail_file
         self._leading = threading.Lock()  # flock is per open file: threads elect among themselves first
-        self._fds: dict[int, list[int]] = {}  # inode -> [descriptor, tickets using it]
-        self._fds_lock = threading.Lock()
-        self._fds_generation = forks.generation
-        self._retired: list[list[int]] = []
+        self._fds = SegmentDescriptors()
         self._last_fsync = 0.0  # seconds the last fsync took: bounds the wait for more writers
         self._looked = False  # this process has looked at the drop box at least once
         self._published: int | None = None  # the epoch of the fsync this leader just published
@@ -129,7 +126,7 @@ class GroupCommit:
         self.record.set_written_id(event_id)
         self.record.note_writer()
         cut = data.rfind(b"\n", 0, len(data) - 1) + 1
-        return Ticket(self._hold_fd(fd, inode), segment, inode, state.generation, start, end, seq, data[cut:])
+        return Ticket(self._fds.hold(fd, inode), segment, inode, state.generation, start, end, seq, data[cut:])
 
     def contended(self) -> bool:
         """True when another Python writer waits for the log lock or for an fsync: then this
@@ -231,7 +228,7 @@ class GroupCommit:
             # The leader hangs (stopped?): this writer's own fsync covers it just as well.
             self._sync_and_publish(ticket, None, forget, timeout)
         finally:
-            self._release_fd(ticket)
+            self._fds.release(ticket.fd, ticket.inode)
 
     def _covered(self, ticket: Ticket) -> bool:
         state = self.record.read()
@@ -376,56 +373,14 @@ class GroupCommit:
                 outcome = (f"nothing acknowledged; removing the bytes failed too ({again.strerror}), so they "
                            "count as an unfinished append that the next writer cuts")
             self.invalidate()
-            self._retire(ticket.inode)
+            self._fds.retire(ticket.inode)
             forget()
         finally:
             self._lock.release()
         raise SyncFailedError(exc.errno, f"fsync failed, {outcome}: {exc.strerror}") from exc
 
-    # ------------------------------------------------------------ descriptors
-
-    def _hold_fd(self, fd: int, inode: int) -> int:
-        with self._fds_lock:
-            if self._fds_generation != forks.generation:
-                self._fds, self._retired, self._fds_generation = {}, [], forks.generation  # the parent's
-            entry = self._fds.get(inode)
-            if entry is None:
-                for old in [i for i, e in self._fds.items() if e[1] == 0]:
-                    os.close(self._fds.pop(old)[0])
-                entry = self._fds[inode] = [os.dup(fd), 0]
-            entry[1] += 1
-            return entry[0]
-
-    def _release_fd(self, ticket: Ticket) -> None:
-        with self._fds_lock:
-            if self._fds_generation != forks.generation:
-                return
-            entry = self._fds.get(ticket.inode)
-            if entry is not None and entry[0] == ticket.fd:
-                entry[1] -= 1
-                return
-            for old in self._retired:
-                if old[0] == ticket.fd:
-                    old[1] -= 1
-                    if not old[1]:
-                        self._retired.remove(old)
-                        os.close(old[0])
-                    return
-
-    def _retire(self, inode: int) -> None:
-        # The descriptor that saw a failed fsync is not used again: the next append dups a new one.
-        with self._fds_lock:
-            entry = self._fds.pop(inode, None)
-            if entry is not None:
-                self._retired.append(entry)
-
     def close(self) -> None:
-        with self._fds_lock:
-            if self._fds_generation == forks.generation:
-                for fd, users in self._fds.values():
-                    if not users:
-                        os.close(fd)
-            self._fds = {}
+        self._fds.close()
         self.record.close()
 
 

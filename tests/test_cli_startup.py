@@ -78,7 +78,7 @@ def test_emit_imports_its_own_parser_and_the_log_only(tmp_path):
 #: start-up cost every hook pays; add it here only on purpose.
 EMIT_LOG_MODULES = {
     "eventlog", "eventlog.appends", "eventlog.codec", "eventlog.conditional", "eventlog.config", "eventlog.coverage",
-    "eventlog.errors", "eventlog.groupcommit", "eventlog.plainbatch", "eventlog.syncrecord",
+    "eventlog.errors", "eventlog.groupcommit", "eventlog.segment_fds", "eventlog.plainbatch", "eventlog.syncrecord",
     "eventlog.events", "eventlog.filters", "eventlog.forks", "eventlog.fsutil", "eventlog.index", "eventlog.legacy",
     "eventlog.legacy.ingest", "eventlog.legacy.parse", "eventlog.legacy.state", "eventlog.legacy.records",
     "eventlog.legacy.flat", "eventlog.legacy.status", "eventlog.legacy.tally", "eventlog.legacy.moves",
