@@ -127,7 +127,8 @@ class Watcher:
             self._answer_new_appends(report, failed)
         # The appends folded while the later views were written must reach the earlier ones too.
         for runner in runners[1:]:
-            self._save_views(runner, report, failed)
+            if id(runner) not in failed:  # a failed write is retried next cycle, reported once
+                self._save_views(runner, report, failed)
 
     def _save_views(self, runner: Runner, report: CycleReport, failed: set[int]) -> None:
         try:
