@@ -130,8 +130,9 @@ class RunStateProjection:
         directory = Path(loki_dir) / VIEW_DIR
         directory.mkdir(parents=True, exist_ok=True)
         # Not fsynced: views are rebuilt from the log, and every engine start rewrites them.
-        atomic_write(directory / "summary.json", _pretty(summary(state)), durable=False)
+        # tasks.json first: it is the file readers poll for a new event.
         atomic_write(directory / "tasks.json", self._tasks_document.encode(state), durable=False)
+        atomic_write(directory / "summary.json", _pretty(summary(state)), durable=False)
 
 
 # ------------------------------------------------------------------ the fold, by type

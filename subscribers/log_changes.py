@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from watchdog.events import FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent, DirDeletedEvent, DirModifiedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent,
+    FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from eventlog import LokiPaths
@@ -14,6 +17,14 @@ from eventlog import LokiPaths
 #: Notifications that only say a file was opened or read (watchdog reports them on Linux): a
 #: process waking on them would wake on its own reads of the log and spin.
 READS_ONLY = frozenset({"opened", "closed_no_write"})
+
+#: Every change but those reads, asked of the kernel itself (inotify's mask): the readers of
+#: the log open it many times per append, and each notification delivered only to be dropped
+#: holds the interpreter's lock that the woken pass waits for.
+CHANGES = [
+    FileCreatedEvent, DirCreatedEvent, FileModifiedEvent, DirModifiedEvent, FileMovedEvent, DirMovedEvent,
+    FileDeletedEvent, DirDeletedEvent, FileClosedEvent,
+]
 
 
 def observe_log(paths: LokiPaths, on_change: Callable[[], None]) -> Observer:
@@ -33,7 +44,7 @@ def observe_log(paths: LokiPaths, on_change: Callable[[], None]) -> Observer:
         # woken by the segment write alone can run before it and see the old head.
         for directory in (paths.log_dir, paths.pending, paths.events):
             directory.mkdir(parents=True, exist_ok=True)
-            observer.schedule(_Changed(), str(directory), recursive=False)
+            observer.schedule(_Changed(), str(directory), recursive=False, event_filter=CHANGES)
         observer.start()
     except OSError:
         observer.stop()
