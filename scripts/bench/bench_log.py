@@ -161,7 +161,7 @@ elif mode == "full":
 else:
     import json
     count = 0
-    for path in sorted((log.paths.log_dir).iterdir()):
+    for path in sorted(log.paths.log_dir.glob("*.jsonl")):  # segments only, not their .sha256/.crc
         with open(path, "rb") as handle:
             for line in handle:
                 json.loads(line)
