@@ -1,8 +1,8 @@
 """The log's exclusive lock: `flock` on `.loki/events/log.lock`, always with a bounded wait.
 
 The one lock helper of lokilog: :class:`LogLock` also serializes the checkpoint store and
-config rewrites, and the watch daemon's single-instance lock is built on :func:`try_lock`,
-:func:`try_lock_shared` and :func:`unlock` (the one place that knows flock from portalocker).
+config rewrites, and the watch daemon's single-instance lock is built on :func:`try_lock` (exclusive
+or shared) and :func:`unlock` (the one place that knows flock from portalocker).
 
 `flock(1)` in bash takes the same lock, so Python and bash writers exclude each other.
 A holder that dies releases it with its file descriptor; a holder that is stopped keeps it,
@@ -22,16 +22,10 @@ from .fsutil import make_dirs
 try:  # POSIX: call flock directly; portalocker's wrapper costs ten times the syscall.
     import fcntl
 
-    def try_lock(fd: int) -> bool:
+    def try_lock(fd: int, shared: bool = False) -> bool:
+        """Take the lock on ``fd`` if it is free (exclusive, or ``shared``); never waits."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-
-    def try_lock_shared(fd: int) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
             return False
@@ -42,16 +36,10 @@ try:  # POSIX: call flock directly; portalocker's wrapper costs ten times the sy
 except ImportError:  # pragma: no cover - Windows
     import portalocker
 
-    def try_lock(fd: int) -> bool:
+    def try_lock(fd: int, shared: bool = False) -> bool:
+        kind = portalocker.LockFlags.SHARED if shared else portalocker.LockFlags.EXCLUSIVE
         try:
-            portalocker.lock(fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
-            return True
-        except portalocker.exceptions.LockException:
-            return False
-
-    def try_lock_shared(fd: int) -> bool:
-        try:
-            portalocker.lock(fd, portalocker.LockFlags.SHARED | portalocker.LockFlags.NON_BLOCKING)
+            portalocker.lock(fd, kind | portalocker.LockFlags.NON_BLOCKING)
             return True
         except portalocker.exceptions.LockException:
             return False

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from eventlog import EventLogError
 from eventlog.events import now_timestamp
-from eventlog.locking import try_lock, try_lock_shared
+from eventlog.locking import try_lock
 from eventlog.safeio import read_small
 
 
@@ -66,7 +66,7 @@ def holder(loki_dir: Path) -> dict | None:
     except FileNotFoundError:
         return None
     try:
-        if not try_lock_shared(fd):
+        if not try_lock(fd, shared=True):
             return _read(path) or {"pid": None}
         return None  # we got it: nobody holds it
     finally:
