@@ -30,7 +30,7 @@ from eventlog.fsutil import atomic_write
 from eventlog.reader import committed_end, decode_buffer
 from eventlog.segments import list_segments
 
-from .fold import Lane, fold_lanes, wanted_types
+from .fold import Lane, fold_batches, wanted_types
 from .snapshots import ProjectionFiles, decode_state, encode_state
 
 BLOCK_BYTES = 1 << 20
@@ -186,7 +186,7 @@ def _fold_block(lanes: list[Lane], segment: Any, start: int, data: bytes) -> tup
             cut = data.find(b"\n", piece) + 1
         events = decode_buffer(data[piece:cut], start + piece, segment, types=types)
         if events:
-            fold_lanes(lanes, events)
+            fold_batches(lanes, (events,))
             last, count = events[-1], count + len(events)
         piece = cut
     return None if last is None else (last.seq, last.id, count)

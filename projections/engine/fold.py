@@ -9,6 +9,7 @@ read, so its snapshot records how far into the log it is.
 """
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any, Callable, Iterable, Sequence
 
 import msgspec
@@ -84,20 +85,43 @@ def wanted_types(lanes: Sequence[Lane]) -> frozenset[str] | None:
 
 
 class _Routes:
-    """Which lanes read which type: rebuilt only when a lane joins or stops."""
+    """Which lanes read which event: rebuilt only when a lane joins or stops.
+
+    ``plain`` maps a type to the lanes that read every event of it; ``by_action`` maps a type
+    some lane reads only some actions of to ``{action: lanes}``, with the lanes of any other
+    action under None, so a fold reads an event's action once, whatever the number of lanes.
+    Each route is a tuple of ``(lane, apply, rewinds)``, in the order the lanes were given.
+    """
 
     def __init__(self, lanes: list[Lane]) -> None:
-        everything = [lane for lane in lanes if lane.types is None]
-        self.default: tuple[tuple[Lane, frozenset[str] | None], ...] = tuple((lane, None) for lane in everything)
-        table: dict[str, list[tuple[Lane, frozenset[str] | None]]] = {}
+        order = {id(lane): n for n, lane in enumerate(lanes)}
+        everything = [(lane, None) for lane in lanes if lane.types is None]
+        readers: dict[str, list[tuple[Lane, frozenset[str] | None]]] = {}
         for lane in lanes:
             if lane.types is not None:
                 for kind, actions in lane.types.items():
-                    table.setdefault(kind, []).append((lane, actions))
-        # Lanes keep the order they were given in, whichever way they read a type.
-        order = {id(lane): n for n, lane in enumerate(lanes)}
-        self.table = {kind: tuple(sorted(readers + list(self.default), key=lambda r: order[id(r[0])]))
-                      for kind, readers in table.items()}
+                    readers.setdefault(kind, []).append((lane, actions))
+        if any(lane.rewind for lane, _ in everything):
+            readers.setdefault(ROLLBACK_TYPE, [])  # so its route knows to rewind
+
+        def route(kind: str | None, chosen: list[Lane]) -> tuple:
+            chosen.sort(key=lambda lane: order[id(lane)])
+            return tuple((lane, lane.apply, lane.rewind and kind == ROLLBACK_TYPE) for lane in chosen)
+
+        self.default = route(None, [lane for lane, _ in everything])
+        self.plain: dict[str, tuple] = {}
+        self.by_action: dict[str, dict[str | None, tuple]] = {}
+        for kind, some in readers.items():
+            some = some + everything
+            if all(actions is None for _, actions in some):
+                self.plain[kind] = route(kind, [lane for lane, _ in some])
+                continue
+            named = set().union(*(actions for _, actions in some if actions is not None))
+            table: dict[str | None, tuple] = {
+                action: route(kind, [lane for lane, actions in some if actions is None or action in actions])
+                for action in named}
+            table[None] = route(kind, [lane for lane, actions in some if actions is None])
+            self.by_action[kind] = table
 
 
 def fold_lanes(lanes: list[Lane], events: Iterable[Any], tick: Callable[[list[Lane]], None] | None = None,
@@ -105,50 +129,35 @@ def fold_lanes(lanes: list[Lane], events: Iterable[Any], tick: Callable[[list[La
     """Fold ``events`` (in seq order) into every lane; outcomes are updated in place.
 
     ``events`` may include envelope-only records (seq, id, type) for types no lane reads.
-    ``tick(lanes)`` is called every ``tick_every`` events, with the outcomes up to date, so a
-    long fold can snapshot or report progress.
+    ``tick(lanes)`` is called about every ``tick_every`` events, with the outcomes up to date,
+    so a long fold can snapshot or report progress.
     """
-    waiting = sorted((lane for lane in lanes if not lane.halted), key=lambda lane: lane.start)
-    active: list[Lane] = []
-    routes = _Routes(active)
-    table, default = routes.table, routes.default
-    next_start = waiting[0].start if waiting else None
-    count = 0
+    if isinstance(events, list):
+        return fold_batches(lanes, (events,), tick, tick_every)
+    iterator = iter(events)
+    return fold_batches(lanes, iter(lambda: list(islice(iterator, 1024)), []), tick, tick_every)
+
+
+def fold_batches(lanes: list[Lane], batches: Iterable[list], tick: Callable[[list[Lane]], None] | None = None,
+                 tick_every: int = 10_000) -> list[Lane]:
+    """Like :func:`fold_lanes`, over lists of events (the reader's batches): what a pass costs
+    per event is only the handing of it to the lanes that read it."""
+    run = _Pass(lanes)
     next_tick = tick_every
-    last: Any = None
-    for event in events:
-        seq = event.seq
-        if next_start is not None and seq >= next_start:
-            while waiting and waiting[0].start <= seq:
-                lane = waiting.pop(0)
-                lane.counted = count
-                active.append(lane)
-            next_start = waiting[0].start if waiting else None
-            routes = _Routes(active)
-            table, default = routes.table, routes.default
-        for lane, actions in table.get(event.type, default):
-            if actions is not None and event.payload.get("action") not in actions:
-                continue
-            lane.applied += 1
-            try:
-                state = lane.state
-                if lane.rewind and event.type == ROLLBACK_TYPE:
-                    target = rollback_target(event)
-                    if target is not None:
-                        state = lane.restore(target)
-                lane.state = lane.apply(state, event)
-            except Exception as exc:  # a poison event: the projection's policy decides
-                if _poisoned(lane, event, exc, last, count):
-                    active.remove(lane)
-                    routes = _Routes(active)
-                    table, default = routes.table, routes.default
-        count += 1
-        last = event
-        if tick is not None and count >= next_tick:
-            _settle(active, last, count)
+    for batch in batches:
+        while batch and run.next_start is not None and batch[-1].seq >= run.next_start:
+            cut = _first_at(batch, run.next_start)
+            if cut:
+                run.fold(batch[:cut])
+                batch = batch[cut:]
+            run.join(batch[0].seq)
+        if batch:
+            run.fold(batch)
+        if tick is not None and run.count >= next_tick:
+            _settle(run.active, run.last, run.count)
             tick(lanes)
-            next_tick = count + tick_every
-    _settle(active, last, count)
+            next_tick = run.count + tick_every
+    _settle(run.active, run.last, run.count)
     for lane in lanes:
         stopped = lane.outcome.stopped
         if not lane.halted and stopped is not None and stopped.seq <= lane.outcome.seq:
@@ -156,22 +165,80 @@ def fold_lanes(lanes: list[Lane], events: Iterable[Any], tick: Callable[[list[La
     return lanes
 
 
-def _poisoned(lane: Lane, event: Any, exc: Exception, last: Any, count: int) -> bool:
-    """Record the poison event; return True when the lane stops here."""
-    outcome = lane.outcome
-    letter = DeadLetter(event.seq, event.id, event.type, f"{type(exc).__name__}: {exc}")
-    if not lane.stop:
-        outcome.dead_letters.append(letter)
-        outcome.dead_letter_count += 1
-        if len(outcome.dead_letters) > MAX_DEAD_LETTERS:
-            del outcome.dead_letters[0]
-        return False
-    # Stop at the event before the poison one (if this lane had got that far in the pass).
-    if last is not None and last.seq >= lane.start:
-        _settle([lane], last, count)
-    outcome.stopped = letter
-    lane.halted = True
-    return True
+def _first_at(batch: list, seq: int) -> int:
+    """The index of the first event of ``batch`` at or after ``seq``."""
+    return next((n for n, event in enumerate(batch) if event.seq >= seq), len(batch))
+
+
+class _Pass:
+    """One pass's lanes: those waiting for their start, those folding, and how far it got."""
+
+    def __init__(self, lanes: list[Lane]) -> None:
+        self.waiting = sorted((lane for lane in lanes if not lane.halted), key=lambda lane: lane.start)
+        self.active: list[Lane] = []
+        self.routes = _Routes(self.active)
+        self.next_start = self.waiting[0].start if self.waiting else None
+        self.count = 0
+        self.last: Any = None
+
+    def join(self, seq: int) -> None:
+        """Let the lanes that start at or before ``seq`` take part from here on."""
+        while self.waiting and self.waiting[0].start <= seq:
+            lane = self.waiting.pop(0)
+            lane.counted = self.count
+            self.active.append(lane)
+        self.next_start = self.waiting[0].start if self.waiting else None
+        self.routes = _Routes(self.active)
+
+    def fold(self, batch: list) -> None:
+        routes = self.routes
+        plain, by_action, default = routes.plain, routes.by_action, routes.default
+        for event in batch:
+            kind = event.type
+            route = plain.get(kind)
+            if route is None:
+                table = by_action.get(kind)
+                if table is None:
+                    route = default
+                else:
+                    action = event.payload.get("action")
+                    route = table.get(action, table[None]) if action.__class__ is str else table[None]
+            for lane, apply, rewinds in route:
+                lane.applied += 1
+                try:
+                    state = lane.state
+                    if rewinds:
+                        target = rollback_target(event)
+                        if target is not None:
+                            state = lane.restore(target)
+                    lane.state = apply(state, event)
+                except Exception as exc:  # a poison event: the projection's policy decides
+                    if self._poisoned(lane, event, exc, batch):
+                        routes = self.routes
+                        plain, by_action, default = routes.plain, routes.by_action, routes.default
+        self.count += len(batch)
+        self.last = batch[-1]
+
+    def _poisoned(self, lane: Lane, event: Any, exc: Exception, batch: list) -> bool:
+        """Record the poison event; return True when the lane stops here (it leaves the pass)."""
+        outcome = lane.outcome
+        letter = DeadLetter(event.seq, event.id, event.type, f"{type(exc).__name__}: {exc}")
+        if not lane.stop:
+            outcome.dead_letters.append(letter)
+            outcome.dead_letter_count += 1
+            if len(outcome.dead_letters) > MAX_DEAD_LETTERS:
+                del outcome.dead_letters[0]
+            return False
+        # Stop at the event before the poison one (if this lane had got that far in the pass).
+        at = next(n for n, e in enumerate(batch) if e is event)
+        last = batch[at - 1] if at else self.last
+        if last is not None and last.seq >= lane.start:
+            _settle([lane], last, self.count + at)
+        outcome.stopped = letter
+        lane.halted = True
+        self.active.remove(lane)
+        self.routes = _Routes(self.active)
+        return True
 
 
 def _settle(lanes: Iterable[Lane], last: Any, count: int) -> None:

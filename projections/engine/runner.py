@@ -27,7 +27,7 @@ from eventlog import FileEventLog, InvalidEventError, LockTimeoutError, LogCorru
 from eventlog.locking import LogLock
 
 from ..base import Projection, project
-from .fold import DeadLetter, FoldOutcome, Lane, fold, fold_lanes, wanted_types
+from .fold import DeadLetter, FoldOutcome, Lane, fold, fold_batches, wanted_types
 from .snapshots import ProjectionFiles, Snapshot, decode_state, encode_state, intact
 
 #: States remembered from rollback rewinds (by seq), per runner.
@@ -332,7 +332,7 @@ def _advance(runners: list[Runner], log: FileEventLog, scanner, to_seq: int | No
     if not lanes:
         return
     start = min(lane.start for lane in lanes)
-    events = chain.from_iterable(scanner.batches(start, to_seq, wanted_types(lanes)))
+    batches = scanner.batches(start, to_seq, wanted_types(lanes))
     ticking = [r for r in runners if r.snapshot_every > 0]
     if progress is not None:
         total, label = to_seq if to_seq is not None else log.head_seq, group_label(runners)
@@ -344,7 +344,7 @@ def _advance(runners: list[Runner], log: FileEventLog, scanner, to_seq: int | No
             done = max(lane.outcome.seq for lane in lanes)
             progress(label, done, max(total, done))
 
-    fold_lanes(lanes, events, tick if ticking or progress is not None else None)
+    fold_batches(lanes, batches, tick if ticking or progress is not None else None)
     for runner, lane in zip(moving, lanes):
         runner.folded(lane)
 
