@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,12 @@ class TaskInfo(msgspec.Struct):
 
 
 class Op(msgspec.Struct):
-    """One desired update: ``kind`` is status, comment or subtask."""
+    """One desired update: ``kind`` is status, comment or subtask.
+
+    A status op in ``TrackerState.statuses`` is kept with an empty ``id``: most are superseded
+    by the task's next move before anything reads them, so its id (a SHA-256) is derived only
+    when it is read (:func:`outbox`, or a ``tracker.*`` event naming it).
+    """
 
     id: str
     tracker: str
@@ -93,10 +99,11 @@ class Op(msgspec.Struct):
 class TrackerState(msgspec.Struct):
     tasks: dict[str, TaskInfo] = msgspec.field(default_factory=dict)
     links: dict[str, list[Target]] = msgspec.field(default_factory=dict)
+    #: op id -> the comment and sub-task ops not yet synced
     pending: dict[str, Op] = msgspec.field(default_factory=dict)
     synced: dict[str, int] = msgspec.field(default_factory=dict)
-    #: target key -> id of the newest status op (older pending ones are superseded)
-    latest_status: dict[str, str] = msgspec.field(default_factory=dict)
+    #: target key -> the newest status op not yet synced, id left empty (older ones are superseded)
+    statuses: dict[str, Op] = msgspec.field(default_factory=dict)
     #: target key -> the task state last synced to it
     synced_status: dict[str, str] = msgspec.field(default_factory=dict)
     #: target key -> what the tracker last reported through a webhook
@@ -110,10 +117,20 @@ class TrackerState(msgspec.Struct):
     active_linked: dict[str, None] = msgspec.field(default_factory=dict)
 
 
+@lru_cache(maxsize=1 << 14)
 def op_id(tracker: str, kind: str, ref: str, origin_id: str) -> str:
     """Derive an op's id from what caused it: replays derive the same id."""
     text = "\x1f".join((tracker, kind, ref, origin_id))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _with_id(op: Op) -> Op:
+    """A status op of ``statuses`` as the outbox shows it: with its id."""
+    return msgspec.structs.replace(op, id=op_id(op.tracker, op.kind, op.ref, op.origin_id))
+
+
+def _status_id(op: Op) -> str:
+    return op_id(op.tracker, op.kind, op.ref, op.origin_id)
 
 
 def outcome_id(kind: str, op: str, attempt: int = 0) -> str:
@@ -137,7 +154,8 @@ class TrackerProjection:
     """The desired and synced state of every linked tracker item (see the module docstring)."""
 
     name = "trackers"
-    version = 2
+    #: 3: status ops kept by target in ``statuses`` (ids derived when read), not in ``pending``
+    version = 3
     state_type = TrackerState
     reads = ("task", "state.phase", "quality.gate", "tracker")
 
@@ -175,26 +193,34 @@ def _task_id(event: Event) -> str | None:
 
 
 def _on_task(state: TrackerState, event: Event) -> None:
-    new_state = _TASK_STATES.get(event.action or "")
-    task_id = _task_id(event)
-    if new_state is None or task_id is None:
+    payload = event.payload
+    action = payload.get("action")
+    new_state = _TASK_STATES.get(action) if action.__class__ is str else None
+    task_id = payload.get("task_id") or event.stream
+    if new_state is None or not isinstance(task_id, str) or not task_id:
         return
-    task = state.tasks.setdefault(task_id, TaskInfo())
-    current_phase(state, task)
+    task = state.tasks.get(task_id)
+    if task is None:
+        task = state.tasks[task_id] = TaskInfo()
+    elif task.state in _IN_PROGRESS:
+        current_phase(state, task)
     task.state = new_state
+    linked = task_id in state.links
     if new_state in _IN_PROGRESS:
         task.since = event.seq
-        if task_id in state.links:
+        if linked:
             state.active_linked[task_id] = None
-    else:
+    elif linked:
         state.active_linked.pop(task_id, None)
     if new_state == "created":
         _on_created(state, event, task_id, task)
     elif new_state not in _IN_PROGRESS:
         task.phase = None
+    if not linked:  # the common case: nothing to desire of any tracker
+        return
     _desire_status(state, task_id, event)
     if new_state == "failed":
-        error = event.payload.get("error")
+        error = payload.get("error")
         _desire_comment(state, task_id, event, f"Task {task_id} failed" + (f": {error}" if error else "."))
     elif new_state == "completed":
         _desire_comment(state, task_id, event, f"Task {task_id} completed{_duration(event)}.")
@@ -208,7 +234,7 @@ def _on_created(state: TrackerState, event: Event, task_id: str, task: TaskInfo)
     if not isinstance(parent, str) or parent == task_id:
         return
     task.parent = parent
-    for target in state.links.get(parent, ()):
+    for target in state.links.get(parent) or ():
         if target.tracker == "jira":
             _add_op(state, target, "subtask", task_id, task.title or task_id, event)
 
@@ -246,9 +272,9 @@ def current_phase(state: TrackerState, task: TaskInfo) -> str | None:
 
 def _on_quality(state: TrackerState, event: Event) -> None:
     task_id = _task_id(event)
+    if task_id not in state.links or event.action != "gate":
+        return  # comments go to linked items only
     gate, result = event.payload.get("gate"), event.payload.get("result")
-    if event.action != "gate" or task_id is None:
-        return
     text = f"Quality gate {gate}: {result} (task {task_id})"
     details = event.payload.get("details")
     if isinstance(details, str) and details:
@@ -287,7 +313,11 @@ def _link(state: TrackerState, task_id: str, target: Target, event: Event) -> No
 
 def _on_synced(state: TrackerState, event: Event) -> None:
     p = event.payload
-    op = state.pending.pop(p.get("op_id"), None) if isinstance(p.get("op_id"), str) else None
+    named = p.get("op_id")
+    if isinstance(named, str) and state.pending.pop(named, None) is None:
+        key = _status_key(state, p, named)
+        if key is not None:
+            del state.statuses[key]
     state.synced[p.get("op_id", "")] = event.seq
     tracker, ref, kind = p.get("tracker"), p.get("ref"), p.get("kind")
     if not valid_target(tracker, ref):
@@ -295,15 +325,30 @@ def _on_synced(state: TrackerState, event: Event) -> None:
     target = Target(tracker, ref)
     if kind == "status" and isinstance(p.get("value"), str):
         state.synced_status[target.key] = p["value"]
-        if op is not None and state.latest_status.get(target.key) == op.id:
-            del state.latest_status[target.key]
     result = p.get("result") if isinstance(p.get("result"), dict) else {}
     if kind == "subtask" and valid_target("jira", result.get("key")) and isinstance(p.get("task_id"), str):
         _link(state, p["task_id"], Target("jira", result["key"]), event)
 
 
+def _status_key(state: TrackerState, payload: dict[str, Any], named: str) -> str | None:
+    """The target key of the pending status op with id ``named``, if there is one.
+
+    Outcome events name the op's target, so this is one lookup; only an event without a
+    valid one has every pending status looked at."""
+    tracker, ref = payload.get("tracker"), payload.get("ref")
+    if valid_target(tracker, ref):
+        key = f"{tracker}:{ref}"
+        op = state.statuses.get(key)
+        return key if op is not None and _status_id(op) == named else None
+    return next((key for key, op in state.statuses.items() if _status_id(op) == named), None)
+
+
 def _on_failed(state: TrackerState, event: Event) -> None:
-    op = state.pending.get(event.payload.get("op_id", ""))
+    named = event.payload.get("op_id", "")
+    op = state.pending.get(named)
+    if op is None and isinstance(named, str):
+        key = _status_key(state, event.payload, named)
+        op = None if key is None else state.statuses[key]
     if op is None:
         return
     op.attempts += 1
@@ -315,8 +360,8 @@ def _on_failed(state: TrackerState, event: Event) -> None:
 
 def _on_retry(state: TrackerState, event: Event) -> None:
     tracker, wanted = event.payload.get("tracker"), event.payload.get("op_id")
-    for op in state.pending.values():
-        if (tracker in (None, op.tracker)) and (wanted in (None, op.id)):
+    for op in [*state.pending.values(), *state.statuses.values()]:
+        if (tracker in (None, op.tracker)) and (wanted is None or wanted == (op.id or _status_id(op))):
             op.gave_up = False
             op.attempts = 0
             op.last_failed_at = None
@@ -347,18 +392,20 @@ def _desire_status(state: TrackerState, task_id: str, event: Event, only: Target
     task = state.tasks[task_id]
     current_phase(state, task)
     value = status_value(task)
+    statuses = state.statuses
     for target in state.links.get(task_id, ()):
         if only is not None and target != only:
             continue
-        if target.tracker == "github" and not target.is_commit:
+        tracker, ref = target.tracker, target.ref
+        if tracker == "github" and "@" not in ref:
             continue  # issues and PRs get comments; commits get statuses
-        older = state.latest_status.pop(target.key, None)
-        if older is not None:
-            state.pending.pop(older, None)  # superseded: only the newest status is worth sending
-        if state.synced_status.get(target.key) == value:
-            continue
-        op = _add_op(state, target, "status", task_id, value, event)
-        state.latest_status[target.key] = op.id
+        key = f"{tracker}:{ref}"
+        # Only the newest status is worth sending: it supersedes the one pending.
+        if state.synced_status.get(key) == value:
+            statuses.pop(key, None)
+        else:
+            statuses[key] = Op(id="", tracker=tracker, kind="status", ref=ref, task_id=task_id, value=value,
+                               origin_seq=event.seq, origin_id=event.id)
 
 
 def _desire_comment(state: TrackerState, task_id: str, event: Event, text: str) -> None:
@@ -377,10 +424,13 @@ def _add_op(state: TrackerState, target: Target, kind: str, task_id: str, value:
 
 def outbox(state: TrackerState, tracker: str | None = None, include_given_up: bool = False) -> list[Op]:
     """Return the ops still to send, oldest cause first."""
+    statuses = (_with_id(op) for op in state.statuses.values()
+                if (tracker is None or op.tracker == tracker) and (include_given_up or not op.gave_up))
     # Sorted, not insertion order: a state resumed from a snapshot has its dicts re-ordered.
     return sorted(
-        (op for op in state.pending.values()
-         if (tracker is None or op.tracker == tracker) and (include_given_up or not op.gave_up)),
+        [*(op for op in state.pending.values()
+           if (tracker is None or op.tracker == tracker) and (include_given_up or not op.gave_up)),
+         *(op for op in statuses if op.id not in state.synced)],
         key=lambda op: (op.origin_seq, _KIND_ORDER.get(op.kind, 3), op.id),
     )
 
