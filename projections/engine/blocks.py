@@ -179,16 +179,22 @@ def fold_blocks(loki_dir: Path, log_dir: Path, lanes: list[Lane], tick=None) -> 
 
 def _fold_block(lanes: list[Lane], segment: Any, start: int, data: bytes) -> tuple[int, str, int] | None:
     types = wanted_types(lanes)
-    last, count, piece = None, 0, 0
-    while piece < len(data):
-        cut = data.rfind(b"\n", piece, piece + _PIECE_BYTES) + 1 if piece + _PIECE_BYTES < len(data) else len(data)
-        if cut <= piece:  # one line longer than a piece
-            cut = data.find(b"\n", piece) + 1
-        events = decode_buffer(data[piece:cut], start + piece, segment, types=types)
-        if events:
-            fold_batches(lanes, (events,))
-            last, count = events[-1], count + len(events)
-        piece = cut
+    seen: list = [None, 0]  # the last event and how many
+
+    def pieces() -> Iterator[list]:
+        piece = 0
+        while piece < len(data):
+            cut = data.rfind(b"\n", piece, piece + _PIECE_BYTES) + 1 if piece + _PIECE_BYTES < len(data) else len(data)
+            if cut <= piece:  # one line longer than a piece
+                cut = data.find(b"\n", piece) + 1
+            events = decode_buffer(data[piece:cut], start + piece, segment, types=types)
+            if events:
+                seen[0], seen[1] = events[-1], seen[1] + len(events)
+                yield events
+            piece = cut
+
+    fold_batches(lanes, pieces())
+    last, count = seen
     return None if last is None else (last.seq, last.id, count)
 
 
