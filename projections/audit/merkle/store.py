@@ -70,6 +70,7 @@ class NodeStore:
         self._seqs: list[int] = []
         self._pending = 0
         self._new_file = False
+        self._written: set[int] = set()  # fds written since the last flush: only they need an fsync
         if writable:
             self.directory.mkdir(parents=True, exist_ok=True)
             if not self._cut_to_meta():
@@ -126,6 +127,7 @@ class NodeStore:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+        self._written.clear()
         for name in os.listdir(self.directory):
             if name == SEQS or name.startswith("level-"):
                 os.truncate(self.directory / name, 0)
@@ -165,10 +167,14 @@ class NodeStore:
             buffer = buffers[level]
             if buffer:
                 self._new_file |= level_name(level) not in self._fds and not (self.directory / level_name(level)).exists()
-                os.pwrite(self._fd(level_name(level)), b"".join(buffer), (flushed >> level) * HASH_SIZE)
+                fd = self._fd(level_name(level))
+                os.pwrite(fd, b"".join(buffer), (flushed >> level) * HASH_SIZE)
+                self._written.add(fd)
                 buffer.clear()
         if self._seqs:
-            os.pwrite(self._fd(SEQS), struct.pack(f">{len(self._seqs)}Q", *self._seqs), flushed * 8)
+            fd = self._fd(SEQS)
+            os.pwrite(fd, struct.pack(f">{len(self._seqs)}Q", *self._seqs), flushed * 8)
+            self._written.add(fd)
             self._seqs.clear()
         self._flushed = self.size
         self._pending = 0
@@ -177,8 +183,9 @@ class NodeStore:
         """Write buffered nodes, fsync them, then record the new size (and where the log was read to)."""
         self._write_buffers()
         if durable:
-            for fd in self._fds.values():
+            for fd in self._written:
                 os.fsync(fd)
+            self._written.clear()
             if self._new_file:
                 fsync_dir(self.directory)
                 self._new_file = False
