@@ -159,6 +159,9 @@ class TrackerProjection:
     state_type = TrackerState
     reads = ("task", "state.phase", "quality.gate", "tracker")
 
+    def __init__(self) -> None:
+        self._links_memo: tuple[dict, int, msgspec.Raw] | None = None
+
     def initial(self) -> TrackerState:
         return TrackerState()
 
@@ -174,14 +177,26 @@ class TrackerProjection:
         out.mkdir(parents=True, exist_ok=True)
         view = {
             # In outbox order: a state resumed from a snapshot has its dicts re-ordered.
-            "pending": [msgspec.to_builtins(op) for op in outbox(state, include_given_up=True)],
+            "pending": outbox(state, include_given_up=True),
             "synced": len(state.synced),
-            "links": {task: [t.key for t in targets] for task, targets in sorted(state.links.items())},
+            "links": self._links_view(state.links),
             "remote": state.remote,
             "webhooks": state.webhooks,
         }
         # Not fsynced, like the run state's views: rebuilt from the log, rewritten at every engine start.
         atomic_write(out / "state.json", msgspec.json.format(msgspec.json.encode(view), indent=2) + b"\n", durable=False)
+
+    def _links_view(self, links: dict[str, list[Target]]) -> msgspec.Raw:
+        """The links part of the view, encoded again only when a link was added since the last write.
+
+        Links are only ever added, so the same dict holding as many targets holds the same links
+        (the dict itself is kept in the memo, so its identity cannot pass to another one)."""
+        count = sum(map(len, links.values()))
+        memo = self._links_memo
+        if memo is None or memo[0] is not links or memo[1] != count:
+            view = {task: [t.key for t in targets] for task, targets in sorted(links.items())}
+            memo = self._links_memo = (links, count, msgspec.Raw(msgspec.json.encode(view)))
+        return memo[2]
 
 
 # --------------------------------------------------------------------- task and run events

@@ -168,3 +168,20 @@ def test_phase_changes_plan_what_visiting_every_task_would(drawn):
     for task_id, task in fast.tasks.items():
         current_phase(fast, task)
         assert status_value(task) == status_value(slow.tasks[task_id])
+
+
+def test_the_view_follows_links_added_to_the_same_state(tmp_path: Path):
+    """The links part of the view is memoized; a link added since must still show."""
+    log = _Events()
+    log.add("task", {"action": "created", "task_id": "t1", "title": "T"})
+    log.add("tracker", {"action": "linked", "tracker": "jira", "task_id": "t1", "ref": "PROJ-1"}, "cli")
+    state = project(P, log.events)
+    P.write_views(state, tmp_path)
+    log.add("tracker", {"action": "linked", "tracker": "linear", "task_id": "t1", "ref": "lin-1"}, "cli")
+    state = P.apply(state, log.events[-1])
+    P.write_views(state, tmp_path)
+    written = msgspec.json.decode((tmp_path / "trackers/state.json").read_bytes())
+    assert written["links"] == {"t1": ["jira:PROJ-1", "linear:lin-1"]}
+    fresh = tmp_path / "fresh"
+    TrackerProjection().write_views(project(P, log.events), fresh)
+    assert (fresh / "trackers/state.json").read_bytes() == (tmp_path / "trackers/state.json").read_bytes()
