@@ -79,7 +79,7 @@ def rebuild(
     started = time.monotonic()
     try:
         results = run_rebuild(loki_dir(ctx), chosen, progress=None if bar is None else (
-            lambda name, done, total: bar(done, total, f"rebuild {name}")))
+            lambda name, done, total: bar(done, total, f"rebuild {name}")), states=False)
     finally:
         if bar is not None:
             bar.close()

@@ -40,8 +40,11 @@ _COVERED = 0.8
 
 
 def rebuild_in_two(loki_dir: Path, projections: Iterable[Projection], *,
-                   progress: Progress | None = None) -> list[ProjectionState]:
-    """Like :func:`rebuild`, with the audit group folded in a forked child when that can help."""
+                   progress: Progress | None = None, states: bool = True) -> list[ProjectionState]:
+    """Like :func:`rebuild`, with the audit group folded in a forked child when that can help.
+
+    ``states=False``: the results of the child's group carry no state (None), which spares
+    encoding, sending and decoding them (the command only prints where each projection got to)."""
     chosen = list(projections)
     # The balance group moves when the audit group costs little: absent, or taken from memos.
     cheap = not any(p.name in CHILD_GROUP for p in chosen) or _memos_cover(Path(loki_dir), chosen)
@@ -55,7 +58,7 @@ def rebuild_in_two(loki_dir: Path, projections: Iterable[Projection], *,
     if pid == 0:  # the child: fold its group, report, and leave without running any cleanup
         os.close(read_end)
         _die_with_parent()
-        os._exit(_child(loki_dir, child_side, write_end))
+        os._exit(_child(loki_dir, child_side, write_end, states))
     os.close(write_end)
     try:
         mine = rebuild(loki_dir, ours, progress=progress)
@@ -82,10 +85,10 @@ def _memos_cover(loki_dir: Path, projections: list[Projection]) -> bool:
     return True
 
 
-def _child(loki_dir: Path, projections: list[Projection], out: int) -> int:
+def _child(loki_dir: Path, projections: list[Projection], out: int, states: bool) -> int:
     try:
         results = rebuild(loki_dir, projections)
-        body = {"results": [_encode(r) for r in results]}
+        body = {"results": [_encode(r, states) for r in results]}
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
         body = {"error": type(exc).__name__, "message": str(exc)}
     with os.fdopen(out, "wb") as pipe:
@@ -93,10 +96,10 @@ def _child(loki_dir: Path, projections: list[Projection], out: int) -> int:
     return 0
 
 
-def _encode(result: ProjectionState) -> dict:
+def _encode(result: ProjectionState, states: bool) -> dict:
     stopped = result.stopped
     return {
-        "name": result.name, "seq": result.seq, "state": encode_state(result.state).decode(),
+        "name": result.name, "seq": result.seq, "state": encode_state(result.state).decode() if states else None,
         "dead_letters": result.dead_letters, "notices": list(result.notices),
         "stopped": None if stopped is None else [stopped.seq, stopped.id, stopped.type, stopped.error],
     }
@@ -109,7 +112,8 @@ def _results(report: bytes, projections: list[Projection]) -> list[ProjectionSta
     if "error" in body:
         raise _error(body["error"], body["message"])
     types = {p.name: p.state_type for p in projections}
-    return [ProjectionState(r["name"], r["seq"], decode_state(r["state"].encode(), types[r["name"]]),
+    return [ProjectionState(r["name"], r["seq"],
+                            None if r["state"] is None else decode_state(r["state"].encode(), types[r["name"]]),
                             r["dead_letters"], None if r["stopped"] is None else DeadLetter(*r["stopped"]),
                             tuple(r["notices"]))
             for r in body["results"]]

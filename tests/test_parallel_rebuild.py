@@ -52,3 +52,14 @@ def test_the_cli_rebuild_keeps_the_audit_chain_verifiable(loki):
     assert '"audit-merkle"' in out.stdout and f'"seq":{head}' in out.stdout
     verify = run_lokilog("audit", "verify", loki=loki)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_without_states_the_child_reports_where_it_got_to_and_writes_the_same_files(loki):
+    write_run(loki, 3_000, 40)
+    one = rebuild(loki, all_projections())
+    written = _files(loki)
+    two = rebuild_in_two(loki, all_projections(), states=False)
+    assert [(r.name, r.seq, r.dead_letters, r.stopped) for r in two] == \
+        [(r.name, r.seq, r.dead_letters, r.stopped) for r in one]
+    assert all(r.state is None for r in two if r.name in CHILD_GROUP)
+    assert _files(loki) == written
