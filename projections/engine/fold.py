@@ -87,10 +87,10 @@ def wanted_types(lanes: Sequence[Lane]) -> frozenset[str] | None:
 class _Routes:
     """Which lanes read which event: rebuilt only when a lane joins or stops.
 
-    ``plain`` maps a type to the lanes that read every event of it; ``by_action`` maps a type
-    some lane reads only some actions of to ``{action: lanes}``, with the lanes of any other
-    action under None, so a fold reads an event's action once, whatever the number of lanes.
-    Each route is a tuple of ``(lane, apply, rewinds)``, in the order the lanes were given.
+    ``table`` maps a type to the lanes that read it: a tuple of ``(lane, apply, rewinds)`` in
+    the order the lanes were given, or, for a type some lane reads only some actions of,
+    ``{action: that tuple}`` with the lanes of any other action under None, so a fold reads an
+    event's action once, whatever the number of lanes. ``default``: the lanes of other types.
     """
 
     def __init__(self, lanes: list[Lane]) -> None:
@@ -109,19 +109,18 @@ class _Routes:
             return tuple((lane, lane.apply, lane.rewind and kind == ROLLBACK_TYPE) for lane in chosen)
 
         self.default = route(None, [lane for lane, _ in everything])
-        self.plain: dict[str, tuple] = {}
-        self.by_action: dict[str, dict[str | None, tuple]] = {}
+        self.table: dict[str, tuple | dict[str | None, tuple]] = {}
         for kind, some in readers.items():
             some = some + everything
             if all(actions is None for _, actions in some):
-                self.plain[kind] = route(kind, [lane for lane, _ in some])
+                self.table[kind] = route(kind, [lane for lane, _ in some])
                 continue
             named = set().union(*(actions for _, actions in some if actions is not None))
             table: dict[str | None, tuple] = {
                 action: route(kind, [lane for lane, actions in some if actions is None or action in actions])
                 for action in named}
             table[None] = route(kind, [lane for lane, actions in some if actions is None])
-            self.by_action[kind] = table
+            self.table[kind] = table
 
 
 def fold_lanes(lanes: list[Lane], events: Iterable[Any], tick: Callable[[list[Lane]], None] | None = None,
@@ -191,18 +190,12 @@ class _Pass:
         self.routes = _Routes(self.active)
 
     def fold(self, batch: list) -> None:
-        routes = self.routes
-        plain, by_action, default = routes.plain, routes.by_action, routes.default
+        table, default = self.routes.table, self.routes.default
         for event in batch:
-            kind = event.type
-            route = plain.get(kind)
-            if route is None:
-                table = by_action.get(kind)
-                if table is None:
-                    route = default
-                else:
-                    action = event.payload.get("action")
-                    route = table.get(action, table[None]) if action.__class__ is str else table[None]
+            route = table.get(event.type, default)
+            if route.__class__ is dict:
+                action = event.payload.get("action")
+                route = route.get(action, route[None]) if action.__class__ is str else route[None]
             for lane, apply, rewinds in route:
                 lane.applied += 1
                 try:
@@ -214,8 +207,7 @@ class _Pass:
                     lane.state = apply(state, event)
                 except Exception as exc:  # a poison event: the projection's policy decides
                     if self._poisoned(lane, event, exc, batch):
-                        routes = self.routes
-                        plain, by_action, default = routes.plain, routes.by_action, routes.default
+                        table, default = self.routes.table, self.routes.default
         self.count += len(batch)
         self.last = batch[-1]
 
