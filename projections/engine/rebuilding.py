@@ -8,8 +8,10 @@ earlier rebuild from there; the others fold every event as ever.
 """
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from eventlog import FileEventLog, LockTimeoutError
 
@@ -24,7 +26,8 @@ def rebuild(loki_dir: Path, projections: Iterable[Projection], *, progress: Prog
         # snapshot_every=0: nothing is written until the fold is done (the old files stay).
         runners = [Runner(loki_dir, p, log=log, fresh=True, snapshot_every=0) for p in projections]
         try:
-            recorded = _fold(Path(loki_dir), log, runners, progress)
+            with _fewer_collections():
+                recorded = _fold(Path(loki_dir), log, runners, progress)
             if progress is not None and runners:
                 seq = max(r.outcome.seq for r in runners)
                 progress(group_label(runners), seq, seq)
@@ -37,6 +40,22 @@ def rebuild(loki_dir: Path, projections: Iterable[Projection], *, progress: Prog
         finally:
             for runner in runners:
                 runner.close()
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Collect cyclic garbage less often while a rebuild folds: each collection walks the
+    young objects and, now and then, every live one, and a rebuild keeps millions of them
+    alive (states, decoded batches) that are never garbage. Freezing what exists before the
+    fold (modules, the log) keeps the collector off it; the settings are restored after."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def _fold(loki_dir: Path, log: FileEventLog, runners: list[Runner], progress: Progress | None):
