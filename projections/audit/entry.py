@@ -160,8 +160,30 @@ def entry_line(event: Event, previous_hash: str) -> tuple[bytes, str]:
         out = seal(encode_body(_body(event, previous_hash, canonical)))
         if len(_memo) >= _MEMO_LIMIT:
             _memo.clear()  # forgetting in bulk is cheaper than in order, and only costs hits
+            _next.clear()
         _memo[key] = (canonical, out)
+    _next[previous_hash] = (event.seq, out)
     _last = (event, previous_hash, out)
+    return out
+
+
+def chain_after(previous_hash: str, head: str, upto_seq: int) -> list[tuple[int, bytes, str]] | None:
+    """The entries this process computed from ``previous_hash`` on up to the entry ``head``, as
+    ``(seq, line, hash)`` in chain order; None when they are not all remembered.
+
+    The chain writer and the node store extend their files from the head on disk to the head a
+    fold computed: when the fold ran in this process (a catch-up), its lines are here, and they
+    need not read the events back from the log. Each remembered entry names the hash it
+    follows, so a walk that reaches ``head`` is that stretch of the chain and no other.
+    """
+    out: list[tuple[int, bytes, str]] = []
+    current = previous_hash
+    while current != head:
+        step = _next.get(current)
+        if step is None or step[0] > upto_seq or len(out) >= _MEMO_LIMIT:
+            return None
+        seq, (line, current) = step
+        out.append((seq, line, current))
     return out
 
 
@@ -170,6 +192,8 @@ _last: tuple[Any, str, tuple[bytes, str]] = (None, "", (b"", ""))
 #: (seq, previous hash) -> (the event's canonical line, (entry line, hash)): a catch-up's worth.
 _memo: dict[tuple[int, str], tuple[bytes, tuple[bytes, str]]] = {}
 _MEMO_LIMIT = 4096
+#: previous hash -> (seq, (entry line, hash)) of the entry computed after it (``chain_after``).
+_next: dict[str, tuple[int, tuple[bytes, str]]] = {}
 
 
 def split_line(line: bytes) -> tuple[bytes, str] | None:

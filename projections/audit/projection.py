@@ -47,4 +47,4 @@ class AuditProjection:
         """Extend the chain on disk up to the state's seq (never rewriting an entry written before)."""
         from .writer import sync_chain
 
-        sync_chain(Path(loki_dir), self.settings, upto_seq=state.seq)
+        sync_chain(Path(loki_dir), self.settings, upto_seq=state.seq, head=state.head)

@@ -14,7 +14,7 @@ from eventlog import FileEventLog
 from eventlog.fsutil import fsync_dir, write_all
 from eventlog.locking import LogLock
 
-from .entry import GENESIS, entry_line, split_line
+from .entry import GENESIS, chain_after, entry_line, split_line
 from .errors import AuditChainError
 from .files import (
     ACTIVE,
@@ -38,8 +38,13 @@ from .settings import AuditSettings
 from .verify import ChainPoint
 
 
-def sync_chain(loki_dir: Path, settings: AuditSettings | None = None, upto_seq: int | None = None) -> ChainPoint:
-    """Append entries for every audited log event after the chain's head (up to ``upto_seq``)."""
+def sync_chain(loki_dir: Path, settings: AuditSettings | None = None, upto_seq: int | None = None,
+               head: str | None = None) -> ChainPoint:
+    """Append entries for every audited log event after the chain's head (up to ``upto_seq``).
+
+    ``head``: the hash of the entry a fold up to ``upto_seq`` ended at. When that fold ran in
+    this process, the entries from the head on disk to it are taken from it (`entry.chain_after`)
+    instead of from the events read back from the log."""
     settings = settings or AuditSettings.from_env()
     migrate_chain(loki_dir)  # a chain an older lokilog kept in .loki/audit/ continues here
     directory = audit_dir(loki_dir)
@@ -50,7 +55,8 @@ def sync_chain(loki_dir: Path, settings: AuditSettings | None = None, upto_seq: 
         writer = _ChainWriter(directory, settings)
         with FileEventLog(loki_dir) as log:
             if upto_seq is None or upto_seq > writer.head_seq:
-                writer.extend(log.read(writer.head_seq + 1, upto_seq, ingest=False))
+                known = None if head is None or upto_seq is None else chain_after(writer.head_hash, head, upto_seq)
+                writer.extend(log.read(writer.head_seq + 1, upto_seq, ingest=False) if known is None else None, known)
         return writer.finish()
     finally:
         lock.release()
@@ -81,20 +87,25 @@ class _ChainWriter:
         self.buffer: list[bytes] = []
         self.changed = False
 
-    def extend(self, events) -> None:
-        audits = self.settings.selection.audits
+    def extend(self, events, known: list[tuple[int, bytes, str]] | None = None) -> None:
+        """Append the entries of the audited ``events``, or the ``known`` ones (seq, line, hash)."""
         recorded = (self.record.seq, self.record.hash) if self.record.seq > self.head_seq else (None, None)
+        for seq, line, self.head_hash in (self._entries(events) if known is None else known):
+            if seq == recorded[0] and self.head_hash != recorded[1]:
+                # The files were cut short and the log no longer yields the recorded head:
+                # refuse to paper over it (fail closed); verify names the damage.
+                raise AuditChainError(f"re-auditing seq {seq} gives {self.head_hash}, but head.json "
+                                      f"recorded {recorded[1]}: the log or the chain was altered")
+            self._append(line, seq)
+            self.head_seq = seq
+            self.entries += 1
+
+    def _entries(self, events):
+        audits, head = self.settings.selection.audits, self.head_hash
         for event in events:
             if audits(event):
-                line, self.head_hash = entry_line(event, self.head_hash)
-                if event.seq == recorded[0] and self.head_hash != recorded[1]:
-                    # The files were cut short and the log no longer yields the recorded head:
-                    # refuse to paper over it (fail closed); verify names the damage.
-                    raise AuditChainError(f"re-auditing seq {event.seq} gives {self.head_hash}, but head.json "
-                                          f"recorded {recorded[1]}: the log or the chain was altered")
-                self._append(line, event.seq)
-                self.head_seq = event.seq
-                self.entries += 1
+                line, head = entry_line(event, head)
+                yield event.seq, line, head
 
     def _append(self, line: bytes, seq: int) -> None:
         if self.size and self.size + len(line) > self.settings.max_bytes:

@@ -15,7 +15,7 @@ import msgspec
 
 from eventlog import Event, FileEventLog
 
-from ..entry import GENESIS, entry_line
+from ..entry import GENESIS, chain_after, entry_line
 from ..errors import AuditChainError
 from ..settings import AuditSettings
 from .heads import HEAD_TYPE, SignedHead, head_from_event
@@ -88,18 +88,24 @@ class MerkleProjection:
                 if store.meta.seq > state.seq or store.size > state.size or attempt:
                     store.reset()
                 if store.meta.seq < state.seq:
-                    self._extend(store, loki_dir, state.seq)
+                    self._extend(store, loki_dir, state.seq, state.chain_head)
                 if store.size == state.size and store.root() == state.root() and store.meta.chain_head == state.chain_head:
                     return
         raise AuditChainError(f"the node store rebuilt from the log has root {store.root().hex()}, but the "
                               f"projection's state says {state.root().hex()}: the log changed while it was read")
 
-    def _extend(self, store: NodeStore, loki_dir: Path, upto: int) -> None:
+    def _extend(self, store: NodeStore, loki_dir: Path, upto: int, target: str) -> None:
         audits, head, sha = self._audits, store.meta.chain_head, hashlib.sha256
-        with FileEventLog(loki_dir) as log:
-            for event in log.read(store.meta.seq + 1, upto, ingest=False):
-                if audits(event):
-                    line, head = entry_line(event, head)
-                    store.append(sha(b"\x00" + line[:-1]).digest(), event.seq)
+        # The lines of a fold in this process, if it computed them all; else from the log.
+        known = chain_after(head, target, upto)
+        if known is not None:
+            for seq, line, head in known:
+                store.append(sha(b"\x00" + line[:-1]).digest(), seq)
+        else:
+            with FileEventLog(loki_dir) as log:
+                for event in log.read(store.meta.seq + 1, upto, ingest=False):
+                    if audits(event):
+                        line, head = entry_line(event, head)
+                        store.append(sha(b"\x00" + line[:-1]).digest(), event.seq)
         store.flush(seq=upto, chain_head=head)
 
