@@ -13,6 +13,7 @@ id) are idempotent appends.
 """
 from __future__ import annotations
 
+import bisect
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ class TrackerProjection:
     reads = ("task", "state.phase", "quality.gate", "tracker")
 
     def __init__(self) -> None:
-        self._links_memo: tuple[dict, int, msgspec.Raw] | None = None
+        self._links_memo: _LinksMemo | None = None
 
     def initial(self) -> TrackerState:
         return TrackerState()
@@ -83,16 +84,38 @@ class TrackerProjection:
         atomic_write(out / "state.json", msgspec.json.format(msgspec.json.encode(view), indent=2) + b"\n", durable=False)
 
     def _links_view(self, links: dict[str, list[Target]]) -> msgspec.Raw:
-        """The links part of the view, encoded again only when a link was added since the last write.
-
-        Links are only ever added, so the same dict holding as many targets holds the same links
-        (the dict itself is kept in the memo, so its identity cannot pass to another one)."""
-        count = sum(map(len, links.values()))
+        """The links part of the view: ``{task: [target keys]}`` by task id, as encoded before
+        (each task's part is encoded again only when a link was added to it)."""
         memo = self._links_memo
-        if memo is None or memo[0] is not links or memo[1] != count:
-            view = {task: [t.key for t in targets] for task, targets in sorted(links.items())}
-            memo = self._links_memo = (links, count, msgspec.Raw(msgspec.json.encode(view)))
-        return memo[2]
+        if memo is None or memo.links is not links:
+            memo = self._links_memo = _LinksMemo(links)
+        return memo.encode()
+
+
+class _LinksMemo:
+    """Links are only ever added: the same dict holding as many targets for a task holds the
+    same links for it (the dict is kept here, so its identity cannot pass to another one)."""
+
+    def __init__(self, links: dict[str, list[Target]]) -> None:
+        self.links = links
+        self.order: list[str] = []  # task ids, sorted
+        self.parts: dict[str, tuple[int, bytes]] = {}  # task -> (targets, b'"task":["key",...]')
+        self.count = -1
+        self.raw = msgspec.Raw(b"{}")
+
+    def encode(self) -> msgspec.Raw:
+        count = sum(map(len, self.links.values()))
+        if count != self.count:
+            encode, parts = msgspec.json.encode, self.parts
+            for task, targets in self.links.items():
+                part = parts.get(task)
+                if part is None or part[0] != len(targets):
+                    if part is None:
+                        bisect.insort(self.order, task)
+                    parts[task] = (len(targets), encode(task) + b":" + encode([t.key for t in targets]))
+            self.raw = msgspec.Raw(b"{" + b",".join([parts[task][1] for task in self.order]) + b"}")
+            self.count = count
+        return self.raw
 
 
 # --------------------------------------------------------------------- task and run events

@@ -178,10 +178,13 @@ def test_the_view_follows_links_added_to_the_same_state(tmp_path: Path):
     state = project(P, log.events)
     P.write_views(state, tmp_path)
     log.add("tracker", {"action": "linked", "tracker": "linear", "task_id": "t1", "ref": "lin-1"}, "cli")
-    state = P.apply(state, log.events[-1])
+    log.add("tracker", {"action": "linked", "tracker": "jira", "task_id": "t0", "ref": "PROJ-2"}, "cli")
+    for event in log.events[-2:]:
+        state = P.apply(state, event)
     P.write_views(state, tmp_path)
     written = msgspec.json.decode((tmp_path / "trackers/state.json").read_bytes())
-    assert written["links"] == {"t1": ["jira:PROJ-1", "linear:lin-1"]}
+    assert written["links"] == {"t0": ["jira:PROJ-2"], "t1": ["jira:PROJ-1", "linear:lin-1"]}
+    assert list(written["links"]) == ["t0", "t1"]
     fresh = tmp_path / "fresh"
     TrackerProjection().write_views(project(P, log.events), fresh)
     assert (fresh / "trackers/state.json").read_bytes() == (tmp_path / "trackers/state.json").read_bytes()
