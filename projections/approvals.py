@@ -13,7 +13,8 @@ from typing import Any
 import msgspec
 
 from eventlog import Event
-from eventlog.fsutil import atomic_write
+
+from .view_files import WrittenFiles
 
 PENDING, GRANTED, DENIED = "pending", "granted", "denied"
 
@@ -41,6 +42,7 @@ class Approval(msgspec.Struct, kw_only=True):
 
 class ApprovalsState(msgspec.Struct):
     approvals: dict[str, Approval] = msgspec.field(default_factory=dict)
+    changes: int = 0  # approval events folded: the view is rewritten only when it moved
 
     def pending(self) -> list[Approval]:
         return sorted((a for a in self.approvals.values() if a.status == PENDING), key=lambda a: a.requested_seq)
@@ -50,10 +52,14 @@ class ApprovalsProjection:
     """The ``approvals`` projection; its view is `.loki/state/approvals.json` (pending requests)."""
 
     name = "approvals"
-    version = 1
+    # 2: ``changes``.
+    version = 2
     reads = ("approval",)
     state_type = ApprovalsState
     views = ("state/approvals.json",)
+
+    def __init__(self) -> None:
+        self._files = WrittenFiles()
 
     def initial(self) -> ApprovalsState:
         return ApprovalsState()
@@ -78,13 +84,19 @@ class ApprovalsProjection:
             current.auto = payload.get("auto") is True
         elif action == "notified" and current is not None:
             current.notified = "delivered" if payload.get("delivered") is True else "failed"
+        else:
+            return state
+        state.changes += 1
         return state
 
     def write_views(self, state: ApprovalsState, loki_dir: Path) -> None:
         target = Path(loki_dir) / "state" / "approvals.json"
+        if self._files.current(target, state, state.changes):
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
         body = {"pending": state.pending()}
-        atomic_write(target, msgspec.json.encode(body, order="deterministic") + b"\n")
+        self._files.write(target, msgspec.json.encode(body, order="deterministic") + b"\n", state=state,
+                          changes=state.changes)
 
 
 def _requested(approval_id: str, event: Event) -> Approval:

@@ -17,8 +17,9 @@ import msgspec
 from datetime import datetime, timezone
 
 from eventlog import Event, parse_timestamp
-from eventlog.fsutil import atomic_write
 from eventlog.safeio import read_small
+
+from .view_files import WrittenFiles
 
 INDEX = Path("state") / "checkpoints" / "index.jsonl"
 _encoder = msgspec.json.Encoder(order="deterministic")
@@ -30,14 +31,18 @@ class CheckpointProjection:
     """Fold `checkpoint.created`, `checkpoint.rolled_back` and `checkpoint.pruned` events."""
 
     name = "checkpoints"
-    version = 1
+    # 2: ``changes`` counts the events that changed the catalogue (the views skip unchanged states).
+    version = 2
     reads = ("checkpoint",)
     state_type = dict[str, Any]
     rewindable = False
 
+    def __init__(self) -> None:
+        self._view = _IndexView()
+
     def initial(self) -> State:
         return {"checkpoints": {}, "pruned": [], "latest_pre_rollback": None, "rollbacks": 0,
-                "last_rollback": None}
+                "last_rollback": None, "changes": 0}
 
     def apply(self, state: State, event: Event) -> State:
         if event.type != "checkpoint":
@@ -57,18 +62,49 @@ class CheckpointProjection:
             for checkpoint_id in payload.get("checkpoint_ids") or ():
                 if state["checkpoints"].pop(checkpoint_id, None) is not None:
                     state["pruned"].append(checkpoint_id)
+        state["changes"] += 1  # an upper bound (a repeated creation changes nothing): it only costs a write
         return state
 
     def write_views(self, state: State, loki_dir: Path) -> None:
-        path = Path(loki_dir) / INDEX
+        self._view.write(state, Path(loki_dir) / INDEX)
+
+
+class _IndexView:
+    """Writes `index.jsonl`, remembering what it parsed and wrote so that an unchanged catalogue
+    costs a stat, and a changed one re-reads the file only if someone else wrote it since."""
+
+    def __init__(self) -> None:
+        self._files = WrittenFiles()
+        self._foreign: list[tuple[Any, str]] = []  # (id, line) of the lines the state did not know, as last read
+        self._lines: dict[str, tuple[dict[str, Any], int, list[str]]] = {}  # id -> (record, len(lines), view lines)
+
+    def write(self, state: State, path: Path) -> None:
+        if self._files.current(path, state, state["changes"]):
+            return
+        unchanged = self._files.unchanged(path)
         known = state["checkpoints"]
         gone = set(state["pruned"])
-        kept = [line for line in index_lines(path) if _line_id(line) not in known and _line_id(line) not in gone]
-        ours = [line for record in records(state) for line in _view_lines(record)]
-        if not kept and not ours and not path.exists():
+        if not unchanged:
+            self._foreign = [(_line_id(line), line) for line in index_lines(path)]
+        self._foreign = [(key, line) for key, line in self._foreign if key not in known and key not in gone]
+        ours = [line for record in records(state) for line in self._view_lines(record)]
+        if not self._foreign and not ours and not path.exists():
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, "".join(line + "\n" for line in kept + ours).encode())
+        data = "".join(line + "\n" for line in [line for _, line in self._foreign] + ours).encode()
+        self._files.write(path, data, state=state, changes=state["changes"])
+        if len(self._lines) > 2 * len(known):
+            self._lines = {key: self._lines[key] for key in known if key in self._lines}
+
+    def _view_lines(self, record: dict[str, Any]) -> list[str]:
+        """``_view_lines(record)``, encoded once per record (a record changes only by gaining lines)."""
+        cached = self._lines.get(record["id"])
+        count = len(record.get("lines", ()))
+        if cached is not None and cached[0] is record and cached[1] == count:
+            return cached[2]
+        lines = _view_lines(record)
+        self._lines[record["id"]] = (record, count, lines)
+        return lines
 
 
 def _created(state: State, event: Event) -> None:

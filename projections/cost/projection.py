@@ -28,6 +28,7 @@ from typing import Any
 
 from eventlog import Event, parse_timestamp
 from ..recent_ids import first_time
+from ..view_files import WrittenFiles
 
 from .state import (  # re-exported: the state and the cell layout were defined here
     CACHE_READ, CACHE_WRITE, COUNTERS, DIMENSIONS, EVENTS, INCOMPLETE, INPUT, OUTPUT, READ_EVENTS, REP_INPUT,
@@ -61,6 +62,7 @@ class CostProjection:
         # A detailed fold tallies tasks by every dimension (``report.needs_detail``); it is made
         # from the log for one report, never registered with the engine.
         self.detailed = detailed
+        self._files = WrittenFiles()
 
     def initial(self) -> CostState:
         return CostState(detailed=self.detailed)
@@ -80,7 +82,7 @@ class CostProjection:
     def write_views(self, state: CostState, loki_dir: Path) -> None:
         from .views import write_cost_views
 
-        write_cost_views(state, Path(loki_dir))
+        write_cost_views(state, Path(loki_dir), self._files)
 
 
 def _count(state: CostState, event: Event, payload: dict[str, Any]) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 import msgspec
 
 from eventlog import Event
-from eventlog.fsutil import atomic_write
+
+from ..view_files import WrittenFiles
 
 from .state import (
     APPLIED, APPROVED, DENIED, OutcomesState, classify_run, gate_tally, run_of, summary, text,
@@ -32,10 +33,14 @@ _VERDICTS = ("pass", "pause", "reject")
 
 class OutcomesProjection:
     name = "outcomes"
-    version = 1
+    # 2: ``changes``.
+    version = 2
     reads = ("session", "task", "governance", "healing", "approval", "metric.token_usage")
     state_type = OutcomesState
     views = ("state/outcomes",)
+
+    def __init__(self) -> None:
+        self._files = WrittenFiles()
 
     def initial(self) -> OutcomesState:
         return OutcomesState()
@@ -44,17 +49,18 @@ class OutcomesProjection:
         handler = _HANDLERS.get((event.type, event.payload.get("action")))
         if handler is not None:
             handler(state, event)
+            state.changes += 1
         return state
 
     def write_views(self, state: OutcomesState, loki_dir: Path) -> None:
         root = Path(loki_dir)
-        _write(root / APPLIED_VIEW, state.applied_view())
-        _write(root / SUMMARY_VIEW, summary(state))
-
-
-def _write(path: Path, body: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, msgspec.json.encode(body, order="deterministic") + b"\n", durable=False)
+        for view, body in ((APPLIED_VIEW, OutcomesState.applied_view), (SUMMARY_VIEW, summary)):
+            path = root / view
+            if self._files.current(path, state, state.changes):
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = msgspec.json.encode(body(state), order="deterministic") + b"\n"
+            self._files.write(path, data, durable=False, state=state, changes=state.changes)
 
 
 # ---------------------------------------------------------------------- runs and tasks
