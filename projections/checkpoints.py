@@ -9,6 +9,7 @@ in front, so lokilog never loses a record it did not write.
 from __future__ import annotations
 
 import json
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ class CheckpointProjection:
     """Fold `checkpoint.created`, `checkpoint.rolled_back` and `checkpoint.pruned` events."""
 
     name = "checkpoints"
-    # 2: ``changes`` counts the events that changed the catalogue (the views skip unchanged states).
+    # 2: ``changes`` counts the checkpoint events folded and ``rewrites`` those that changed or
+    # removed a record (the view skips unchanged states and appends the records added since).
     version = 2
     reads = ("checkpoint",)
     state_type = dict[str, Any]
@@ -42,7 +44,7 @@ class CheckpointProjection:
 
     def initial(self) -> State:
         return {"checkpoints": {}, "pruned": [], "latest_pre_rollback": None, "rollbacks": 0,
-                "last_rollback": None, "changes": 0}
+                "last_rollback": None, "changes": 0, "rewrites": 0}
 
     def apply(self, state: State, event: Event) -> State:
         if event.type != "checkpoint":
@@ -62,6 +64,7 @@ class CheckpointProjection:
             for checkpoint_id in payload.get("checkpoint_ids") or ():
                 if state["checkpoints"].pop(checkpoint_id, None) is not None:
                     state["pruned"].append(checkpoint_id)
+                    state["rewrites"] += 1
         state["changes"] += 1  # an upper bound (a repeated creation changes nothing): it only costs a write
         return state
 
@@ -70,41 +73,38 @@ class CheckpointProjection:
 
 
 class _IndexView:
-    """Writes `index.jsonl`, remembering what it parsed and wrote so that an unchanged catalogue
-    costs a stat, and a changed one re-reads the file only if someone else wrote it since."""
+    """Writes `index.jsonl`, remembering what it parsed and wrote: an unchanged catalogue costs a
+    stat, the file is parsed again only when someone else wrote it, and records added to the
+    same state since the last write (in seq order: a fold only moves forward, and a new key goes
+    last in a dict) are encoded alone and appended to the lines already made."""
 
     def __init__(self) -> None:
         self._files = WrittenFiles()
         self._foreign: list[tuple[Any, str]] = []  # (id, line) of the lines the state did not know, as last read
-        self._lines: dict[str, tuple[dict[str, Any], int, list[str]]] = {}  # id -> (record, len(lines), view lines)
+        self._ours: list[str] = []  # the lines of the state's records, in seq order
+        self._basis: tuple[State, int, int] | None = None  # (state, rewrites, records) that _ours shows
 
     def write(self, state: State, path: Path) -> None:
         if self._files.current(path, state, state["changes"]):
             return
-        unchanged = self._files.unchanged(path)
         known = state["checkpoints"]
-        gone = set(state["pruned"])
-        if not unchanged:
+        if not self._files.unchanged(path):
             self._foreign = [(_line_id(line), line) for line in index_lines(path)]
-        self._foreign = [(key, line) for key, line in self._foreign if key not in known and key not in gone]
-        ours = [line for record in records(state) for line in self._view_lines(record)]
-        if not self._foreign and not ours and not path.exists():
+        if self._foreign:
+            gone = set(state["pruned"])
+            self._foreign = [(key, line) for key, line in self._foreign if key not in known and key not in gone]
+        basis = self._basis
+        if basis is not None and basis[0] is state and basis[1] == state["rewrites"] and basis[2] <= len(known):
+            added = list(islice(reversed(known.values()), len(known) - basis[2]))
+            self._ours += [line for record in reversed(added) for line in _view_lines(record)]
+        else:
+            self._ours = [line for record in records(state) for line in _view_lines(record)]
+        self._basis = (state, state["rewrites"], len(known))
+        if not self._foreign and not self._ours and not path.exists():
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = "".join(line + "\n" for line in [line for _, line in self._foreign] + ours).encode()
+        data = "".join(line + "\n" for line in [line for _, line in self._foreign] + self._ours).encode()
         self._files.write(path, data, state=state, changes=state["changes"])
-        if len(self._lines) > 2 * len(known):
-            self._lines = {key: self._lines[key] for key in known if key in self._lines}
-
-    def _view_lines(self, record: dict[str, Any]) -> list[str]:
-        """``_view_lines(record)``, encoded once per record (a record changes only by gaining lines)."""
-        cached = self._lines.get(record["id"])
-        count = len(record.get("lines", ()))
-        if cached is not None and cached[0] is record and cached[1] == count:
-            return cached[2]
-        lines = _view_lines(record)
-        self._lines[record["id"]] = (record, count, lines)
-        return lines
 
 
 def _created(state: State, event: Event) -> None:
@@ -119,6 +119,7 @@ def _created(state: State, event: Event) -> None:
         line = payload.get("line")
         if isinstance(line, str) and line not in existing.get("lines", ()):
             existing.setdefault("lines", []).append(line)
+            state["rewrites"] += 1
         return
     record = {
         "id": checkpoint_id,
