@@ -95,8 +95,9 @@ class ApprovalsProjection:
             return
         target.parent.mkdir(parents=True, exist_ok=True)
         body = {"pending": state.pending()}
-        self._files.write(target, msgspec.json.encode(body, order="deterministic") + b"\n", state=state,
-                          changes=state.changes)
+        # Not fsynced, like the other views: rebuilt from the log, rewritten at every engine start.
+        self._files.write(target, msgspec.json.encode(body, order="deterministic") + b"\n", durable=False,
+                          state=state, changes=state.changes)
 
 
 def _requested(approval_id: str, event: Event) -> Approval:

@@ -85,7 +85,8 @@ class CrashReportsProjection:
             return
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in wanted.items():
-            self._files.write(folder / name, data, read_first=True)
+            # Not fsynced, like the other views: rebuilt from the log, rewritten at every engine start.
+            self._files.write(folder / name, data, durable=False, read_first=True)
         self._written = (state, state["changes"], tuple(folder / name for name in wanted))
         for name in os.listdir(folder):
             # Only files this view owns are removed (a rebuild of a log that lost events).
