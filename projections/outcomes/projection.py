@@ -29,6 +29,7 @@ from .state import (
 APPLIED_VIEW = Path("state") / "outcomes" / "applied.json"
 SUMMARY_VIEW = Path("state") / "outcomes" / "summary.json"
 _VERDICTS = ("pass", "pause", "reject")
+_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
 class OutcomesProjection:
@@ -46,10 +47,12 @@ class OutcomesProjection:
         return OutcomesState()
 
     def apply(self, state: OutcomesState, event: Event) -> OutcomesState:
-        handler = _HANDLERS.get((event.type, event.payload.get("action")))
-        if handler is not None:
-            handler(state, event)
-            state.changes += 1
+        handlers = _HANDLERS.get(event.type)  # by type, then action: no key tuple per event
+        if handlers is not None:
+            handler = handlers.get(event.payload.get("action"))
+            if handler is not None:
+                handler(state, event)
+                state.changes += 1
         return state
 
     def write_views(self, state: OutcomesState, loki_dir: Path) -> None:
@@ -113,16 +116,23 @@ def _completed(state: OutcomesState, task: str) -> None:
 
 def _usage(state: OutcomesState, event: Event) -> None:
     payload = event.payload
-    task = text(payload.get("task_id"))
-    if task is None:
+    get = payload.get
+    task = get("task_id")
+    if not isinstance(task, str) or not task:
         return
-    tokens = sum(v for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-                 if isinstance(v := payload.get(k), int) and not isinstance(v, bool) and v > 0)
-    cost = payload.get("cost_usd")
-    nanos = round(cost * 1e9) if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost > 0 else 0
-    spent = state.task_spend.setdefault(task, [0, 0])
-    spent[0] += tokens
-    spent[1] += nanos
+    tokens = 0
+    for name in _TOKENS:
+        value = get(name)
+        if value.__class__ is int and value > 0:  # a bool's class is bool: not counted
+            tokens += value
+    cost = get("cost_usd")
+    nanos = round(cost * 1e9) if cost.__class__ in (int, float) and cost > 0 else 0
+    spent = state.task_spend.get(task)
+    if spent is None:
+        state.task_spend[task] = [tokens, nanos]
+    else:
+        spent[0] += tokens
+        spent[1] += nanos
 
 
 # ---------------------------------------------------------------------- gates and healing
@@ -202,18 +212,12 @@ def _applied(state: OutcomesState, event: Event) -> None:
         state.escapes.pop(gate, None)  # evidence for the next step starts afresh under the new threshold
 
 
-_HANDLERS = {
-    ("session", "start"): _session_start,
-    ("session", "end"): _session_end,
-    ("task", "completed"): _task_outcome,
-    ("task", "failed"): _task_outcome,
-    ("governance", "gate_evaluated"): _gate_evaluated,
-    ("governance", "suggestion"): _suggestion,
-    ("governance", "suggestion_applied"): _applied,
-    ("healing", "retry"): _retry,
-    ("healing", "rollback"): _given_up,
-    ("healing", "escalated"): _given_up,
-    ("approval", "granted"): _answered,
-    ("approval", "denied"): _answered,
-    ("metric", "token_usage"): _usage,
+#: Handlers by event type, then action.
+_HANDLERS: dict[str, dict[str, Any]] = {
+    "session": {"start": _session_start, "end": _session_end},
+    "task": {"completed": _task_outcome, "failed": _task_outcome},
+    "governance": {"gate_evaluated": _gate_evaluated, "suggestion": _suggestion, "suggestion_applied": _applied},
+    "healing": {"retry": _retry, "rollback": _given_up, "escalated": _given_up},
+    "approval": {"granted": _answered, "denied": _answered},
+    "metric": {"token_usage": _usage},
 }
