@@ -115,3 +115,28 @@ def test_every_ledger_view_written_along_the_way_is_the_fresh_one(tmp_path):
         fresh.write_views(project(fresh, events), fresh_dir)
         assert files(live_dir) == files(fresh_dir), make.__name__
         assert files(live_dir), make.__name__
+
+
+_approval = st.tuples(st.sampled_from(["requested", "granted", "denied", "notified"]), st.integers(0, 12))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_approval, max_size=60))
+def test_approvals_forget_old_answers_but_never_a_pending_one(tmp_path_factory, steps):
+    events = [Event(seq=seq, id=f"a{seq}", type="approval", source="cli", timestamp="2026-02-21T10:00:00.000Z",
+                    version="1.0", payload={"action": action, "approval_id": f"ap-{n}", "delivered": True})
+              for seq, (action, n) in enumerate(steps, 1)]
+    full = project(ApprovalsProjection(resolved_kept=None), events)
+    capped = project(ApprovalsProjection(resolved_kept=2), events)
+    assert capped.pending() == full.pending()
+    answered = [a for a in full.approvals.values() if a.status != "pending"]
+    kept = [a for a in capped.approvals.values() if a.status != "pending"]
+    assert len(kept) + capped.forgotten == len(answered) and len(kept) <= 4
+    newest = sorted(answered, key=lambda a: a.decided_seq)[-len(kept):] if kept else []
+    assert sorted(kept, key=lambda a: a.decided_seq) == newest
+    views = []
+    for projection, state in ((ApprovalsProjection(resolved_kept=None), full), (ApprovalsProjection(), capped)):
+        folder = tmp_path_factory.mktemp("approvals")
+        projection.write_views(state, folder)
+        views.append(files(folder))
+    assert views[0] == views[1]
