@@ -25,6 +25,7 @@ from eventlog import Event
 from .view_files import WrittenFiles
 
 PENDING, GRANTED, DENIED = "pending", "granted", "denied"
+_encoder = msgspec.json.Encoder(order="deterministic")
 #: Answered approvals the engine's state keeps (the newest), see the module docstring.
 RESOLVED_KEPT = 1000
 
@@ -73,6 +74,7 @@ class ApprovalsProjection:
     def __init__(self, resolved_kept: int | None = RESOLVED_KEPT) -> None:
         self.resolved_kept = resolved_kept  # None: keep every answered approval (a command's own fold)
         self._files = WrittenFiles()
+        self._pieces: dict[str, tuple[Approval, str | None, bytes]] = {}  # id -> (approval, notified, bytes)
 
     def initial(self) -> ApprovalsState:
         return ApprovalsState()
@@ -109,10 +111,21 @@ class ApprovalsProjection:
         if self._files.current(target, state, state.changes):
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        body = {"pending": state.pending()}
+        pending = state.pending()
+        body = b'{"pending":[' + b",".join([self._encoded(a) for a in pending]) + b"]}\n"
+        if len(self._pieces) > 2 * len(pending) + 64:
+            self._pieces = {a.approval_id: self._pieces[a.approval_id] for a in pending}
         # Not fsynced, like the other views: rebuilt from the log, rewritten at every engine start.
-        self._files.write(target, msgspec.json.encode(body, order="deterministic") + b"\n", durable=False,
-                          state=state, changes=state.changes)
+        self._files.write(target, body, durable=False, state=state, changes=state.changes)
+
+    def _encoded(self, approval: Approval) -> bytes:
+        """The approval as the view writes it, encoded once: a pending one changes only by a notice."""
+        known = self._pieces.get(approval.approval_id)
+        if known is not None and known[0] is approval and known[1] == approval.notified:
+            return known[2]
+        piece = _encoder.encode(approval)
+        self._pieces[approval.approval_id] = (approval, approval.notified, piece)
+        return piece
 
 
 def _forget_old(state: ApprovalsState, approval_id: str, keep: int) -> None:

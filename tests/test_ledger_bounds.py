@@ -139,4 +139,25 @@ def test_approvals_forget_old_answers_but_never_a_pending_one(tmp_path_factory, 
         folder = tmp_path_factory.mktemp("approvals")
         projection.write_views(state, folder)
         views.append(files(folder))
+    live, folder = ApprovalsProjection(), tmp_path_factory.mktemp("live")
+    state = live.initial()
+    for event in events:  # written along the way: each notice and answer shows in the end
+        state = live.apply(state, event)
+        live.write_views(state, folder)
+    live.write_views(state, folder)
+    assert files(folder) == views[0]
     assert views[0] == views[1]
+
+
+def test_approvals_view_pieces_are_the_whole_encoding(tmp_path):
+    import msgspec
+
+    events = [Event(seq=seq, id=f"a{seq}", type="approval", source="cli", timestamp="2026-02-21T10:00:00.000Z",
+                    version="1.0", payload={"action": action, "approval_id": f"ap-{seq // 3}", "delivered": seq % 2 == 0,
+                                            "context": {"b": 1, "a": [seq]}, "reason": "why"})
+              for seq, action in enumerate(["requested", "notified", "notified"] * 5, 1)]
+    projection = ApprovalsProjection()
+    state = project(projection, events)
+    projection.write_views(state, tmp_path)
+    whole = msgspec.json.encode({"pending": state.pending()}, order="deterministic") + b"\n"
+    assert (tmp_path / "state" / "approvals.json").read_bytes() == whole
