@@ -23,6 +23,10 @@ from eventlog.safeio import read_small
 from .view_files import WrittenFiles
 
 INDEX = Path("state") / "checkpoints" / "index.jsonl"
+#: Pruned ids remembered (the newest; up to twice as many between trims). They only keep a line
+#: of a pruned checkpoint out of the index until the next write of the view, which drops it, so
+#: the ids of thousands of prunes ago are of no use and would grow the state with the log.
+PRUNED_KEPT = 10_000
 _encoder = msgspec.json.Encoder(order="deterministic")
 
 State = dict[str, Any]
@@ -39,7 +43,8 @@ class CheckpointProjection:
     state_type = dict[str, Any]
     rewindable = False
 
-    def __init__(self) -> None:
+    def __init__(self, pruned_kept: int = PRUNED_KEPT) -> None:
+        self.pruned_kept = pruned_kept
         self._view = _IndexView()
 
     def initial(self) -> State:
@@ -65,6 +70,8 @@ class CheckpointProjection:
                 if state["checkpoints"].pop(checkpoint_id, None) is not None:
                     state["pruned"].append(checkpoint_id)
                     state["rewrites"] += 1
+            if len(state["pruned"]) > 2 * self.pruned_kept:
+                state["pruned"] = state["pruned"][-self.pruned_kept:]
         state["changes"] += 1  # an upper bound (a repeated creation changes nothing): it only costs a write
         return state
 

@@ -161,3 +161,16 @@ def test_approvals_view_pieces_are_the_whole_encoding(tmp_path):
     projection.write_views(state, tmp_path)
     whole = msgspec.json.encode({"pending": state.pending()}, order="deterministic") + b"\n"
     assert (tmp_path / "state" / "approvals.json").read_bytes() == whole
+
+
+def test_checkpoint_catalogue_forgets_old_pruned_ids_only():
+    events = []
+    for n in range(40):
+        events.append({"action": "created", "checkpoint_id": f"cp-{n}", "message": "m"})
+        if n % 2:
+            events.append({"action": "pruned", "checkpoint_ids": [f"cp-{n - 1}", f"cp-{n}"]})
+    folded = [Event(seq=seq, id=f"c{seq}", type="checkpoint", source="cli", timestamp="2026-02-21T10:00:00.000Z",
+                    version="1.0", payload=payload) for seq, payload in enumerate(events, 1)]
+    state = project(CheckpointProjection(pruned_kept=5), folded)
+    assert 5 <= len(state["pruned"]) <= 10 and state["pruned"][-1] == "cp-39"
+    assert state["checkpoints"] == {} and state["rewrites"] == 40
