@@ -10,6 +10,7 @@ to a checkpoint restores the state as of that checkpoint (see projections/base.p
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -107,7 +108,10 @@ class RunState(msgspec.Struct, kw_only=True):
     sessions: int = 0
     tasks: dict[str, Task] = msgspec.field(default_factory=dict)
     agents: dict[str, Agent] = msgspec.field(default_factory=dict)
-    gates: dict[str, Gate] = msgspec.field(default_factory=dict)  # the latest result per task/gate
+    #: Gate results whose task has had no event yet, by task id ("" for none): {gate: result}.
+    #: A task takes its own when it arrives; every other result lives in its task's ``gates``.
+    early_gates: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
+    gates_counted: int = 0  # latest results, one per task and gate (tasks' and early ones)
     gates_passed: int = 0  # how many of those are "pass"
     recent_gates: list[Gate] = msgspec.field(default_factory=list)  # the last RECENT_GATES, oldest first
     last_rollback: Rollback | None = None
@@ -118,8 +122,9 @@ class RunStateProjection:
 
     name = "run-state"
     # 2: ``seq`` is the last event the run state reads, no longer the last event of the log.
-    # 3: histories of 8 transitions, ``created_at``, gate counts and recent gates in the state;
-    #    tasks.json one line per task; summary.json without every gate result.
+    # 3: histories of 8 transitions, ``created_at``, gate counts and the recent gates in the
+    #    state, gate results kept once (in their task); tasks.json one line per task;
+    #    summary.json without every gate result.
     version = 3
     state_type = RunState
     reads = ("task", "session", "state.phase", "agent", "quality.gate", "checkpoint.rolled_back")
@@ -162,7 +167,8 @@ def _task_to(status: str) -> Callable[[RunState, Event, dict], None]:
         seq, timestamp = event.seq, event.timestamp
         task = state.tasks.get(task_id)
         if task is None:
-            task = state.tasks[task_id] = Task(id=task_id, created_at=timestamp)
+            task = state.tasks[task_id] = Task(id=task_id, created_at=timestamp,
+                                               gates=state.early_gates.pop(task_id, None) or {})
         task.status = status
         task.updated_seq = seq
         if "title" in payload:
@@ -237,22 +243,24 @@ def _gate(state: RunState, event: Event, payload: dict) -> None:
     task_id = payload.get("task_id") or event.stream
     if type(task_id) is not str:
         task_id = None
-    seq = event.seq
-    entry = Gate(gate=gate, result=result, task_id=task_id, seq=seq, at=event.timestamp)
-    key = f"{task_id or '-'}/{gate}"
-    gates = state.gates
-    before = gates.get(key)
-    gates[key] = entry
-    if (result == "pass") is not (before is not None and before.result == "pass"):
-        state.gates_passed += 1 if result == "pass" else -1
-    recent = state.recent_gates
-    recent.append(entry)
-    if len(recent) > RECENT_GATES:
-        del recent[0]
+    # Interned: thousands of tasks share a few gate names and results (each decoded apart).
+    gate, result, seq = sys.intern(gate), sys.intern(result), event.seq
     task = state.tasks.get(task_id) if task_id else None
     if task is not None:
-        task.gates[gate] = result
+        results = task.gates
         task.updated_seq = seq
+    else:
+        results = state.early_gates.setdefault(task_id or "", {})
+    before = results.get(gate)
+    results[gate] = result
+    if before is None:
+        state.gates_counted += 1
+    if (result == "pass") is not (before == "pass"):
+        state.gates_passed += 1 if result == "pass" else -1
+    recent = state.recent_gates
+    recent.append(Gate(gate=gate, result=result, task_id=task_id, seq=seq, at=event.timestamp))
+    if len(recent) > RECENT_GATES:
+        del recent[0]
 
 
 def _rolled_back(state: RunState, event: Event, payload: dict) -> None:
@@ -304,7 +312,7 @@ def summary(state: RunState) -> dict[str, Any]:
         "agents": [msgspec.to_builtins(state.agents[k]) for k in sorted(state.agents)],
         "task_counts": {status: len(ids) for status, ids in by_status.items()},
         "tasks_by_status": by_status,
-        "gates": {"passed": state.gates_passed, "failed": len(state.gates) - state.gates_passed,
+        "gates": {"passed": state.gates_passed, "failed": state.gates_counted - state.gates_passed,
                   "recent": msgspec.to_builtins(state.recent_gates)},
         "last_rollback": msgspec.to_builtins(state.last_rollback) if state.last_rollback else None,
     }
