@@ -140,9 +140,11 @@ class RunStateProjection:
 
     def apply(self, state: RunState, event: Event) -> RunState:
         payload = event.payload
-        handler = _HANDLERS.get((event.type, payload.get("action")))
-        if handler is not None:
-            handler(state, event, payload)
+        handlers = _HANDLERS.get(event.type)
+        if handlers is not None:
+            handler = handlers.get(payload.get("action"))
+            if handler is not None:
+                handler(state, event, payload)
         state.seq = event.seq
         return state
 
@@ -269,14 +271,14 @@ def _rolled_back(state: RunState, event: Event, payload: dict) -> None:
                                    checkpoint_id=payload.get("checkpoint_id"), at=event.timestamp)
 
 
-_HANDLERS: dict[tuple[str, Any], Callable[[RunState, Event, dict], None]] = {
-    **{("task", action): _task_to(status) for action, status in _TASK_ACTIONS.items()},
-    **{("session", action): _session for action in ("start", "end", "stop")},
-    ("state", "phase"): _phase,
-    ("agent", "start"): _agent_on, ("agent", "spawn"): _agent_on,
-    ("agent", "stop"): _agent_off, ("agent", "exit"): _agent_off,
-    ("quality", "gate"): _gate,
-    ("checkpoint", "rolled_back"): _rolled_back,
+#: The handler of each event type and action.
+_HANDLERS: dict[str, dict[Any, Callable[[RunState, Event, dict], None]]] = {
+    "task": {action: _task_to(status) for action, status in _TASK_ACTIONS.items()},
+    "session": dict.fromkeys(("start", "end", "stop"), _session),
+    "state": {"phase": _phase},
+    "agent": {"start": _agent_on, "spawn": _agent_on, "stop": _agent_off, "exit": _agent_off},
+    "quality": {"gate": _gate},
+    "checkpoint": {"rolled_back": _rolled_back},
 }
 
 
