@@ -2,8 +2,8 @@
 
 The document is ``{"seq":N,"tasks":[`` then each task sorted by id, one per line, its fields
 sorted and compact, lines joined by ``,`` and a newline, then ``]}``: valid JSON, a task
-found with grep, and small (no indent: a history of eight transitions pretty-printed took
-five lines each, 27 MB for 5 000 tasks).
+found with grep, and small (pretty-printed, every transition of a history took five lines:
+27 MB for 5 000 tasks).
 
 The watch daemon rewrites the file on every wake-up, so the line of each task is remembered
 and re-encoded only when the task changed. Every event that changes a task sets its

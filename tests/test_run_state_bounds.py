@@ -30,8 +30,9 @@ def test_the_state_stops_growing_with_the_log_at_a_fixed_number_of_tasks():
     short, long = _fold(20_000, 50), _fold(200_000, 50)
     assert len(short.tasks) == len(long.tasks) == 50
     stored = [sum(len(t.history) for t in s.tasks.values()) for s in (short, long)]
-    assert stored == [50 * HISTORY_LIMIT] * 2  # every task has had more than 8 transitions already
-    assert short.gates_counted == long.gates_counted and len(short.recent_gates) == len(long.recent_gates) == RECENT_GATES
+    assert stored == [50 * HISTORY_LIMIT] * 2  # every task has had more transitions already
+    assert short.gates_counted == long.gates_counted
+    assert len(short.recent_gates) == len(long.recent_gates) == RECENT_GATES
     # The same entries; only the seqs written in them have one digit more.
     assert len(encode_state(long)) < 1.05 * len(encode_state(short))
     assert len(encode_state(summary(long))) < 1.05 * len(encode_state(summary(short)))
@@ -76,7 +77,8 @@ def test_gate_counts_and_recent_gates_match_a_count_from_scratch(gates, task_fir
 
 def test_a_gate_reported_before_its_task_is_the_tasks_once_it_arrives():
     projection, state = RunStateProjection(), RunState()
-    gate = {"type": "quality", "source": "s", "payload": {"action": "gate", "gate": "unit", "result": "fail", "task_id": "t1"}}
+    gate = {"type": "quality", "source": "s",
+            "payload": {"action": "gate", "gate": "unit", "result": "fail", "task_id": "t1"}}
     created = {"type": "task", "source": "s", "payload": {"action": "created", "task_id": "t1"}}
     state = projection.apply(projection.apply(state, _event(1, gate)), _event(2, created))
     assert state.tasks["t1"].gates == {"unit": "fail"} and state.early_gates == {}
