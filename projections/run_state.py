@@ -5,8 +5,8 @@ state.phase, agent.*, quality.gate).
 Views, under `.loki/state/run/` (a directory of its own: derived files that checkpoints need
 not capture): ``summary.json`` (session, phase, agents, task counts and ids by status, gate
 counts and the latest gate results) and ``tasks.json`` (every task with its status and recent
-history, one line per task: see projections/run_state_views.py). Run state is rewindable: a rollback
-to a checkpoint restores the state as of that checkpoint (see projections/base.py).
+history, one line per task: see projections/run_state_views.py). Run state is rewindable: a
+rollback to a checkpoint restores the state as of that checkpoint (see projections/base.py).
 """
 from __future__ import annotations
 
@@ -294,7 +294,10 @@ def _copy(payload: dict, target: Any, fields: tuple[str, ...]) -> None:
 
 def counts(state: RunState) -> dict[str, int]:
     """Return how many tasks are in each status."""
-    return {status: len(ids) for status, ids in _by_status(state).items()}
+    out = dict.fromkeys(STATUSES, 0)
+    for task in state.tasks.values():
+        out[task.status] = out.get(task.status, 0) + 1
+    return out
 
 
 def _by_status(state: RunState) -> dict[str, list[str]]:
