@@ -57,6 +57,7 @@ def cost(
     from projections.cost.budgets import current, spend
     from projections.cost import CostProjection
     from projections.cost.config import load_budgets, load_prices
+    from projections.cost.detail import state_for
     from projections.cost.report import breakdown, total
     from projections.engine import catch_up
 
@@ -66,8 +67,9 @@ def cost(
         since_hour = _since_hour(since)
     root = loki_dir(ctx)
     prices, budgets = load_prices(root), load_budgets(root)
-    state = catch_up(root, CostProjection(), write_views=False).state
-    tallies = breakdown(state, prices, dims, since_hour)
+    ledger = catch_up(root, CostProjection(), write_views=False)
+    state = ledger.state
+    tallies = breakdown(state_for(root, state, ledger.seq, dims, since_hour), prices, dims, since_hour)
     overall = total(state, prices, since_hour)
     windows = [current(spend(state, prices, b)) for b in budgets]
     if as_json:

@@ -45,8 +45,10 @@ def render_status(view: dict) -> str:
             for status, ids in view["tasks_by_status"].items() if ids]
     if rows:
         lines += ["", table(rows, ["STATUS", "TASKS"])]
-    gates = view["gates"]["results"]
-    if gates:
-        lines += ["", table([[g["task_id"] or "-", g["gate"], g["result"], g["seq"]] for g in gates[-10:]],
-                            ["TASK", "GATE", "RESULT", "SEQ"])]
+    gates = view["gates"]
+    if gates["recent"]:
+        lines += ["", f"gates    {gates['passed']} passed, {gates['failed']} failed (latest result per task and gate);"
+                      " the newest:",
+                  table([[g["task_id"] or "-", g["gate"], g["result"], g["seq"]] for g in gates["recent"]],
+                        ["TASK", "GATE", "RESULT", "SEQ"])]
     return "\n".join(lines)

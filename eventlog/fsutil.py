@@ -51,6 +51,19 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def write_chunks(fd: int, chunks: list[bytes]) -> None:
+    """Write the chunks one after the other, as ``write_all(fd, b"".join(chunks))`` would, without
+    copying them into one buffer first (os.writev, at most 1024 at a time)."""
+    for start in range(0, len(chunks), _IOV_MAX):
+        group = chunks[start:start + _IOV_MAX]
+        written = os.writev(fd, group)
+        if written < sum(map(len, group)):  # a short write: finish the rest the plain way
+            write_all(fd, b"".join(group)[written:])
+
+
+_IOV_MAX = 1024  # the POSIX minimum of IOV_MAX on the systems we run on (Linux, macOS)
+
+
 def write_new_file(path: Path, data: bytes, durable: bool = True, mode: int = 0o644) -> None:
     """Create ``path`` (it must not exist) holding ``data``, fsynced unless ``durable`` is off.
 
@@ -60,19 +73,23 @@ def write_new_file(path: Path, data: bytes, durable: bool = True, mode: int = 0o
     _write(path, data, os.O_EXCL, durable, mode)
 
 
-def _write(path: Path, data: bytes, flags: int, durable: bool, mode: int = 0o644) -> None:
+def _write(path: Path, data: bytes | list[bytes], flags: int, durable: bool, mode: int = 0o644) -> None:
     # O_NOFOLLOW: a link planted at one of our names must not carry our bytes out of `.loki/`.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | flags, mode)
     try:
-        write_all(fd, data)
+        if isinstance(data, bytes):
+            write_all(fd, data)
+        else:
+            write_chunks(fd, data)
         if durable:
             os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` so a reader sees the old or the new file, never a mix.
+def atomic_write(path: Path, data: bytes | list[bytes], durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` (bytes, or chunks written one after the other) so a reader
+    sees the old or the new file, never a mix.
 
     Writes ``<name>.tmp`` in the same directory, fsyncs it, renames it over ``path`` and fsyncs
     the directory: a crash at any point leaves the old file or the new one, plus at most a

@@ -9,6 +9,7 @@ in front, so lokilog never loses a record it did not write.
 from __future__ import annotations
 
 import json
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,15 @@ import msgspec
 from datetime import datetime, timezone
 
 from eventlog import Event, parse_timestamp
-from eventlog.fsutil import atomic_write
 from eventlog.safeio import read_small
 
+from .view_files import WrittenFiles
+
 INDEX = Path("state") / "checkpoints" / "index.jsonl"
+#: Pruned ids remembered (the newest; up to twice as many between trims). They only keep a line
+#: of a pruned checkpoint out of the index until the next write of the view, which drops it, so
+#: the ids of thousands of prunes ago are of no use and would grow the state with the log.
+PRUNED_KEPT = 10_000
 _encoder = msgspec.json.Encoder(order="deterministic")
 
 State = dict[str, Any]
@@ -30,14 +36,20 @@ class CheckpointProjection:
     """Fold `checkpoint.created`, `checkpoint.rolled_back` and `checkpoint.pruned` events."""
 
     name = "checkpoints"
-    version = 1
+    # 2: ``changes`` counts the checkpoint events folded and ``rewrites`` those that changed or
+    # removed a record (the view skips unchanged states and appends the records added since).
+    version = 2
     reads = ("checkpoint",)
     state_type = dict[str, Any]
     rewindable = False
 
+    def __init__(self, pruned_kept: int = PRUNED_KEPT) -> None:
+        self.pruned_kept = pruned_kept
+        self._view = _IndexView()
+
     def initial(self) -> State:
         return {"checkpoints": {}, "pruned": [], "latest_pre_rollback": None, "rollbacks": 0,
-                "last_rollback": None}
+                "last_rollback": None, "changes": 0, "rewrites": 0}
 
     def apply(self, state: State, event: Event) -> State:
         if event.type != "checkpoint":
@@ -57,18 +69,49 @@ class CheckpointProjection:
             for checkpoint_id in payload.get("checkpoint_ids") or ():
                 if state["checkpoints"].pop(checkpoint_id, None) is not None:
                     state["pruned"].append(checkpoint_id)
+                    state["rewrites"] += 1
+            if len(state["pruned"]) > 2 * self.pruned_kept:
+                state["pruned"] = state["pruned"][-self.pruned_kept:]
+        state["changes"] += 1  # an upper bound (a repeated creation changes nothing): it only costs a write
         return state
 
     def write_views(self, state: State, loki_dir: Path) -> None:
-        path = Path(loki_dir) / INDEX
+        self._view.write(state, Path(loki_dir) / INDEX)
+
+
+class _IndexView:
+    """Writes `index.jsonl`, remembering what it parsed and wrote: an unchanged catalogue costs a
+    stat, the file is parsed again only when someone else wrote it, and records added to the
+    same state since the last write (in seq order: a fold only moves forward, and a new key goes
+    last in a dict) are encoded alone and appended to the lines already made."""
+
+    def __init__(self) -> None:
+        self._files = WrittenFiles()
+        self._foreign: list[tuple[Any, str]] = []  # (id, line) of the lines the state did not know, as last read
+        self._ours: list[str] = []  # the lines of the state's records, in seq order
+        self._basis: tuple[State, int, int] | None = None  # (state, rewrites, records) that _ours shows
+
+    def write(self, state: State, path: Path) -> None:
+        if self._files.current(path, state, state["changes"]):
+            return
         known = state["checkpoints"]
-        gone = set(state["pruned"])
-        kept = [line for line in index_lines(path) if _line_id(line) not in known and _line_id(line) not in gone]
-        ours = [line for record in records(state) for line in _view_lines(record)]
-        if not kept and not ours and not path.exists():
+        if not self._files.unchanged(path):
+            self._foreign = [(_line_id(line), line) for line in index_lines(path)]
+        if self._foreign:
+            gone = set(state["pruned"])
+            self._foreign = [(key, line) for key, line in self._foreign if key not in known and key not in gone]
+        basis = self._basis
+        if basis is not None and basis[0] is state and basis[1] == state["rewrites"] and basis[2] <= len(known):
+            added = list(islice(reversed(known.values()), len(known) - basis[2]))
+            self._ours += [line for record in reversed(added) for line in _view_lines(record)]
+        else:
+            self._ours = [line for record in records(state) for line in _view_lines(record)]
+        self._basis = (state, state["rewrites"], len(known))
+        if not self._foreign and not self._ours and not path.exists():
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, "".join(line + "\n" for line in kept + ours).encode())
+        data = "".join(line + "\n" for line in [line for _, line in self._foreign] + self._ours).encode()
+        self._files.write(path, data, state=state, changes=state["changes"])
 
 
 def _created(state: State, event: Event) -> None:
@@ -83,6 +126,7 @@ def _created(state: State, event: Event) -> None:
         line = payload.get("line")
         if isinstance(line, str) and line not in existing.get("lines", ()):
             existing.setdefault("lines", []).append(line)
+            state["rewrites"] += 1
         return
     record = {
         "id": checkpoint_id,

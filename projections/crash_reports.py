@@ -18,9 +18,9 @@ from typing import Any
 import msgspec
 
 from eventlog import Event
-from eventlog.fsutil import atomic_write
 from eventlog.redaction.scrub import build_payload, captured_at
-from eventlog.safeio import read_small
+
+from .view_files import WrittenFiles
 
 CRASH_DIR = Path("crash")
 _REPORT_NAME = re.compile(r"[0-9a-f]{64}-[0-9]{8}T[0-9]{6}Z\.json")
@@ -32,13 +32,18 @@ class CrashReportsProjection:
     """The ``crash_reports`` projection of `error` events."""
 
     name = "crash_reports"
-    version = 1
+    # 2: ``changes`` counts the error events folded (the views skip unchanged states).
+    version = 2
     reads = ("error",)
     state_type = dict[str, Any]
     rewindable = False
 
+    def __init__(self) -> None:
+        self._files = WrittenFiles()
+        self._written: tuple[State, int, tuple[Path, ...]] | None = None
+
     def initial(self) -> State:
-        return {"reports": {}, "skipped": 0}
+        return {"reports": {}, "skipped": 0, "changes": 0}
 
     def apply(self, state: State, event: Event) -> State:
         if event.type != "error":
@@ -47,6 +52,7 @@ class CrashReportsProjection:
             payload = _scrubbed(event.payload, event.timestamp)
         except Exception:  # noqa: BLE001 - fail closed: an unscrubbable event makes no report
             state["skipped"] += 1
+            state["changes"] += 1
             return state
         key = payload["fingerprint"]
         report = state["reports"].get(key)
@@ -65,18 +71,23 @@ class CrashReportsProjection:
             report["occurrences"] += 1
             report["last_seen"] = payload["captured_at"] or report["last_seen"]
             report["last_seq"] = event.seq
+        state["changes"] += 1
         return state
 
     def write_views(self, state: State, loki_dir: Path) -> None:
         folder = Path(loki_dir) / CRASH_DIR
+        last = self._written
+        if (last is not None and last[0] is state and last[1] == state["changes"]
+                and all(self._files.unchanged(path) for path in last[2])):
+            return
         wanted = {f"{r['id']}.json": _encode(r) for r in state["reports"].values()}
         if not wanted and not folder.is_dir():
             return
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in wanted.items():
-            path = folder / name
-            if _read(path) != data:
-                atomic_write(path, data)
+            # Not fsynced, like the other views: rebuilt from the log, rewritten at every engine start.
+            self._files.write(folder / name, data, durable=False, read_first=True)
+        self._written = (state, state["changes"], tuple(folder / name for name in wanted))
         for name in os.listdir(folder):
             # Only files this view owns are removed (a rebuild of a log that lost events).
             if _REPORT_NAME.fullmatch(name) and name not in wanted:
@@ -124,13 +135,6 @@ def _compact_time(timestamp: str) -> str:
 def _encode(report: dict[str, Any]) -> bytes:
     # Sorted keys: a state resumed from a snapshot must write the same bytes as a fresh fold.
     return msgspec.json.format(msgspec.json.encode(report, order="deterministic"), indent=2) + b"\n"
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return read_small(path, 1 << 30, json_depth_limit=None)
-    except FileNotFoundError:
-        return None
 
 
 def reports(state: State) -> list[dict[str, Any]]:

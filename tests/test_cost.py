@@ -222,6 +222,11 @@ def test_cost_since_relative_and_absolute(loki):
 
 
 def test_odd_labels_keep_their_cell_shape():
-    state = fold(usage(1, task_id=7, agent_type="a\x1fb", session_id=""), usage(2, ts="2026-02-21 10:30:00Z"))
-    rows = {t.key: t.events for t in breakdown(state, PriceTable(), ("task", "agent", "session", "hour"))}
-    assert rows == {("7", "a b", "unknown", "2026-02-21T10"): 1, ("t1", "engineer", "s1", "2026-02-21T10"): 1}
+    events = (usage(1, task_id=7, agent_type="a\x1fb", session_id=""), usage(2, ts="2026-02-21 10:30:00Z"),
+              usage(3, task_id="x\x1fy"))
+    detailed = project(CostProjection(detailed=True), events)
+    rows = {t.key: t.events for t in breakdown(detailed, PriceTable(), ("task", "agent", "session", "hour"))}
+    assert rows == {("7", "a b", "unknown", "2026-02-21T10"): 1, ("t1", "engineer", "s1", "2026-02-21T10"): 1,
+                    ("x y", "engineer", "s1", "2026-02-21T10"): 1}
+    rows = {t.key: t.events for t in breakdown(fold(*events), PriceTable(), ("task", "model"))}
+    assert rows == {("7", "claude-sonnet-4"): 1, ("t1", "claude-sonnet-4"): 1, ("x y", "claude-sonnet-4"): 1}

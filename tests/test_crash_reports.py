@@ -82,7 +82,7 @@ def test_an_event_the_scrubber_fails_on_makes_no_report(monkeypatch):
     monkeypatch.setattr(module, "build_payload", failing)
     projection = CrashReportsProjection()
     state = projection.apply(projection.initial(), error_event(1, "E", STACKS[0], 0))
-    assert state == {"reports": {}, "skipped": 1}
+    assert state == {"reports": {}, "skipped": 1, "changes": 1}
 
 
 def test_odd_frames_are_unknown_not_fatal():

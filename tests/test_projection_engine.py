@@ -227,9 +227,11 @@ def test_a_version_bump_rebuilds_that_projection_only(loki):
             runner.close()
 
 
-def test_the_tasks_view_is_the_pretty_printed_tasks_of_the_state(loki):
-    from projections.run_state import _pretty, tasks_view
+def test_the_tasks_view_is_the_tasks_of_the_state(loki):
+    from projections.run_state import tasks_view
+    from projections.run_state_views import tasks_bytes
 
     _fill(loki, simulated_run())
     state = catch_up(loki, RunStateProjection()).state
-    assert (loki / "state" / "run" / "tasks.json").read_bytes() == _pretty(tasks_view(state))
+    data = (loki / "state" / "run" / "tasks.json").read_bytes()
+    assert data == tasks_bytes(state) and msgspec.json.decode(data) == msgspec.to_builtins(tasks_view(state))

@@ -27,7 +27,7 @@ def gather(loki_dir: Path, log, config: GovernanceConfig, mode: str, *, run_id: 
 
     env = os.environ if env is None else env
     settings = config.settings[mode]
-    folds = [FactsFold(settings["operations"]["window"]), ApprovalsProjection(), CostProjection()]
+    folds = [FactsFold(settings["operations"]["window"]), ApprovalsProjection(resolved_kept=None), CostProjection()]
     states = [f.initial() for f in folds]
     for batch in log.read_batches():
         for event in batch:

@@ -81,8 +81,8 @@ def record_notification(log, approval_id: str, delivery, *, source: str = "polic
 
 
 def approvals(log) -> ApprovalsState:
-    """Fold the log into the approvals projection's state."""
-    return project(ApprovalsProjection(), log.read(filter=_APPROVAL_EVENTS))
+    """Fold the log into the approvals projection's state, every answered approval kept."""
+    return project(ApprovalsProjection(resolved_kept=None), log.read(filter=_APPROVAL_EVENTS))
 
 
 def answer(

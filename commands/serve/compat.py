@@ -184,7 +184,7 @@ def _tasks(request: Request) -> dict[str, dict[str, Any]]:
 def _task(task, project_id: str) -> dict[str, Any]:
     return {"id": task.id, "project_id": project_id, "title": task.title or task.id, "description": None,
             "status": task.status, "priority": task.priority if isinstance(task.priority, str) else "medium",
-            "assigned_agent_id": task.agent, "created_at": task.history[0].at if task.history else None,
+            "assigned_agent_id": task.agent, "created_at": task.created_at,
             "gates": dict(task.gates), "error": task.error}
 
 

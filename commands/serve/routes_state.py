@@ -101,6 +101,7 @@ def cost(
     from projections.cost.budgets import current, spend
     from projections.cost import CostProjection
     from projections.cost.config import load_budgets, load_prices
+    from projections.cost.detail import state_for
     from projections.cost.report import GROUPS, breakdown, total
     from projections.engine import catch_up
 
@@ -109,9 +110,10 @@ def cost(
         raise InvalidEventError(f"by={by!r}: choose from {', '.join(GROUPS)}")
     root = loki_dir(request)
     prices, budgets = load_prices(root), load_budgets(root)
-    state = catch_up(root, CostProjection(), write_views=False).state
+    ledger = catch_up(root, CostProjection(), write_views=False)
+    state = ledger.state
     return {
-        "by": list(dims), "rows": [t.to_dict(dims) for t in breakdown(state, prices, dims)],
+        "by": list(dims), "rows": [t.to_dict(dims) for t in breakdown(state_for(root, state, ledger.seq, dims), prices, dims)],
         "total": total(state, prices).to_dict(()),
         "budgets": [current(spend(state, prices, b)).to_dict() for b in budgets],
     }

@@ -6,7 +6,10 @@ the tallies stay exact integers. One tally ("cell") per distinct combination of 
 lets every breakdown and every budget window be summed from the cells later, while ``apply``
 does two dictionary updates per usage event: one in ``cells`` (hour, provider, model, agent,
 session: few, so views and budget checks stay cheap however many tasks a run has) and one in
-``task_cells`` (the same plus the task, read only for breakdowns by task).
+``task_cells`` (provider, model and task: read only for breakdowns by task). A breakdown of
+tasks by hour, day, agent or session, or of tasks since an hour, is summed from a detailed fold
+of the log made for it (``CostProjection(detailed=True)``, see ``detail``): kept in the state,
+those cells would grow with the length of the run rather than with its tasks.
 
 A usage event is counted once per event id, however often it is replayed or re-ingested; a
 missing or malformed token count marks the event incomplete (its cost becomes unknown) rather
@@ -25,6 +28,7 @@ from typing import Any
 
 from eventlog import Event, parse_timestamp
 from ..recent_ids import first_time
+from ..view_files import WrittenFiles
 
 from .state import (  # re-exported: the state and the cell layout were defined here
     CACHE_READ, CACHE_WRITE, COUNTERS, DIMENSIONS, EVENTS, INCOMPLETE, INPUT, OUTPUT, READ_EVENTS, REP_INPUT,
@@ -49,12 +53,19 @@ class CostProjection:
 
     name = "cost"
     # 3: the usage ids counted are remembered for a window, not forever (recent_ids.py).
-    version = 3
+    # 4: task cells by provider, model and task only (state.TASK_DIMENSIONS).
+    version = 4
     state_type = CostState
     reads = ("metric.token_usage", "cost")
 
+    def __init__(self, detailed: bool = False) -> None:
+        # A detailed fold tallies tasks by every dimension (``report.needs_detail``); it is made
+        # from the log for one report, never registered with the engine.
+        self.detailed = detailed
+        self._files = WrittenFiles()
+
     def initial(self) -> CostState:
-        return CostState()
+        return CostState(detailed=self.detailed)
 
     def apply(self, state: CostState, event: Event) -> CostState:
         kind = event.type
@@ -71,7 +82,7 @@ class CostProjection:
     def write_views(self, state: CostState, loki_dir: Path) -> None:
         from .views import write_cost_views
 
-        write_cost_views(state, Path(loki_dir))
+        write_cost_views(state, Path(loki_dir), self._files)
 
 
 def _count(state: CostState, event: Event, payload: dict[str, Any]) -> None:
@@ -79,12 +90,12 @@ def _count(state: CostState, event: Event, payload: dict[str, Any]) -> None:
     stamp = event.timestamp
     # The log's own timestamp format is already UTC: slicing it skips a parse per event.
     hour = stamp[:13] if len(stamp) >= 20 and stamp[-1] == "Z" and stamp[10] == "T" and stamp[13] == ":" else hour_of(stamp)
-    coarse_key = (f"{hour}{SEP}{get('provider') or UNKNOWN}{SEP}{get('model') or UNKNOWN}{SEP}"
-                  f"{get('agent_type') or UNKNOWN}{SEP}{get('session_id') or UNKNOWN}")
-    key = f"{coarse_key}{SEP}{get('task_id') or UNKNOWN}"
-    if key.count(SEP) != 5:  # a label holding the separator itself: rare, so checked after the fact
-        key = SEP.join(str(part).replace(SEP, " ") for part in (hour, *(get(n) or UNKNOWN for n in _LABELS)))
-        coarse_key = key[: key.rindex(SEP)]
+    provider, model, task = get("provider") or UNKNOWN, get("model") or UNKNOWN, get("task_id") or UNKNOWN
+    coarse_key = f"{hour}{SEP}{provider}{SEP}{model}{SEP}{get('agent_type') or UNKNOWN}{SEP}{get('session_id') or UNKNOWN}"
+    key = f"{coarse_key}{SEP}{task}" if state.detailed else f"{provider}{SEP}{model}{SEP}{task}"
+    if coarse_key.count(SEP) != 4 or key.count(SEP) != (5 if state.detailed else 2):
+        # A label holding the separator itself: rare, so checked after the fact.
+        coarse_key, key = _clean_keys(state, hour, get)
     cell = state.cells.get(coarse_key)
     if cell is None:
         cell = state.cells[coarse_key] = [0] * COUNTERS
@@ -94,9 +105,7 @@ def _count(state: CostState, event: Event, payload: dict[str, Any]) -> None:
     if "cost_usd" in payload or get("measured") is False:
         delta = _reported_delta(payload)
         if delta is not None:
-            for target in (cell, task_cell):
-                for position, value in enumerate(delta):
-                    target[position] += value
+            _add(cell, task_cell, delta)
             return
     inp, out = get("input_tokens"), get("output_tokens")
     read, write = get("cache_read_tokens"), get("cache_write_tokens")
@@ -108,22 +117,41 @@ def _count(state: CostState, event: Event, payload: dict[str, Any]) -> None:
             write = get("cache_creation_tokens", 0)
     if (inp.__class__ is int and out.__class__ is int and inp >= 0 and out >= 0
             and (read.__class__ is int and read >= 0) and (write.__class__ is int and write >= 0)):
-        # The common shape, every count a plain non-negative int: no per-field dispatch.
-        for target in (cell, task_cell):
-            target[EVENTS] += 1
-            target[INPUT] += inp
-            target[OUTPUT] += out
-            if read:
-                target[CACHE_READ] += read
-                target[READ_EVENTS] += 1
-            if write:
-                target[CACHE_WRITE] += write
-                target[WRITE_EVENTS] += 1
+        # The common shape, every count a plain non-negative int: no per-field dispatch, no list.
+        cell[EVENTS] += 1
+        cell[INPUT] += inp
+        cell[OUTPUT] += out
+        task_cell[EVENTS] += 1
+        task_cell[INPUT] += inp
+        task_cell[OUTPUT] += out
+        if read:
+            cell[CACHE_READ] += read
+            cell[READ_EVENTS] += 1
+            task_cell[CACHE_READ] += read
+            task_cell[READ_EVENTS] += 1
+        if write:
+            cell[CACHE_WRITE] += write
+            cell[WRITE_EVENTS] += 1
+            task_cell[CACHE_WRITE] += write
+            task_cell[WRITE_EVENTS] += 1
         return
-    delta = _delta_slowly(get)
-    for target in (cell, task_cell):
-        for position, value in enumerate(delta):
-            target[position] += value
+    _add(cell, task_cell, _delta_slowly(get))
+
+
+def _clean_keys(state: CostState, hour: str, get) -> tuple[str, str]:
+    """The cell keys with the separator replaced inside every label."""
+    parts = [str(part).replace(SEP, " ") for part in (hour, *(get(n) or UNKNOWN for n in _LABELS))]
+    coarse_key = SEP.join(parts[:5])
+    if state.detailed:
+        return coarse_key, SEP.join(parts)
+    return coarse_key, SEP.join((parts[1], parts[2], parts[5]))
+
+
+def _add(cell: list[int], task_cell: list[int], delta: list[int]) -> None:
+    for position, value in enumerate(delta):
+        if value:
+            cell[position] += value
+            task_cell[position] += value
 
 
 def _reported_delta(payload: dict[str, Any]) -> list[int] | None:

@@ -60,14 +60,33 @@ POSITION = {**{name: i for i, name in enumerate(DIMENSIONS)}, "day": len(DIMENSI
 MODEL = POSITION["model"]
 
 
+#: Dimensions that, beside the task, only a detailed state tallies (state.TASK_DIMENSIONS).
+_DETAIL = frozenset(("hour", "day", "agent", "session"))
+
+
+def needs_detail(by: Iterable[str], since_hour: str | None = None) -> bool:
+    """Whether a breakdown needs a detailed state: tasks by hour, day, agent or session, or since an hour."""
+    by = set(by)
+    return "task" in by and (since_hour is not None or bool(by & _DETAIL))
+
+
 def cells(state: CostState, since_hour: str | None = None, tasks: bool = False) -> list[tuple[list[str], list[int]]]:
     """Return (parts, counters) of every cell, optionally from an hour on; parts by POSITION.
 
-    Without ``tasks`` the cells have no task (its part is "*"): they are far fewer.
+    Without ``tasks`` the cells have no task (its part is "*"): they are far fewer. With it, a
+    state that is not detailed has no hour, agent or session either ("*").
     """
     found = []
+    compact = tasks and not state.detailed
+    if compact and since_hour is not None:
+        raise ValueError("tasks since an hour need a detailed cost state (report.needs_detail)")
     for key, counters in (state.task_cells if tasks else state.cells).items():
         parts = key.split(SEP)
+        if compact:
+            provider, model, task = parts
+            parts = ["*", provider, model, "*", "*", task, "*"]
+            found.append((parts, counters))
+            continue
         if not tasks:
             parts.append("*")
         hour = parts[0]
@@ -88,6 +107,8 @@ def breakdown(state: CostState, prices: PriceTable, by: tuple[str, ...] = ("mode
     ``rows`` lets a caller that makes several breakdowns split the cells only once (they must
     include tasks when ``by`` does).
     """
+    if needs_detail(by, since_hour) and not state.detailed and rows is None:
+        raise ValueError(f"a breakdown by {', '.join(by)} needs a detailed cost state (report.needs_detail)")
     positions = [POSITION[name] for name in by]
     sums: dict[tuple[str, ...], dict[str, list[int]]] = {}
     if rows is None:

@@ -19,10 +19,19 @@ SEP = "\x1f"
 UNKNOWN = "unknown"
 
 
+#: The dimensions of a task cell in the ledger's state: a task's spend needs its model to be
+#: priced (and its provider to be budgeted), nothing else. The hour, agent type and session of
+#: a task's usage multiply the cells per task with the length of the run, so they are only
+#: tallied by a detailed fold of the log, made for the breakdowns that ask for them.
+TASK_DIMENSIONS = ("provider", "model", "task")
+
+
 class CostState(msgspec.Struct):
     """Token tallies by cell key, the usage ids already counted and the budget events seen."""
 
     cells: dict[str, list[int]] = msgspec.field(default_factory=dict)  # by the first five dimensions
-    task_cells: dict[str, list[int]] = msgspec.field(default_factory=dict)  # by all six
+    # By TASK_DIMENSIONS; by all six in a detailed state (``detailed``), never snapshotted.
+    task_cells: dict[str, list[int]] = msgspec.field(default_factory=dict)
     seen: RecentIds = msgspec.field(default_factory=RecentIds)  # usage ids counted lately
     fired: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    detailed: bool = False

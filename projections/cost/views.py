@@ -9,9 +9,8 @@ from pathlib import Path
 
 import msgspec
 
-from eventlog.fsutil import atomic_write
-
-from .state import CostState
+from ..view_files import WrittenFiles
+from .state import EVENTS, CostState
 from .config import load_prices
 from .report import Tally, breakdown, cells
 
@@ -31,9 +30,20 @@ def summary(state: CostState, prices) -> dict:
     }
 
 
-def write_cost_views(state: CostState, loki_dir: Path) -> None:
-    """Write `.loki/cost/summary.json` atomically."""
+def changes(state: CostState) -> int:
+    """A count that grows with every event that changed the state (usage counted, budget events)."""
+    return sum(counters[EVENTS] for counters in state.cells.values()) + len(state.fired)
+
+
+def write_cost_views(state: CostState, loki_dir: Path, files: WrittenFiles | None = None) -> None:
+    """Write `.loki/cost/summary.json` atomically (``files``: skip it when nothing changed)."""
     target = Path(loki_dir) / "cost" / "summary.json"
+    files = files or WrittenFiles()
+    prices = load_prices(loki_dir)
+    count = (changes(state), prices)
+    if files.current(target, state, count):
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     # Not fsynced, like the run state's views: rebuilt from the log, rewritten at every engine start.
-    atomic_write(target, _encoder.encode(summary(state, load_prices(loki_dir))) + b"\n", durable=False)
+    files.write(target, _encoder.encode(summary(state, prices)) + b"\n", durable=False, state=state,
+                changes=count)

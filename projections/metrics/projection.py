@@ -16,6 +16,7 @@ from eventlog import Event
 from ..cost.projection import SEP, token_count
 
 from ..recent_ids import first_time
+from ..view_files import WrittenFiles
 from .state import DURATION_BUCKETS, MetricsState  # re-exported: defined here before
 
 _BOUNDS_MS = tuple(b * 1000 for b in DURATION_BUCKETS)
@@ -36,6 +37,9 @@ class MetricsProjection:
     reads = None  # every event: it counts events by type and source
     state_type = MetricsState
 
+    def __init__(self) -> None:
+        self._files = WrittenFiles()
+
     def initial(self) -> MetricsState:
         return MetricsState()
 
@@ -52,7 +56,7 @@ class MetricsProjection:
     def write_views(self, state: MetricsState, loki_dir: Path) -> None:
         from .views import write_metrics_views
 
-        write_metrics_views(state, Path(loki_dir))
+        write_metrics_views(state, Path(loki_dir), self._files)
 
 
 def _task(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eventlog.fsutil import atomic_write
-
-from ..cost.projection import SEP
+from ..cost.state import SEP
+from ..view_files import WrittenFiles
 from .state import DURATION_BUCKETS, MetricsState
 
 
@@ -75,9 +74,17 @@ class _Fixed:
         return iter(self.families)
 
 
-def write_metrics_views(state: MetricsState, loki_dir: Path) -> None:
-    """Write `.loki/metrics/metrics.prom` (the ledger's metrics as a text exposition) atomically."""
+def write_metrics_views(state: MetricsState, loki_dir: Path, files: WrittenFiles | None = None) -> None:
+    """Write `.loki/metrics/metrics.prom` (the ledger's metrics as a text exposition) atomically.
+
+    ``files`` skips the write when no event was folded since it last wrote this state: every
+    event counts in ``state.events``, so their sum moves whenever anything else does.
+    """
     target = Path(loki_dir) / "metrics" / "metrics.prom"
+    files = files or WrittenFiles()
+    count = sum(state.events.values())
+    if files.current(target, state, count):
+        return
     target.parent.mkdir(parents=True, exist_ok=True)
     # Not fsynced, like the run state's views: rebuilt from the log, rewritten at every engine start.
-    atomic_write(target, exposition(metric_families(state)), durable=False)
+    files.write(target, exposition(metric_families(state)), durable=False, state=state, changes=count)

@@ -19,7 +19,8 @@ from typing import Any
 import msgspec
 
 from eventlog import Event
-from eventlog.fsutil import atomic_write
+
+from ..view_files import WrittenFiles
 
 from .state import (
     APPLIED, APPROVED, DENIED, OutcomesState, classify_run, gate_tally, run_of, summary, text,
@@ -28,33 +29,41 @@ from .state import (
 APPLIED_VIEW = Path("state") / "outcomes" / "applied.json"
 SUMMARY_VIEW = Path("state") / "outcomes" / "summary.json"
 _VERDICTS = ("pass", "pause", "reject")
+_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
 class OutcomesProjection:
     name = "outcomes"
-    version = 1
+    # 2: ``changes``.
+    version = 2
     reads = ("session", "task", "governance", "healing", "approval", "metric.token_usage")
     state_type = OutcomesState
     views = ("state/outcomes",)
+
+    def __init__(self) -> None:
+        self._files = WrittenFiles()
 
     def initial(self) -> OutcomesState:
         return OutcomesState()
 
     def apply(self, state: OutcomesState, event: Event) -> OutcomesState:
-        handler = _HANDLERS.get((event.type, event.payload.get("action")))
-        if handler is not None:
-            handler(state, event)
+        handlers = _HANDLERS.get(event.type)  # by type, then action: no key tuple per event
+        if handlers is not None:
+            handler = handlers.get(event.payload.get("action"))
+            if handler is not None:
+                handler(state, event)
+                state.changes += 1
         return state
 
     def write_views(self, state: OutcomesState, loki_dir: Path) -> None:
         root = Path(loki_dir)
-        _write(root / APPLIED_VIEW, state.applied_view())
-        _write(root / SUMMARY_VIEW, summary(state))
-
-
-def _write(path: Path, body: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, msgspec.json.encode(body, order="deterministic") + b"\n", durable=False)
+        for view, body in ((APPLIED_VIEW, OutcomesState.applied_view), (SUMMARY_VIEW, summary)):
+            path = root / view
+            if self._files.current(path, state, state.changes):
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = msgspec.json.encode(body(state), order="deterministic") + b"\n"
+            self._files.write(path, data, durable=False, state=state, changes=state.changes)
 
 
 # ---------------------------------------------------------------------- runs and tasks
@@ -107,16 +116,23 @@ def _completed(state: OutcomesState, task: str) -> None:
 
 def _usage(state: OutcomesState, event: Event) -> None:
     payload = event.payload
-    task = text(payload.get("task_id"))
-    if task is None:
+    get = payload.get
+    task = get("task_id")
+    if not isinstance(task, str) or not task:
         return
-    tokens = sum(v for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-                 if isinstance(v := payload.get(k), int) and not isinstance(v, bool) and v > 0)
-    cost = payload.get("cost_usd")
-    nanos = round(cost * 1e9) if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost > 0 else 0
-    spent = state.task_spend.setdefault(task, [0, 0])
-    spent[0] += tokens
-    spent[1] += nanos
+    tokens = 0
+    for name in _TOKENS:
+        value = get(name)
+        if value.__class__ is int and value > 0:  # a bool's class is bool: not counted
+            tokens += value
+    cost = get("cost_usd")
+    nanos = round(cost * 1e9) if cost.__class__ in (int, float) and cost > 0 else 0
+    spent = state.task_spend.get(task)
+    if spent is None:
+        state.task_spend[task] = [tokens, nanos]
+    else:
+        spent[0] += tokens
+        spent[1] += nanos
 
 
 # ---------------------------------------------------------------------- gates and healing
@@ -196,18 +212,12 @@ def _applied(state: OutcomesState, event: Event) -> None:
         state.escapes.pop(gate, None)  # evidence for the next step starts afresh under the new threshold
 
 
-_HANDLERS = {
-    ("session", "start"): _session_start,
-    ("session", "end"): _session_end,
-    ("task", "completed"): _task_outcome,
-    ("task", "failed"): _task_outcome,
-    ("governance", "gate_evaluated"): _gate_evaluated,
-    ("governance", "suggestion"): _suggestion,
-    ("governance", "suggestion_applied"): _applied,
-    ("healing", "retry"): _retry,
-    ("healing", "rollback"): _given_up,
-    ("healing", "escalated"): _given_up,
-    ("approval", "granted"): _answered,
-    ("approval", "denied"): _answered,
-    ("metric", "token_usage"): _usage,
+#: Handlers by event type, then action.
+_HANDLERS: dict[str, dict[str, Any]] = {
+    "session": {"start": _session_start, "end": _session_end},
+    "task": {"completed": _task_outcome, "failed": _task_outcome},
+    "governance": {"gate_evaluated": _gate_evaluated, "suggestion": _suggestion, "suggestion_applied": _applied},
+    "healing": {"retry": _retry, "rollback": _given_up, "escalated": _given_up},
+    "approval": {"granted": _answered, "denied": _answered},
+    "metric": {"token_usage": _usage},
 }

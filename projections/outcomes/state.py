@@ -30,6 +30,7 @@ class OutcomesState(msgspec.Struct, kw_only=True):
     approval_index: dict[str, str] = msgspec.field(default_factory=dict)
     overrides: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     flaky_gates: list[str] = msgspec.field(default_factory=list)
+    changes: int = 0  # events folded: the views are rewritten only when it moved
 
     def applied_view(self) -> dict[str, Any]:
         """The applied suggestions, in the form the gate pipeline reads."""
