@@ -13,6 +13,7 @@ from typing import Iterable
 
 from eventlog import EventFilter
 
+from ..engine.fold import FoldOutcome, fold
 from .projection import CostProjection
 from .state import CostState
 
@@ -21,15 +22,10 @@ _USAGE = EventFilter.build(types=["metric"])
 
 def detailed_state(log, to_seq: int | None = None) -> CostState:
     """Fold the log's usage events up to ``to_seq`` into a detailed cost state."""
+    # The engine's fold, so that a poison event is met with the ledger's own policy.
     projection = CostProjection(detailed=True)
-    state = projection.initial()
-    apply = projection.apply
-    for event in log.read(1, to_seq, filter=_USAGE):
-        try:
-            state = apply(state, event)
-        except Exception:  # noqa: BLE001 - a poison event, skipped as the engine's dead-letter policy does
-            continue
-    return state
+    events = log.read(1, to_seq, filter=_USAGE)
+    return fold(projection, FoldOutcome(projection.initial(), 0), events, restore=lambda seq: None).state
 
 
 def state_for(loki_dir: Path, state: CostState, seq: int, by: Iterable[str], since_hour: str | None = None) -> CostState:
