@@ -1,7 +1,7 @@
 """The console entry point of `lokilog`: uncaught exceptions are recorded as scrubbed crash events.
 
 It loads nothing heavy itself: `lokilog emit` goes straight to its own parser, `--help`, `tail`,
-`verify` and `status` to a front without typer (commands/fast_cli.py), and only other commands (or
+`verify`, `status` and `rebuild` to a front without typer (commands/fast_cli.py), and only other commands (or
 options that front does not take) build the typer app (commands/cli.py), with just the module
 of the named command.
 """

@@ -1,4 +1,4 @@
-"""A front for the commands people run most (`--help`, `tail`, `verify`, `status`) that needs no typer.
+"""A front for the commands people run most (`--help`, `tail`, `verify`, `status`, `rebuild`) that needs no typer.
 
 typer and the validation library it loads cost several times the interpreter's own start
 (scripts/bench/bench_cli_startup.py), and these commands are run by hand and by scripts all
@@ -109,6 +109,13 @@ def json_only_parser() -> argparse.ArgumentParser:
     return p
 
 
+def rebuild_parser() -> argparse.ArgumentParser:
+    p = _parser("lokilog rebuild")
+    p.add_argument("names", nargs="*")
+    p.add_argument("--json", action="store_true")
+    return p
+
+
 def _root_of(loki_dir: Path | None) -> Path:
     from eventlog import resolve_loki_dir
 
@@ -142,6 +149,13 @@ def _status(options: argparse.Namespace, loki_dir: Path | None, debug: bool) -> 
     return _guarded(lambda: status(_root_of(loki_dir), options.json), debug)
 
 
+def _rebuild(options: argparse.Namespace, loki_dir: Path | None, debug: bool) -> int:
+    from .fast_commands import rebuild
+
+    return _guarded(lambda: rebuild(_root_of(loki_dir), list(getattr(options, "names", None) or ()), options.json),
+                    debug)
+
+
 #: The parsers above as commands/simple_args.py reads them: (options, defaults).
 TAIL_OPTIONS = ({"--lines": ("lines", "int"), "-n": ("lines", "int"), "--follow": ("follow", "flag"),
                  "-f": ("follow", "flag"), "--type": ("types", "append"), "-t": ("types", "append"),
@@ -154,6 +168,8 @@ _COMMANDS: dict[str, tuple[Callable[[], argparse.ArgumentParser], Callable, tupl
     "tail": (tail_parser, _tail, TAIL_OPTIONS),
     "verify": (json_only_parser, _verify, JSON_ONLY_OPTIONS),
     "status": (json_only_parser, _status, JSON_ONLY_OPTIONS),
+    # simple_args takes `rebuild [--json]`; named projections go through the argparse parser.
+    "rebuild": (rebuild_parser, _rebuild, JSON_ONLY_OPTIONS),
 }
 
 

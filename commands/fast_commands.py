@@ -1,11 +1,12 @@
-"""The bodies of `lokilog tail`, `verify` and `status` as commands/fast_cli.py runs them, without typer.
+"""The bodies of `lokilog tail`, `verify`, `status` and `rebuild` as commands/fast_cli.py runs them, without typer.
 
 They make the same library calls and print the same lines as commands/log_cli.py and
-commands/projection_cli.py.
+commands/projection_cli.py (whose `rebuild` runs the one here).
 """
 from __future__ import annotations
 
 import collections
+import time
 from pathlib import Path
 
 
@@ -81,3 +82,46 @@ def status(root: Path, as_json: bool) -> int:
     view = summary(result.state)
     print(to_json(view) if as_json else render_status(view))
     return 0
+
+
+def rebuild(root: Path, names: list[str], as_json: bool) -> int:
+    """Rebuild projections (all, or those named) from seq 1 and print where each one got to."""
+    from projections.parallel import rebuild_in_two
+
+    from .output import to_json
+    from .progress import progress_bar
+
+    chosen = select_projections(names)
+    bar = progress_bar("rebuild", json=as_json)
+    started = time.monotonic()
+    try:
+        results = rebuild_in_two(root, chosen, progress=None if bar is None else (
+            lambda name, done, total: bar(done, total, f"rebuild {name}")), states=False)
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.monotonic() - started
+    rows = [{"name": r.name, "seq": r.seq, "dead_letters": r.dead_letters,
+             "stopped": r.stopped.seq if r.stopped else None} for r in results]
+    if as_json:
+        print(to_json({"rebuilt": rows, "seconds": round(elapsed, 3)}), flush=True)
+        return 0
+    for row in rows:
+        extra = f", {row['dead_letters']} dead letter(s)" if row["dead_letters"] else ""
+        stop = f", STOPPED at seq {row['stopped']}" if row["stopped"] else ""
+        print(f"rebuilt {row['name']} to seq {row['seq']}{extra}{stop}", flush=True)
+    print(f"({elapsed:.2f}s)", flush=True)
+    return 0
+
+
+def select_projections(names: list[str]) -> list:
+    """The projections named (all when none is); an unknown name is a bad command-line value."""
+    from projections.registry import all_projections
+
+    from .errors import bad_input
+
+    known = {p.name: p for p in all_projections()}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise bad_input(f"unknown projection(s) {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}")
+    return [known[n] for n in names] if names else list(known.values())

@@ -1,7 +1,6 @@
 """`lokilog rebuild`, `state`, `status` and `watch`: projections from the command line."""
 from __future__ import annotations
 
-import time
 from typing import List, Optional, Tuple
 
 import typer
@@ -49,13 +48,9 @@ def _doctor_projections(paths):
 
 
 def _select(names: List[str]):
-    from projections.registry import all_projections
+    from .fast_commands import select_projections
 
-    known = {p.name: p for p in all_projections()}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise bad_input(f"unknown projection(s) {', '.join(unknown)}; known: {', '.join(sorted(known)) or 'none'}")
-    return [known[n] for n in names] if names else list(known.values())
+    return select_projections(names)
 
 
 def rebuild(
@@ -70,30 +65,9 @@ def rebuild(
 
     Examples:  lokilog rebuild          lokilog rebuild run-state --json
     """
-    from projections.parallel import rebuild_in_two as run_rebuild
+    from .fast_commands import rebuild as run_rebuild
 
-    from .progress import progress_bar
-
-    chosen = _select(names or [])
-    bar = progress_bar("rebuild", json=json)
-    started = time.monotonic()
-    try:
-        results = run_rebuild(loki_dir(ctx), chosen, progress=None if bar is None else (
-            lambda name, done, total: bar(done, total, f"rebuild {name}")), states=False)
-    finally:
-        if bar is not None:
-            bar.close()
-    elapsed = time.monotonic() - started
-    rows = [{"name": r.name, "seq": r.seq, "dead_letters": r.dead_letters,
-             "stopped": r.stopped.seq if r.stopped else None} for r in results]
-    if json:
-        echo_json({"rebuilt": rows, "seconds": round(elapsed, 3)})
-        return
-    for row in rows:
-        extra = f", {row['dead_letters']} dead letter(s)" if row["dead_letters"] else ""
-        stop = f", STOPPED at seq {row['stopped']}" if row["stopped"] else ""
-        typer.echo(f"rebuilt {row['name']} to seq {row['seq']}{extra}{stop}")
-    typer.echo(f"({elapsed:.2f}s)")
+    run_rebuild(loki_dir(ctx), names or [], json)
 
 
 def state(

@@ -1,9 +1,10 @@
-"""The front that runs `--help`, `tail`, `verify` and `status` without typer (commands/fast_cli.py).
+"""The front that runs `--help`, `tail`, `verify`, `status` and `rebuild` without typer (commands/fast_cli.py).
 
 It must print what the typer app prints, and hand everything it does not take to that app.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -24,12 +25,13 @@ def typer_app(*args: str, loki, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("args", [("--help",), ("tail", "-n", "20"), ("tail", "--json", "-t", "task"),
-                                  ("verify",), ("verify", "--json"), ("status",), ("status", "--json")])
+                                  ("verify",), ("verify", "--json"), ("status",), ("status", "--json"),
+                                  ("rebuild", "--json"), ("rebuild", "run-state", "cost")])
 def test_the_fast_commands_load_no_typer_rich_or_pydantic(tmp_path, args):
     imported_by(tmp_path, "emit", "task", "-a", "x")
     tops = {m.split(".")[0] for m in imported_by(tmp_path, *args)}
     assert not tops & {"typer", "click", "rich", "pydantic", "pydantic_core", "subscribers"}
-    assert ("projections" in tops) == (args[0] == "status")
+    assert ("projections" in tops) == (args[0] in ("status", "rebuild"))
     if args[0] == "tail":
         assert "sqlite3" not in tops  # a log that has no index yet is read without it
 
@@ -67,6 +69,7 @@ def test_a_narrow_terminal_gets_the_typer_apps_own_wrapping(tmp_path):
 
 @pytest.mark.parametrize("args", [("tail", "--help"), ("verify", "--help"), ("tail", "-n", "-1"), ("tail", "--bogus"),
                                   ("tail", "extra"), ("verify", "--js"), ("status", "--help"), ("status", "x"),
+                                  ("rebuild", "--help"), ("rebuild", "--js"), ("rebuild", "-x"),
                                   ("--version",)])
 def test_what_the_front_does_not_take_is_the_typer_apps_to_answer(loki, args):
     fast, app = entry(*args, loki=loki), typer_app(*args, loki=loki)
@@ -84,6 +87,21 @@ def test_the_front_prints_what_the_typer_app_prints(loki, args):
     assert run_lokilog("emit", "task", "-a", "create", "task_id=t1", loki=loki).returncode == 0
     fast, app = entry(*args, loki=loki), typer_app(*args, loki=loki)
     assert (fast.returncode, fast.stdout, fast.stderr) == (app.returncode, app.stdout, app.stderr)
+
+
+@pytest.mark.parametrize("args", [("rebuild",), ("rebuild", "--json"), ("rebuild", "run-state", "cost", "--json"),
+                                  ("rebuild", "run-state", "no-such"), ("rebuild", "--json", "trackers")])
+def test_the_fast_rebuild_prints_what_the_typer_app_prints_but_the_time(loki, args):
+    for n in range(3):
+        assert run_lokilog("emit", "task", "-a", "create", f"task_id=t{n}", loki=loki).returncode == 0
+
+    def timeless(text: str) -> str:  # the seconds a rebuild took differ from run to run
+        return re.sub(r'"seconds":[0-9.]+|\([0-9.]+s\)', "<time>", text)
+
+    fast, app = entry(*args, loki=loki), typer_app(*args, loki=loki)
+    assert (fast.returncode, timeless(fast.stdout), fast.stderr) == (app.returncode, timeless(app.stdout), app.stderr)
+    assert fast.returncode == (2 if "no-such" in args else 0)
+    assert ("rebuilt" in fast.stdout) == ("no-such" not in args)
 
 
 def test_a_directory_that_cannot_be_is_named_as_the_typer_app_names_it(tmp_path):
