@@ -87,39 +87,40 @@ def wanted_types(lanes: Sequence[Lane]) -> frozenset[str] | None:
 class _Routes:
     """Which lanes read which event: rebuilt only when a lane joins or stops.
 
-    ``table`` maps a type to the lanes that read it: a tuple of ``(lane, apply, rewinds)`` in
-    the order the lanes were given, or, for a type some lane reads only some actions of,
-    ``{action: that tuple}`` with the lanes of any other action under None, so a fold reads an
-    event's action once, whatever the number of lanes. ``default``: the lanes of other types.
+    A pass folds a batch in two steps: it first sorts the batch's events into one list per
+    lane (``sinks``, in the order of the log), then hands each lane its list in one tight loop,
+    so that what a pass costs per event and lane is one ``list.append``, not the bookkeeping of
+    a lane. The lanes are independent (each folds only its own state), so the order in which
+    they fold a batch changes nothing. ``table`` maps a type to the ``append`` of the lists of
+    the lanes that read it, or, for a type some lane reads only some actions of, ``{action:
+    those}`` with the lanes of any other action under None, so a pass reads an event's action
+    once, whatever the number of lanes. Lanes that read every type (``everything``) take the
+    batch itself; ``default`` (empty) is the route of the types no other lane reads.
     """
 
     def __init__(self, lanes: list[Lane]) -> None:
-        order = {id(lane): n for n, lane in enumerate(lanes)}
-        everything = [(lane, None) for lane in lanes if lane.types is None]
+        self.everything = [lane for lane in lanes if lane.types is None]
+        self.sinks: list[tuple[Lane, list]] = [(lane, []) for lane in lanes if lane.types is not None]
+        sink_of = {id(lane): sink for lane, sink in self.sinks}
         readers: dict[str, list[tuple[Lane, frozenset[str] | None]]] = {}
-        for lane in lanes:
-            if lane.types is not None:
-                for kind, actions in lane.types.items():
-                    readers.setdefault(kind, []).append((lane, actions))
-        if any(lane.rewind for lane, _ in everything):
-            readers.setdefault(ROLLBACK_TYPE, [])  # so its route knows to rewind
+        for lane, _ in self.sinks:
+            for kind, actions in lane.types.items():
+                readers.setdefault(kind, []).append((lane, actions))
 
-        def route(kind: str | None, chosen: list[Lane]) -> tuple:
-            chosen.sort(key=lambda lane: order[id(lane)])
-            return tuple((lane, lane.apply, lane.rewind and kind == ROLLBACK_TYPE) for lane in chosen)
+        def route(chosen: list[Lane]) -> tuple:
+            return tuple(sink_of[id(lane)].append for lane in chosen)
 
-        self.default = route(None, [lane for lane, _ in everything])
+        self.default: tuple = ()
         self.table: dict[str, tuple | dict[str | None, tuple]] = {}
         for kind, some in readers.items():
-            some = some + everything
             if all(actions is None for _, actions in some):
-                self.table[kind] = route(kind, [lane for lane, _ in some])
+                self.table[kind] = route([lane for lane, _ in some])
                 continue
             named = set().union(*(actions for _, actions in some if actions is not None))
             table: dict[str | None, tuple] = {
-                action: route(kind, [lane for lane, actions in some if actions is None or action in actions])
+                action: route([lane for lane, actions in some if actions is None or action in actions])
                 for action in named}
-            table[None] = route(kind, [lane for lane, actions in some if actions is None])
+            table[None] = route([lane for lane, actions in some if actions is None])
             self.table[kind] = table
 
 
@@ -190,26 +191,55 @@ class _Pass:
         self.routes = _Routes(self.active)
 
     def fold(self, batch: list) -> None:
-        table, default = self.routes.table, self.routes.default
+        routes = self.routes
+        table, default = routes.table, routes.default
         for event in batch:
             route = table.get(event.type, default)
             if route.__class__ is dict:
                 action = event.payload.get("action")
                 route = route.get(action, route[None]) if action.__class__ is str else route[None]
-            for lane, apply, rewinds in route:
-                lane.applied += 1
-                try:
-                    state = lane.state
-                    if rewinds:
-                        target = rollback_target(event)
-                        if target is not None:
-                            state = lane.restore(target)
-                    lane.state = apply(state, event)
-                except Exception as exc:  # a poison event: the projection's policy decides
-                    if self._poisoned(lane, event, exc, batch):
-                        table, default = self.routes.table, self.routes.default
+            for append in route:
+                append(event)
+        for lane in routes.everything:
+            self._fold_lane(lane, batch, batch)
+        for lane, events in routes.sinks:
+            if events:
+                self._fold_lane(lane, events, batch)
+                events.clear()
         self.count += len(batch)
         self.last = batch[-1]
+
+    def _fold_lane(self, lane: Lane, events: list, batch: list) -> None:
+        """Apply ``events`` (those of ``batch`` the lane reads) to one lane, under its poison policy."""
+        apply, state, restore = lane.apply, lane.state, lane.restore
+        remaining = iter(events)
+        handed = 0
+        while True:
+            event = None
+            try:
+                if lane.rewind:  # a rollback event first restores the state as of its target
+                    for event in remaining:
+                        handed += 1
+                        before = state
+                        if event.type == ROLLBACK_TYPE:
+                            target = rollback_target(event)
+                            if target is not None:
+                                before = restore(target)
+                        state = apply(before, event)
+                else:
+                    for event in remaining:
+                        state = apply(state, event)
+                    handed = len(events)
+                break
+            except Exception as exc:  # a poison event: the projection's policy decides
+                if not lane.rewind:
+                    handed = next(n for n, e in enumerate(events) if e is event) + 1
+                lane.state = state
+                if self._poisoned(lane, event, exc, batch):
+                    lane.applied += handed
+                    return
+        lane.state = state
+        lane.applied += handed
 
     def _poisoned(self, lane: Lane, event: Any, exc: Exception, batch: list) -> bool:
         """Record the poison event; return True when the lane stops here (it leaves the pass)."""
@@ -229,7 +259,7 @@ class _Pass:
         outcome.stopped = letter
         lane.halted = True
         self.active.remove(lane)
-        self.routes = _Routes(self.active)
+        self.routes = _Routes(self.active)  # for the next batches: this one's lists are made
         return True
 
 
