@@ -153,6 +153,8 @@ class BatchScanner:
                 events = decode_buffer(buffer[:cut], base, segment, self.raw, self.on_bad_line, None if dense else types)
                 if dense:
                     self._dense_for -= 1
+                    if not self._dense_for and _mostly(events, types):
+                        self._dense_for = _RECHECK  # the decoded events show the mix: no envelope pass
                 elif types is not None and events:
                     self._dense_for = _RECHECK if type(events[0]) is Event and type(events[-1]) is Event else 0
                 if first and expect is not None and events and events[0].seq != expect:
@@ -165,6 +167,11 @@ class BatchScanner:
                     yield events, base
             if leftover and not is_last and self.on_bad_line:
                 self.on_bad_line(BadLine(segment.path, base, len(leftover), "sealed segment ends without a newline"))
+
+
+def _mostly(events: list, types: frozenset[str]) -> bool:
+    """Whether most of ``events`` (decoded in full) are of ``types``, as decode_chunk_for counts."""
+    return sum(event.type in types for event in events) * 2 > len(events)
 
 
 def committed_end(log_dir: Path, segment: Segment, fd: int) -> int | None:

@@ -40,13 +40,14 @@ def test_scanner_resumes_where_it_stopped_and_survives_a_stale_mark(loki):
         assert [e.seq for e in chain.from_iterable(scanner.batches(61))] == [61]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(kinds=st.lists(st.sampled_from(["task", "agent", "metric", "memory"]), min_size=1, max_size=80),
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=st.lists(st.sampled_from(["task", "agent", "metric", "memory"]), min_size=1, max_size=200),
        wanted=st.sets(st.sampled_from(["task", "agent", "metric", "memory"])))
 def test_batches_for_some_types_decode_only_those_past_the_envelope(tmp_path_factory, monkeypatch, kinds, wanted):
     from eventlog.codec import Envelope
 
     monkeypatch.setattr(reader, "CHUNK_BYTES", 900)
+    monkeypatch.setattr(reader, "_RECHECK", 2)  # a mix looked at again often, from decoded chunks too
     loki = tmp_path_factory.mktemp("types") / ".loki"
     with FileEventLog(loki, settings=LogSettings(durability="never", segment_max_bytes=3000)) as log:
         log.append_many([{"type": k, "source": "t", "payload": {"n": i}} for i, k in enumerate(kinds)])
