@@ -142,11 +142,9 @@ class RunStateProjection:
 
     def apply(self, state: RunState, event: Event) -> RunState:
         payload = event.payload
-        handlers = _HANDLERS.get(event.type)
-        if handlers is not None:
-            handler = handlers.get(payload.get("action"))
-            if handler is not None:
-                handler(state, event, payload)
+        handler = _HANDLERS.get(event.type, _NO_HANDLERS).get(payload.get("action"))
+        if handler is not None:
+            handler(state, event, payload)
         state.seq = event.seq
         return state
 
@@ -166,7 +164,7 @@ def _task_to(status: str) -> Callable[[RunState, Event, dict], None]:
 
     def handle(state: RunState, event: Event, payload: dict) -> None:
         task_id = payload.get("task_id") or event.stream
-        if type(task_id) is not str or not task_id:
+        if task_id.__class__ is not str or not task_id:
             raise ValueError(f"task.{payload.get('action')} without a task_id (payload or stream)")
         seq, timestamp = event.seq, event.timestamp
         task = state.tasks.get(task_id)
@@ -182,12 +180,12 @@ def _task_to(status: str) -> Callable[[RunState, Event, dict], None]:
         if "duration_ms" in payload:
             task.duration_ms = payload["duration_ms"]
         agent = payload.get("agent")
-        if type(agent) is str:
+        if agent.__class__ is str:
             task.agent = agent
         if failed:
             error = payload.get("error")
             task.error = None if error is None else str(error)
-        else:
+        elif task.error is not None:
             task.error = None
         history = task.history
         history.append(Transition(seq, timestamp, status))
@@ -272,6 +270,8 @@ def _rolled_back(state: RunState, event: Event, payload: dict) -> None:
     state.last_rollback = Rollback(seq=event.seq, to_seq=payload["to_seq"],
                                    checkpoint_id=payload.get("checkpoint_id"), at=event.timestamp)
 
+
+_NO_HANDLERS: dict = {}
 
 #: The handler of each event type and action.
 _HANDLERS: dict[str, dict[Any, Callable[[RunState, Event, dict], None]]] = {
