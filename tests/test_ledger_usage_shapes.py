@@ -84,19 +84,15 @@ def _cost_delta(payload: dict) -> list[int]:
             for position, names in enumerate(_COST_FIELDS, REP_INPUT):
                 delta[position] = token_count(_first(payload, names) or 0) or 0
             return delta
-    for position, names in zip((INPUT, OUTPUT, CACHE_READ, CACHE_WRITE), _COST_FIELDS):
-        value = _first(payload, names)
-        if value is None and position in (CACHE_READ, CACHE_WRITE):
-            continue  # no cache use
-        value = token_count(value)
-        if value is None:
-            delta[INCOMPLETE] = 1
-        elif value:
-            delta[position] += value
-            if position == CACHE_READ:
-                delta[READ_EVENTS] = 1
-            if position == CACHE_WRITE:
-                delta[WRITE_EVENTS] = 1
+    values = {position: _first(payload, names) for position, names in zip((INPUT, OUTPUT, CACHE_READ, CACHE_WRITE),
+                                                                          _COST_FIELDS)}
+    found = {position: value for position, value in values.items()
+             if value is not None or position in (INPUT, OUTPUT)}  # no cache count: no cache use
+    tokens = {position: token_count(value) for position, value in found.items()}
+    delta[INCOMPLETE] = int(None in tokens.values())
+    for position, value in tokens.items():
+        delta[position] = value or 0
+    delta[READ_EVENTS], delta[WRITE_EVENTS] = int(bool(tokens.get(CACHE_READ))), int(bool(tokens.get(CACHE_WRITE)))
     return delta
 
 
