@@ -128,10 +128,45 @@ def test_blocks_cover_the_log_once_in_order(loki, monkeypatch, cut):
     with FileEventLog(loki) as log:
         log.append_many(_events([0, 1] * 100, set()))
         data = b"".join(p.read_bytes() for p in sorted(log.paths.log_dir.iterdir()))
-        pieces = list(blocks.log_blocks(log.paths.log_dir))
+        # Each view holds its block until the next one is read: copied as they come.
+        pieces = [(segment, start, bytes(view), final) for segment, start, view, final in blocks.log_blocks(log.paths.log_dir)]
     assert b"".join(piece for _, _, piece, _ in pieces) == data
     assert all(piece.endswith(b"\n") for _, _, piece, _ in pieces)
     assert [final for *_, final in pieces][:-1] == [True] * (len(pieces) - 1)
+
+
+@pytest.mark.parametrize("block", [96, 700, 1 << 20])
+def test_blocks_of_rotated_and_compressed_segments_are_the_same_blocks(tmp_path, monkeypatch, block):
+    import gzip
+
+    from eventlog import LogSettings
+    from eventlog.segments import list_segments
+
+    # 96 bytes: shorter than a line, so every block is one line read across several reads.
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", block)
+    plain, packed = tmp_path / "plain" / ".loki", tmp_path / "packed" / ".loki"
+    with FileEventLog(plain, settings=LogSettings(segment_max_bytes=3000)) as log:
+        for _ in range(12):  # a segment rotates between appends
+            log.append_many(_events([0, 1, 2] * 3, set()))
+    shutil.copytree(plain, packed)
+    segments = list_segments(packed / "events" / "log")
+    assert len(segments) > 2
+    for segment in segments[:-1]:
+        with gzip.open(segment.path.with_name(segment.path.name + ".gz"), "wb") as out:
+            out.write(segment.path.read_bytes())
+        segment.path.unlink()
+
+    def read(loki: Path) -> list:
+        log_dir = loki / "events" / "log"
+        return [(segment.first_seq, start, bytes(view), final) for segment, start, view, final in blocks.log_blocks(log_dir)]
+
+    ours, theirs = read(plain), read(packed)
+    assert ours == theirs
+    data = b"".join(s.path.read_bytes() for s in list_segments(plain / "events" / "log"))
+    assert b"".join(piece for _, _, piece, _ in ours) == data
+    assert all(piece.endswith(b"\n") and piece.count(b"\n") >= 1 for _, _, piece, _ in ours)
+    if block == 96:
+        assert all(piece.count(b"\n") == 1 for _, _, piece, _ in ours)
 
 
 KILLED_CHILD = r"""

@@ -91,17 +91,15 @@ def _count(state: CostState, event: Event, payload: dict[str, Any]) -> None:
     # The log's own timestamp format is already UTC: slicing it skips a parse per event.
     hour = stamp[:13] if len(stamp) >= 20 and stamp[-1] == "Z" and stamp[10] == "T" and stamp[13] == ":" else hour_of(stamp)
     provider, model, task = get("provider") or UNKNOWN, get("model") or UNKNOWN, get("task_id") or UNKNOWN
-    coarse_key = f"{hour}{SEP}{provider}{SEP}{model}{SEP}{get('agent_type') or UNKNOWN}{SEP}{get('session_id') or UNKNOWN}"
-    key = f"{coarse_key}{SEP}{task}" if state.detailed else f"{provider}{SEP}{model}{SEP}{task}"
-    if coarse_key.count(SEP) != 4 or key.count(SEP) != (5 if state.detailed else 2):
-        # A label holding the separator itself: rare, so checked after the fact.
-        coarse_key, key = _clean_keys(state, hour, get)
+    # "\x1f" is SEP, written out: an f-string's literal parts cost nothing per event.
+    coarse_key = f"{hour}\x1f{provider}\x1f{model}\x1f{get('agent_type') or UNKNOWN}\x1f{get('session_id') or UNKNOWN}"
+    key = f"{coarse_key}\x1f{task}" if state.detailed else f"{provider}\x1f{model}\x1f{task}"
     cell = state.cells.get(coarse_key)
-    if cell is None:
-        cell = state.cells[coarse_key] = [0] * COUNTERS
     task_cell = state.task_cells.get(key)
-    if task_cell is None:
-        task_cell = state.task_cells[key] = [0] * COUNTERS
+    if cell is None or task_cell is None:
+        # Only a key made here is ever stored, with its labels cleaned of the separator: one
+        # found is sound, so the labels are checked only when a cell is new.
+        cell, task_cell = _cells(state, hour, get, coarse_key, key)
     if "cost_usd" in payload or get("measured") is False:
         delta = _reported_delta(payload)
         if delta is not None:
@@ -136,6 +134,20 @@ def _count(state: CostState, event: Event, payload: dict[str, Any]) -> None:
             task_cell[WRITE_EVENTS] += 1
         return
     _add(cell, task_cell, _delta_slowly(get))
+
+
+def _cells(state: CostState, hour: str, get, coarse_key: str, key: str) -> tuple[list[int], list[int]]:
+    """The two cells of a usage event, made where they are new."""
+    if coarse_key.count(SEP) != 4 or key.count(SEP) != (5 if state.detailed else 2):
+        # A label holding the separator itself: rare, so checked after the fact.
+        coarse_key, key = _clean_keys(state, hour, get)
+    cell = state.cells.get(coarse_key)
+    if cell is None:
+        cell = state.cells[coarse_key] = [0] * COUNTERS
+    task_cell = state.task_cells.get(key)
+    if task_cell is None:
+        task_cell = state.task_cells[key] = [0] * COUNTERS
+    return cell, task_cell
 
 
 def _clean_keys(state: CostState, hour: str, get) -> tuple[str, str]:

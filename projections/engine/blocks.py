@@ -97,12 +97,15 @@ def _digest(memo: Memo) -> bytes:
     return hashlib.sha256(_encoder.encode(msgspec.structs.replace(memo, digest=b""))).digest()
 
 
-def log_blocks(log_dir: Path) -> Iterator[tuple[Any, int, bytes, bool]]:
-    """Yield ``(segment, start offset, bytes of whole lines, final)`` over the whole log.
+def log_blocks(log_dir: Path) -> Iterator[tuple[Any, int, memoryview, bool]]:
+    """Yield ``(segment, start offset, view of whole lines, final)`` over the whole log.
 
     ``final``: the block ends where it always will (it reached 1 MB, or its segment is sealed).
+    Each view is into one buffer the reads reuse (no copy of the log's bytes is made): it holds
+    its block only until the next one is asked for, and starts at the beginning of that buffer.
     """
     segments = list_segments(log_dir)
+    buffer = bytearray(BLOCK_BYTES + _PIECE_BYTES)
     for number, segment in enumerate(segments):
         last = number == len(segments) - 1
         try:
@@ -111,19 +114,24 @@ def log_blocks(log_dir: Path) -> Iterator[tuple[Any, int, bytes, bool]]:
             continue
         with handle:
             limit = committed_end(log_dir, segment, handle.fileno()) if last and not segment.compressed else None
-            position, leftover = 0, b""
+            position, kept = 0, 0  # kept: bytes after the last block, at the start of the buffer
             while True:
-                want = BLOCK_BYTES if limit is None else min(BLOCK_BYTES, limit - position - len(leftover))
-                data = handle.read(want) if want > 0 else b""
-                buffer = leftover + data if leftover else data
-                cut = buffer.rfind(b"\n") + 1
-                full = len(data) == BLOCK_BYTES
-                if cut and (full or not data):
-                    yield segment, position, buffer[:cut], full or not last
-                    position, leftover = position + cut, buffer[cut:]
+                want = BLOCK_BYTES if limit is None else min(BLOCK_BYTES, limit - position - kept)
+                if kept + want > len(buffer):  # a line longer than the room left
+                    bigger = bytearray(kept + want)
+                    bigger[:kept] = memoryview(buffer)[:kept]
+                    buffer = bigger
+                got = handle.readinto(memoryview(buffer)[kept:kept + want]) if want > 0 else 0
+                filled = kept + got
+                cut = buffer.rfind(b"\n", 0, filled) + 1
+                full = got == BLOCK_BYTES
+                if cut and (full or not got):
+                    yield segment, position, memoryview(buffer)[:cut], full or not last
+                    position, kept = position + cut, filled - cut
+                    buffer[:kept] = buffer[cut:filled]
                 else:
-                    leftover = buffer  # no newline yet (a line longer than a block), or read on
-                if not data:
+                    kept = filled  # no newline yet (a line longer than a block), or read on
+                if not got:
                     break
 
 
@@ -177,17 +185,18 @@ def fold_blocks(loki_dir: Path, log_dir: Path, lanes: list[Lane], tick=None) -> 
     return recorded
 
 
-def _fold_block(lanes: list[Lane], segment: Any, start: int, data: bytes) -> tuple[int, str, int] | None:
+def _fold_block(lanes: list[Lane], segment: Any, start: int, data: memoryview) -> tuple[int, str, int] | None:
     types = wanted_types(lanes)
     seen: list = [None, 0]  # the last event and how many
+    raw, end = data.obj, len(data)  # log_blocks' buffer, which the view starts at: searched in place
 
     def pieces() -> Iterator[list]:
         piece = 0
-        while piece < len(data):
-            cut = data.rfind(b"\n", piece, piece + _PIECE_BYTES) + 1 if piece + _PIECE_BYTES < len(data) else len(data)
+        while piece < end:
+            cut = raw.rfind(b"\n", piece, piece + _PIECE_BYTES) + 1 if piece + _PIECE_BYTES < end else end
             if cut <= piece:  # one line longer than a piece
-                cut = data.find(b"\n", piece) + 1
-            events = decode_buffer(data[piece:cut], start + piece, segment, types=types)
+                cut = raw.find(b"\n", piece, end) + 1
+            events = decode_buffer(bytes(data[piece:cut]), start + piece, segment, types=types)
             if events:
                 seen[0], seen[1] = events[-1], seen[1] + len(events)
                 yield events

@@ -20,10 +20,6 @@ from ..view_files import WrittenFiles
 from .state import DURATION_BUCKETS, MetricsState  # re-exported: defined here before
 
 _BOUNDS_MS = tuple(b * 1000 for b in DURATION_BUCKETS)
-#: Token fields, each with the provider APIs' spelling as a fallback (as the cost ledger reads them).
-_TOKEN_FIELDS = (("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"),
-                 ("cache_read_tokens", "cache_read_input_tokens"),
-                 ("cache_write_tokens", "cache_creation_input_tokens"))
 _APPROVE = frozenset({"approve", "approved", "pass", "yes"})
 _REJECT = frozenset({"reject", "rejected", "fail", "no", "request_changes"})
 
@@ -96,17 +92,22 @@ def _agent(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
 
 
 def _metric(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:
-    if payload.get("action") != "token_usage" or not first_time(state.usage_seen, event.id):
+    get = payload.get
+    if get("action") != "token_usage" or not first_time(state.usage_seen, event.id):
         return
-    tokens = 0
-    for name, alias in _TOKEN_FIELDS:
-        value = payload.get(name)
-        if value is None:
-            value = payload.get(alias)
-        if value is not None:
-            tokens += value if value.__class__ is int and value > 0 else token_count(value) or 0
-    key = str(payload.get("model") or "unknown") + SEP + str(payload.get("agent_type") or "unknown")
-    state.tokens[key] = state.tokens.get(key, 0) + tokens
+    inp, out, read, write = get("input_tokens"), get("output_tokens"), get("cache_read_tokens"), get("cache_write_tokens")
+    if read is None:
+        read = get("cache_read_input_tokens", 0)
+    if write is None:
+        write = get("cache_creation_input_tokens", 0)
+    if (inp.__class__ is int and out.__class__ is int and read.__class__ is int and write.__class__ is int
+            and inp >= 0 and out >= 0 and read >= 0 and write >= 0):
+        tokens = inp + out + read + write  # the common shape: every count a plain non-negative int
+    else:
+        tokens = sum(token_count(value) or 0 for value in (inp, out, read, write) if value is not None)
+    key = f"{get('model') or 'unknown'}\x1f{get('agent_type') or 'unknown'}"  # "\x1f": SEP
+    tokens_by = state.tokens
+    tokens_by[key] = tokens_by.get(key, 0) + tokens
 
 
 def _council(state: MetricsState, event: Event, payload: dict[str, Any]) -> None:

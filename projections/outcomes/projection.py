@@ -29,14 +29,17 @@ from .state import (
 APPLIED_VIEW = Path("state") / "outcomes" / "applied.json"
 SUMMARY_VIEW = Path("state") / "outcomes" / "summary.json"
 _VERDICTS = ("pass", "pause", "reject")
-_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 
 
 class OutcomesProjection:
     name = "outcomes"
     # 2: ``changes``.
     version = 2
-    reads = ("session", "task", "governance", "healing", "approval", "metric.token_usage")
+    # The actions it handles (``_HANDLERS``), so that the engine hands it nothing else: three
+    # task events in four (created, claimed, started) never reach ``apply``.
+    reads = ("session.start", "session.end", "task.completed", "task.failed", "governance.gate_evaluated",
+             "governance.suggestion", "governance.suggestion_applied", "healing.retry", "healing.rollback",
+             "healing.escalated", "approval.granted", "approval.denied", "metric.token_usage")
     state_type = OutcomesState
     views = ("state/outcomes",)
 
@@ -115,18 +118,16 @@ def _completed(state: OutcomesState, task: str) -> None:
 
 
 def _usage(state: OutcomesState, event: Event) -> None:
-    payload = event.payload
-    get = payload.get
+    get = event.payload.get
     task = get("task_id")
     if not isinstance(task, str) or not task:
         return
-    tokens = 0
-    for name in _TOKENS:
-        value = get(name)
-        if value.__class__ is int and value > 0:  # a bool's class is bool: not counted
-            tokens += value
+    # Only plain positive ints count (a bool's class is bool); unrolled: this runs for every usage event.
+    inp, out, read, write = get("input_tokens"), get("output_tokens"), get("cache_read_tokens"), get("cache_write_tokens")
+    tokens = ((inp if inp.__class__ is int and inp > 0 else 0) + (out if out.__class__ is int and out > 0 else 0)
+              + (read if read.__class__ is int and read > 0 else 0) + (write if write.__class__ is int and write > 0 else 0))
     cost = get("cost_usd")
-    nanos = round(cost * 1e9) if cost.__class__ in (int, float) and cost > 0 else 0
+    nanos = 0 if cost is None else round(cost * 1e9) if cost.__class__ in (int, float) and cost > 0 else 0
     spent = state.task_spend.get(task)
     if spent is None:
         state.task_spend[task] = [tokens, nanos]
