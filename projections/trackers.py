@@ -13,11 +13,8 @@ id) are idempotent appends.
 """
 from __future__ import annotations
 
-import bisect
 from pathlib import Path
 from typing import Any
-
-import msgspec
 
 from eventlog import Event
 from eventlog.fsutil import atomic_write
@@ -37,6 +34,7 @@ from .tracker_state import (
     status_value,
     valid_target,
 )
+from .tracker_view import TrackerView
 
 #: Reference task actions (present tense) and ours (past tense) -> one task state.
 _TASK_STATES = {
@@ -57,7 +55,7 @@ class TrackerProjection:
     reads = ("task", "state.phase", "quality.gate", "tracker")
 
     def __init__(self) -> None:
-        self._links_memo: _LinksMemo | None = None
+        self._view = TrackerView()  # the view's pieces as last written, kept for the next write
 
     def initial(self) -> TrackerState:
         return TrackerState()
@@ -72,50 +70,8 @@ class TrackerProjection:
         """Write `.loki/trackers/state.json`: the outbox, failures and link counts."""
         out = Path(loki_dir) / "trackers"
         out.mkdir(parents=True, exist_ok=True)
-        view = {
-            # In outbox order: a state resumed from a snapshot has its dicts re-ordered.
-            "pending": outbox(state, include_given_up=True),
-            "synced": len(state.synced),
-            "links": self._links_view(state.links),
-            "remote": state.remote,
-            "webhooks": state.webhooks,
-        }
         # Not fsynced, like the run state's views: rebuilt from the log, rewritten at every engine start.
-        atomic_write(out / "state.json", msgspec.json.format(msgspec.json.encode(view), indent=2) + b"\n", durable=False)
-
-    def _links_view(self, links: dict[str, list[Target]]) -> msgspec.Raw:
-        """The links part of the view: ``{task: [target keys]}`` by task id, as encoded before
-        (each task's part is encoded again only when a link was added to it)."""
-        memo = self._links_memo
-        if memo is None or memo.links is not links:
-            memo = self._links_memo = _LinksMemo(links)
-        return memo.encode()
-
-
-class _LinksMemo:
-    """Links are only ever added: the same dict holding as many targets for a task holds the
-    same links for it (the dict is kept here, so its identity cannot pass to another one)."""
-
-    def __init__(self, links: dict[str, list[Target]]) -> None:
-        self.links = links
-        self.order: list[str] = []  # task ids, sorted
-        self.parts: dict[str, tuple[int, bytes]] = {}  # task -> (targets, b'"task":["key",...]')
-        self.count = -1
-        self.raw = msgspec.Raw(b"{}")
-
-    def encode(self) -> msgspec.Raw:
-        count = sum(map(len, self.links.values()))
-        if count != self.count:
-            encode, parts = msgspec.json.encode, self.parts
-            for task, targets in self.links.items():
-                part = parts.get(task)
-                if part is None or part[0] != len(targets):
-                    if part is None:
-                        bisect.insort(self.order, task)
-                    parts[task] = (len(targets), encode(task) + b":" + encode([t.key for t in targets]))
-            self.raw = msgspec.Raw(b"{" + b",".join([parts[task][1] for task in self.order]) + b"}")
-            self.count = count
-        return self.raw
+        atomic_write(out / "state.json", self._view.chunks(state), durable=False)
 
 
 # --------------------------------------------------------------------- task and run events
