@@ -140,10 +140,11 @@ class _LinksMemo:
     def __init__(self, links: dict[str, list[Target]]) -> None:
         self.links = links
         self.order: list[str] = []  # task ids, sorted
-        self.parts: dict[str, tuple[int, bytes]] = {}  # task -> (targets, b'"task":["key",...]')
+        # task -> (targets, b'"task":["key",...]', the same formatted for the view or None)
+        self.parts: dict[str, tuple[int, bytes, bytes | None]] = {}
         self.count = -1
         self.raw = msgspec.Raw(b"{}")
-        self.formatted: bytes | None = None  # raw formatted for the view, once asked for
+        self.formatted: bytes | None = None  # the view's part, once asked for
 
     def encode(self) -> msgspec.Raw:
         """The links as the view shows them: ``{task: [target keys]}`` by task id."""
@@ -155,16 +156,23 @@ class _LinksMemo:
                 if part is None or part[0] != len(targets):
                     if part is None:
                         bisect.insort(self.order, task)
-                    parts[task] = (len(targets), _encode(task) + b":" + _encode([t.key for t in targets]))
+                    parts[task] = (len(targets), _encode(task) + b":" + _encode([t.key for t in targets]), None)
             self.raw = msgspec.Raw(b"{" + b",".join([parts[task][1] for task in self.order]) + b"}")
             self.count, self.formatted = count, None
         return self.raw
 
     def pretty(self) -> bytes:
-        """:meth:`encode`, formatted as the view's second level."""
-        raw = self.encode()
+        """:meth:`encode`, formatted as the view's second level (each task's part formatted once)."""
+        self.encode()
         if self.formatted is None:
-            self.formatted = _pretty(bytes(raw), 1)
+            pieces, parts = [], self.parts
+            for task in self.order:
+                n, compact, formatted = parts[task]
+                if formatted is None:
+                    formatted = _pretty(b"{" + compact + b"}", 1)[1:-4]  # b'\n    "task": [...]'
+                    parts[task] = (n, compact, formatted)
+                pieces.append(formatted)
+            self.formatted = b"{" + b",".join(pieces) + b"\n  }" if pieces else b"{}"
         return self.formatted
 
 
