@@ -89,23 +89,25 @@ def _on_task(state: TrackerState, event: Event) -> None:
     task_id = payload.get("task_id") or event.stream
     if new_state is None or not isinstance(task_id, str) or not task_id:
         return
-    task = state.tasks.get(task_id)
+    tasks = state.tasks
+    task = tasks.get(task_id)
     if task is None:
-        task = state.tasks[task_id] = TaskInfo()
-    elif task.state in _IN_PROGRESS:
-        current_phase(state, task)
+        task = tasks[task_id] = TaskInfo()
+    elif state.phase_seq > task.since and task.state in _IN_PROGRESS:  # current_phase, inlined
+        task.phase, task.since = state.phase, state.phase_seq
     task.state = new_state
     linked = task_id in state.links
     if new_state in _IN_PROGRESS:
         task.since = event.seq
         if linked:
             state.active_linked[task_id] = None
-    elif linked:
-        state.active_linked.pop(task_id, None)
-    if new_state == "created":
-        _on_created(state, event, task_id, task)
-    elif new_state not in _IN_PROGRESS:
-        task.phase = None
+    else:
+        if linked:
+            state.active_linked.pop(task_id, None)
+        if new_state == "created":
+            _on_created(state, event, task_id, task)
+        else:
+            task.phase = None
     if not linked:  # the common case: nothing to desire of any tracker
         return
     _desire_status(state, task_id, event)
