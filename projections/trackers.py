@@ -77,11 +77,6 @@ class TrackerProjection:
 # --------------------------------------------------------------------- task and run events
 
 
-def _task_id(event: Event) -> str | None:
-    value = event.payload.get("task_id") or event.stream
-    return value if isinstance(value, str) and value else None
-
-
 def _on_task(state: TrackerState, event: Event) -> None:
     payload = event.payload
     action = payload.get("action")
@@ -144,10 +139,12 @@ def _on_state(state: TrackerState, event: Event) -> None:
         return
     # Only linked tasks in progress get a new status now; the others read the run's phase
     # when they are next touched (``current_phase``), so this costs nothing per task.
+    tasks, seq = state.tasks, event.seq
     for task_id in sorted(state.active_linked):
-        task = state.tasks[task_id]
-        current_phase(state, task)
-        task.since = event.seq
+        task = tasks[task_id]
+        if state.phase_seq > task.since and task.state in _IN_PROGRESS:  # current_phase, inlined
+            task.phase = state.phase
+        task.since = seq
         if task.phase != phase:
             task.phase = phase
             _desire_status(state, task_id, event)
@@ -163,8 +160,8 @@ def current_phase(state: TrackerState, task: TaskInfo) -> str | None:
 
 
 def _on_quality(state: TrackerState, event: Event) -> None:
-    task_id = _task_id(event)
-    if task_id not in state.links or event.action != "gate":
+    task_id = event.payload.get("task_id") or event.stream  # most gates stop at the next line
+    if not isinstance(task_id, str) or not task_id or task_id not in state.links or event.action != "gate":
         return  # comments go to linked items only
     gate, result = event.payload.get("gate"), event.payload.get("result")
     text = f"Quality gate {gate}: {result} (task {task_id})"
