@@ -141,8 +141,13 @@ def outbox(state: TrackerState, tracker: str | None = None, include_given_up: bo
         [*(op for op in state.pending.values()
            if (tracker is None or op.tracker == tracker) and (include_given_up or not op.gave_up)),
          *(op for op in statuses if op.id not in state.synced)],
-        key=lambda op: (op.origin_seq, _KIND_ORDER.get(op.kind, 3), op.id),
+        key=order_key,
     )
+
+
+def order_key(op: Op) -> tuple[int, int, str]:
+    """Where an op of the outbox (with its id) stands in it."""
+    return op.origin_seq, _KIND_ORDER.get(op.kind, 3), op.id
 
 
 #: Within one cause, the order the projection plans them in: status, then comment, then sub-task.
@@ -150,6 +155,6 @@ _KIND_ORDER = {"status": 0, "comment": 1, "subtask": 2}
 
 
 __all__ = [
-    "IN_PROGRESS", "Op", "REF_PATTERNS", "TRACKERS", "Target", "TaskInfo", "TrackerState", "op_id", "outbox",
-    "outcome_id", "status_id", "status_value", "valid_target", "with_id",
+    "IN_PROGRESS", "Op", "REF_PATTERNS", "TRACKERS", "Target", "TaskInfo", "TrackerState", "op_id", "order_key",
+    "outbox", "outcome_id", "status_id", "status_value", "valid_target", "with_id",
 ]

@@ -13,14 +13,10 @@ id) are idempotent appends.
 """
 from __future__ import annotations
 
-import bisect
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from eventlog import Event
-from eventlog.fsutil import atomic_write
 
 from .tracker_state import (
     IN_PROGRESS as _IN_PROGRESS,
@@ -37,6 +33,8 @@ from .tracker_state import (
     status_value,
     valid_target,
 )
+from .tracker_view import TrackerView
+from .view_files import replace_view
 
 #: Reference task actions (present tense) and ours (past tense) -> one task state.
 _TASK_STATES = {
@@ -57,7 +55,7 @@ class TrackerProjection:
     reads = ("task", "state.phase", "quality.gate", "tracker")
 
     def __init__(self) -> None:
-        self._links_memo: _LinksMemo | None = None
+        self._view = TrackerView()  # the view's pieces as last written, kept for the next write
 
     def initial(self) -> TrackerState:
         return TrackerState()
@@ -72,58 +70,11 @@ class TrackerProjection:
         """Write `.loki/trackers/state.json`: the outbox, failures and link counts."""
         out = Path(loki_dir) / "trackers"
         out.mkdir(parents=True, exist_ok=True)
-        view = {
-            # In outbox order: a state resumed from a snapshot has its dicts re-ordered.
-            "pending": outbox(state, include_given_up=True),
-            "synced": len(state.synced),
-            "links": self._links_view(state.links),
-            "remote": state.remote,
-            "webhooks": state.webhooks,
-        }
         # Not fsynced, like the run state's views: rebuilt from the log, rewritten at every engine start.
-        atomic_write(out / "state.json", msgspec.json.format(msgspec.json.encode(view), indent=2) + b"\n", durable=False)
-
-    def _links_view(self, links: dict[str, list[Target]]) -> msgspec.Raw:
-        """The links part of the view: ``{task: [target keys]}`` by task id, as encoded before
-        (each task's part is encoded again only when a link was added to it)."""
-        memo = self._links_memo
-        if memo is None or memo.links is not links:
-            memo = self._links_memo = _LinksMemo(links)
-        return memo.encode()
-
-
-class _LinksMemo:
-    """Links are only ever added: the same dict holding as many targets for a task holds the
-    same links for it (the dict is kept here, so its identity cannot pass to another one)."""
-
-    def __init__(self, links: dict[str, list[Target]]) -> None:
-        self.links = links
-        self.order: list[str] = []  # task ids, sorted
-        self.parts: dict[str, tuple[int, bytes]] = {}  # task -> (targets, b'"task":["key",...]')
-        self.count = -1
-        self.raw = msgspec.Raw(b"{}")
-
-    def encode(self) -> msgspec.Raw:
-        count = sum(map(len, self.links.values()))
-        if count != self.count:
-            encode, parts = msgspec.json.encode, self.parts
-            for task, targets in self.links.items():
-                part = parts.get(task)
-                if part is None or part[0] != len(targets):
-                    if part is None:
-                        bisect.insort(self.order, task)
-                    parts[task] = (len(targets), encode(task) + b":" + encode([t.key for t in targets]))
-            self.raw = msgspec.Raw(b"{" + b",".join([parts[task][1] for task in self.order]) + b"}")
-            self.count = count
-        return self.raw
+        replace_view(out / "state.json", self._view.chunks(state))
 
 
 # --------------------------------------------------------------------- task and run events
-
-
-def _task_id(event: Event) -> str | None:
-    value = event.payload.get("task_id") or event.stream
-    return value if isinstance(value, str) and value else None
 
 
 def _on_task(state: TrackerState, event: Event) -> None:
@@ -133,23 +84,25 @@ def _on_task(state: TrackerState, event: Event) -> None:
     task_id = payload.get("task_id") or event.stream
     if new_state is None or not isinstance(task_id, str) or not task_id:
         return
-    task = state.tasks.get(task_id)
+    tasks = state.tasks
+    task = tasks.get(task_id)
     if task is None:
-        task = state.tasks[task_id] = TaskInfo()
-    elif task.state in _IN_PROGRESS:
-        current_phase(state, task)
+        task = tasks[task_id] = TaskInfo()
+    elif state.phase_seq > task.since and task.state in _IN_PROGRESS:  # current_phase, inlined
+        task.phase, task.since = state.phase, state.phase_seq
     task.state = new_state
     linked = task_id in state.links
     if new_state in _IN_PROGRESS:
         task.since = event.seq
         if linked:
             state.active_linked[task_id] = None
-    elif linked:
-        state.active_linked.pop(task_id, None)
-    if new_state == "created":
-        _on_created(state, event, task_id, task)
-    elif new_state not in _IN_PROGRESS:
-        task.phase = None
+    else:
+        if linked:
+            state.active_linked.pop(task_id, None)
+        if new_state == "created":
+            _on_created(state, event, task_id, task)
+        else:
+            task.phase = None
     if not linked:  # the common case: nothing to desire of any tracker
         return
     _desire_status(state, task_id, event)
@@ -186,10 +139,12 @@ def _on_state(state: TrackerState, event: Event) -> None:
         return
     # Only linked tasks in progress get a new status now; the others read the run's phase
     # when they are next touched (``current_phase``), so this costs nothing per task.
+    tasks, seq = state.tasks, event.seq
     for task_id in sorted(state.active_linked):
-        task = state.tasks[task_id]
-        current_phase(state, task)
-        task.since = event.seq
+        task = tasks[task_id]
+        if state.phase_seq > task.since and task.state in _IN_PROGRESS:  # current_phase, inlined
+            task.phase = state.phase
+        task.since = seq
         if task.phase != phase:
             task.phase = phase
             _desire_status(state, task_id, event)
@@ -205,8 +160,8 @@ def current_phase(state: TrackerState, task: TaskInfo) -> str | None:
 
 
 def _on_quality(state: TrackerState, event: Event) -> None:
-    task_id = _task_id(event)
-    if task_id not in state.links or event.action != "gate":
+    task_id = event.payload.get("task_id") or event.stream  # most gates stop at the next line
+    if not isinstance(task_id, str) or not task_id or task_id not in state.links or event.action != "gate":
         return  # comments go to linked items only
     gate, result = event.payload.get("gate"), event.payload.get("result")
     text = f"Quality gate {gate}: {result} (task {task_id})"

@@ -188,3 +188,77 @@ def test_the_view_follows_links_added_to_the_same_state(tmp_path: Path):
     fresh = tmp_path / "fresh"
     TrackerProjection().write_views(project(P, log.events), fresh)
     assert (fresh / "trackers/state.json").read_bytes() == (tmp_path / "trackers/state.json").read_bytes()
+
+
+@settings(max_examples=80, deadline=None)
+@given(commands, st.integers(0, 40))
+def test_the_view_written_after_every_event_is_the_view_encoded_whole(drawn, resumed_at):
+    """The view's remembered pieces follow every change: ops superseded, synced, failed, retried."""
+    from projections.tracker_view import TrackerView, view_bytes
+
+    view, state = TrackerView(), P.initial()
+    for event in build(drawn):
+        state = P.apply(state, event)
+        if event.seq == resumed_at:  # a snapshot resumed: other objects, the same values
+            state = msgspec.json.decode(encode(state), type=TrackerState)
+        assert b"".join(view.chunks(state)) == view_bytes(state)
+
+
+def test_the_view_keeps_its_layout(tmp_path: Path):
+    """Written in pieces from the second write on, the file is still the whole view formatted."""
+    log = _Events()
+    log.add("task", {"action": "created", "task_id": "t1", "title": "T"})
+    log.add("tracker", {"action": "linked", "tracker": "github", "task_id": "t1", "ref": "acme/app@abcdef1"}, "cli")
+    log.add("tracker", {"action": "webhook_received", "tracker": "jira", "ref": "PROJ-1", "event": "updated"}, "cli")
+    projection = TrackerProjection()
+    projection.write_views(P.initial(), tmp_path)
+    projection.write_views(project(P, log.events), tmp_path)
+    written = (tmp_path / "trackers/state.json").read_bytes()
+    view = msgspec.json.decode(written)
+    assert written == msgspec.json.format(msgspec.json.encode(view), indent=2) + b"\n"
+    assert [op["kind"] for op in view["pending"]] == ["status"]
+    assert view["links"] == {"t1": ["github:acme/app@abcdef1"]} and view["webhooks"] == 1
+    assert view["remote"]["jira:PROJ-1"]["event"] == "updated"
+
+
+def test_the_view_follows_many_ops_moving_at_once():
+    """Many ops added or superseded between two writes are merged, not placed one by one."""
+    from projections.tracker_view import TrackerView, view_bytes
+
+    log, view, state = _Events(), TrackerView(), P.initial()
+    for round_, actions in enumerate((("created",), ("started",), ("completed",), ())):
+        for n in range(100):
+            task = f"t{n:03d}"
+            if round_ == 0:
+                log.add("tracker", {"action": "linked", "tracker": "github", "task_id": task,
+                                    "ref": f"acme/app@{n:07x}"}, "cli")
+            for action in actions if n % 3 else actions[:round_ % 2]:
+                log.add("task", {"action": action, "task_id": task, "title": "T"})
+        state = project(P, log.events)
+        if round_ == 3:  # the newest status of half of them synced
+            for op in outbox(state)[::2]:
+                log.add("tracker", {"action": "synced", "tracker": op.tracker, "op_id": op.id, "kind": op.kind,
+                                    "ref": op.ref, "task_id": op.task_id, "value": op.value}, "lokilog")
+            state = project(P, log.events)
+        assert b"".join(view.chunks(state)) == view_bytes(state)
+        assert b"".join(view.chunks(state)) == view_bytes(state)  # and again, nothing changed
+    assert 40 < len(outbox(state)) < 70
+
+
+def test_a_status_whose_id_is_synced_leaves_the_view_unchanged_itself():
+    """The outbox hides a status op whose id is synced: so does the view, the op being the same."""
+    from projections.tracker_view import TrackerView, view_bytes
+
+    log = _Events()
+    log.add("task", {"action": "created", "task_id": "t1", "title": "T"})
+    log.add("tracker", {"action": "linked", "tracker": "jira", "task_id": "t1", "ref": "PROJ-1"}, "cli")
+    state, view = project(P, log.events), TrackerView()
+    for _ in range(2):
+        assert b"".join(view.chunks(state)) == view_bytes(state)
+    (op,) = outbox(state)
+    state.synced[op.id] = 3
+    assert b"".join(view.chunks(state)) == view_bytes(state) and not outbox(state)
+    del state.synced[op.id]
+    state = msgspec.json.decode(encode(state), type=TrackerState)  # as many synced, other ones
+    state.synced["elsewhere"] = 3
+    assert b"".join(view.chunks(state)) == view_bytes(state) and outbox(state)
