@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -94,6 +96,12 @@ def atomic_write(path: Path, data: bytes | list[bytes], durable: bool = True) ->
     Writes ``<name>.tmp`` in the same directory, fsyncs it, renames it over ``path`` and fsyncs
     the directory: a crash at any point leaves the old file or the new one, plus at most a
     stray ``.tmp`` that the next write replaces.
+
+    Not ``durable`` (views rebuilt from the log), the new file is swapped in on Linux
+    (``renameat2`` with ``RENAME_EXCHANGE``) and the old one unlinked: renamed over the old
+    one, ext4 (``auto_da_alloc``) would start writing the new file out and free the old one's
+    blocks at once, about 1 ms per MB on every rewrite, while a file replaced again within
+    seconds need never reach the disk.
     """
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -101,9 +109,40 @@ def atomic_write(path: Path, data: bytes | list[bytes], durable: bool = True) ->
     except FileNotFoundError:
         pass
     _write(tmp, data, os.O_EXCL, durable)
-    os.replace(tmp, path)
     if durable:
+        os.replace(tmp, path)
         fsync_dir(path.parent)
+    elif not _exchanged(tmp, path):
+        os.replace(tmp, path)
+
+
+def _exchanged(tmp: Path, path: Path) -> bool:
+    """Swap ``tmp`` in at ``path`` and remove the old file; False where there is no file at
+    ``path`` yet or no exchange on this system (the caller renames then)."""
+    exchange = _renameat2()
+    if exchange is None or exchange(_AT_FDCWD, os.fsencode(tmp), _AT_FDCWD, os.fsencode(path), _RENAME_EXCHANGE):
+        return False
+    os.unlink(tmp)  # the old file, now under the temp name
+    return True
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+@lru_cache(maxsize=1)
+def _renameat2():
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # only here: most commands never replace a view
+
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a C library older than glibc 2.28
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
 
 
 def create_exclusive(path: Path, data: bytes, durable: bool = True, mode: int = 0o644, sync_dir: bool = True) -> None:

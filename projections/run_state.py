@@ -17,9 +17,9 @@ from typing import Any, Callable
 import msgspec
 
 from eventlog import Event
+from eventlog.fsutil import atomic_write
 
 from .run_state_views import TasksDocument
-from .view_files import replace_view
 
 STATUSES = ("pending", "in_progress", "completed", "failed")
 
@@ -153,8 +153,8 @@ class RunStateProjection:
         directory.mkdir(parents=True, exist_ok=True)
         # Not fsynced: views are rebuilt from the log, and every engine start rewrites them.
         # tasks.json first: it is the file readers poll for a new event.
-        replace_view(directory / "tasks.json", self._tasks_document.chunks(state))
-        replace_view(directory / "summary.json", _pretty(summary(state)))
+        atomic_write(directory / "tasks.json", self._tasks_document.chunks(state), durable=False)
+        atomic_write(directory / "summary.json", _pretty(summary(state)), durable=False)
 
 
 # ------------------------------------------------------------------ the fold, by type

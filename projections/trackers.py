@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from eventlog import Event
+from eventlog.fsutil import atomic_write
 
 from .tracker_state import (
     IN_PROGRESS as _IN_PROGRESS,
@@ -34,7 +35,6 @@ from .tracker_state import (
     valid_target,
 )
 from .tracker_view import TrackerView
-from .view_files import replace_view
 
 #: Reference task actions (present tense) and ours (past tense) -> one task state.
 _TASK_STATES = {
@@ -71,7 +71,7 @@ class TrackerProjection:
         out = Path(loki_dir) / "trackers"
         out.mkdir(parents=True, exist_ok=True)
         # Not fsynced, like the run state's views: rebuilt from the log, rewritten at every engine start.
-        replace_view(out / "state.json", self._view.chunks(state))
+        atomic_write(out / "state.json", self._view.chunks(state), durable=False)
 
 
 # --------------------------------------------------------------------- task and run events

@@ -6,66 +6,14 @@ writing them (inode, size, modification time); a write of the same bytes to a fi
 has that identity is skipped. A file someone else replaced, changed or removed has another
 identity (or none), so it is written again: the views stay repaired by the next write, as
 ``projections.base`` promises. Nothing is remembered across processes.
-
-:func:`replace_view` replaces a view that is not fsynced (views are rebuilt from the log and
-rewritten at every engine start) the way readers need, the old bytes or the new, and cheaply:
-on Linux the new file is swapped in (``renameat2`` with ``RENAME_EXCHANGE``) and the old one
-unlinked. Renamed over the old one, ext4 (``auto_da_alloc``) would allocate and start writing
-out the new file at once and free the old one's blocks: about 1 ms per MB of view, on every
-rewrite. Swapped in, a view replaced again within seconds never reaches the disk.
 """
 from __future__ import annotations
 
-import ctypes
 import os
-import sys
-from functools import lru_cache
 from pathlib import Path
 
-from eventlog.fsutil import atomic_write, write_all, write_chunks
+from eventlog.fsutil import atomic_write
 from eventlog.safeio import read_small
-
-_RENAME_EXCHANGE = 2  # linux/fs.h
-_AT_FDCWD = -100
-
-
-def replace_view(path: Path, data: bytes | list[bytes]) -> None:
-    """Replace ``path`` with ``data`` (bytes, or chunks written in order), not fsynced; readers
-    see the old file or the new, never a mix (see the module docstring)."""
-    exchange = _renameat2()
-    if exchange is None:
-        atomic_write(path, data, durable=False)
-        return
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        os.unlink(tmp)  # a stray temp file of a crashed write, or a link someone planted there
-    except FileNotFoundError:
-        pass
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-    try:
-        if isinstance(data, bytes):
-            write_all(fd, data)
-        else:
-            write_chunks(fd, data)
-    finally:
-        os.close(fd)
-    if exchange(_AT_FDCWD, os.fsencode(tmp), _AT_FDCWD, os.fsencode(path), _RENAME_EXCHANGE) == 0:
-        os.unlink(tmp)  # the old view, now under the temp name
-    else:  # no file there yet, or a file system that cannot exchange: renamed over, as usual
-        os.replace(tmp, path)
-
-
-@lru_cache(maxsize=1)
-def _renameat2():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        function = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):  # a C library older than glibc 2.28
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function
 
 
 def identity(path: Path) -> tuple[int, int, int] | None:
@@ -113,10 +61,7 @@ class WrittenFiles:
         if known is None and read_first and _content(path) == data:
             self._written[path] = (data, identity(path), state, changes)
             return False
-        if durable:
-            atomic_write(path, data)
-        else:
-            replace_view(path, data)
+        atomic_write(path, data, durable=durable)
         self._written[path] = (data, identity(path), state, changes)
         return True
 

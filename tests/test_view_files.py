@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from projections.view_files import WrittenFiles, identity, replace_view
+from eventlog.fsutil import atomic_write
+from projections.view_files import WrittenFiles, identity
 
 #: Reads the view as fast as it can for a bounded time; prints every distinct content's length.
 READER = """
@@ -23,9 +24,9 @@ print(" ".join(sorted(str(len(data)) for data in seen)))
 
 def test_a_view_is_replaced_by_a_new_file_and_leaves_nothing_behind(tmp_path: Path):
     path = tmp_path / "view.json"
-    replace_view(path, b"first\n")  # no file yet: created
+    atomic_write(path, b"first\n", durable=False)  # no file yet: created
     before = identity(path)
-    replace_view(path, [b"sec", b"ond", b"\n"])
+    atomic_write(path, [b"sec", b"ond", b"\n"], durable=False)
     assert path.read_bytes() == b"second\n"
     assert identity(path)[0] != before[0]  # a new inode: an open reader keeps the old bytes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["view.json"]
@@ -37,7 +38,7 @@ def test_a_stray_temp_file_or_planted_link_is_not_written_through(tmp_path: Path
     path = tmp_path / "view.json"
     path.write_bytes(b"old")
     (tmp_path / "view.json.tmp").symlink_to(outside)
-    replace_view(path, b"new")
+    atomic_write(path, b"new", durable=False)
     assert path.read_bytes() == b"new" and outside.read_bytes() == b"keep"
     assert not (tmp_path / "view.json.tmp").exists()
 
@@ -45,11 +46,11 @@ def test_a_stray_temp_file_or_planted_link_is_not_written_through(tmp_path: Path
 def test_a_reader_in_another_process_never_sees_a_partial_view(tmp_path: Path):
     path = tmp_path / "view.json"
     small, large = b"a" * 10_000, b"b" * 1_000_000
-    replace_view(path, small)
+    atomic_write(path, small, durable=False)
     reader = subprocess.Popen([sys.executable, "-c", READER, str(path), "1.5"], stdout=subprocess.PIPE, text=True)
     end = time.monotonic() + 1.5
     for n in range(2_000):  # bounded in count and in time
-        replace_view(path, [large[:500_000], large[500_000:]] if n % 2 else small)
+        atomic_write(path, [large[:500_000], large[500_000:]] if n % 2 else small, durable=False)
         if time.monotonic() > end:
             break
     out, _ = reader.communicate(timeout=30)
