@@ -47,12 +47,6 @@ def _doctor_projections(paths):
     return section
 
 
-def _select(names: List[str]):
-    from .fast_commands import select_projections
-
-    return select_projections(names)
-
-
 def rebuild(
     ctx: typer.Context,
     names: Optional[List[str]] = typer.Argument(None, help="Projections to rebuild (default: all)."),
@@ -95,7 +89,9 @@ def state(
 
     from eventlog import FileEventLog
 
-    (projection,) = _select([name])
+    from .fast_commands import select_projections
+
+    (projection,) = select_projections([name])
     root = loki_dir(ctx)
     with FileEventLog(root) as log:
         head = log.head_seq
